@@ -1,0 +1,277 @@
+"""The ``tomau`` command line: colorize, train, evaluate, models."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from .errors import TomauError
+
+EPILOG = """examples:
+  tomau colorize old.jpg scans/ 'more/*.png' -o coloured/
+  tomau train pix2pix --data photos/ --gan-weight 0 --steps 20000      # stage 1: L1 only
+  tomau train pix2pix --data photos/ --init runs/00000-pix2pix          # stage 2: GAN
+  tomau train pix2pix --resume runs/00001-pix2pix --steps 40000
+  tomau evaluate --model default --data val_photos/ --json scores.json
+"""
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+# ---- colorize -----------------------------------------------------------------------------------
+def cmd_colorize(args) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from .images import collect_inputs, load_image, output_path, save_image
+    from .inference import load_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    files, errors = collect_inputs(args.inputs)
+    for e in errors:
+        _say(f"error: {e}")
+    if not files:
+        _say("error: nothing to colourise")
+        return 1
+    outdir = Path(args.output)
+    if outdir.exists() and not outdir.is_dir():
+        raise TomauError(f"{outdir}: exists and is not a folder; give -o a folder")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TomauError(f"{outdir}: cannot create the output folder ({err.strerror or err})") from None
+    model = load_model(args.model, args.device)
+    protected = {f.resolve() for f, _ in files}
+    max_pixels = args.max_pixels or None
+    done, failed, colour_seen = 0, len(errors), False
+    bar = tqdm(total=len(files), unit="img", desc="colourising", disable=len(files) < 2 or args.quiet)
+    pending = []
+
+    def flush():
+        nonlocal done, failed
+        if not pending:
+            return
+        results = model.colorize_arrays([p[1].rgb for p in pending], batch_size=args.batch_size)
+        for (rel, img), out in zip(pending, results):
+            target = output_path(outdir, rel, img.format, img.alpha is not None, protected)
+            try:
+                save_image(target, out, img.alpha)
+                done += 1
+                if not args.quiet and len(files) < 2:
+                    _say(f"{img.path} -> {target}")
+            except TomauError as err:
+                _say(f"error: {err}")
+                failed += 1
+            except OSError as err:
+                _say(f"error: {target}: cannot write the result ({err.strerror or err})")
+                failed += 1
+        bar.update(len(pending))
+        pending.clear()
+
+    for path, rel in files:
+        try:
+            img = load_image(path, max_pixels)
+        except TomauError as err:
+            bar.write(f"error: {err}") if not bar.disable else _say(f"error: {err}")
+            failed += 1
+            bar.update(1)
+            continue
+        if img.is_colour and not colour_seen:
+            colour_seen = True
+            msg = f"note: {path} is already in colour; it is colourised from its lightness (L) alone"
+            bar.write(msg) if not bar.disable else _say(msg)
+        pending.append((rel, img))
+        # big images are done one at a time to bound memory; small ones in batches
+        if len(pending) >= args.batch_size or img.rgb.shape[0] * img.rgb.shape[1] > 4_000_000:
+            flush()
+    flush()
+    bar.close()
+    if not args.quiet or failed:
+        _say(f"{done} colourised, {failed} failed" + (f"; results in {outdir}" if done else ""))
+    return 0 if failed == 0 else (2 if done == 0 else 3)
+
+
+# ---- train --------------------------------------------------------------------------------------
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    from .training.trainer import MIXED_PRECISION
+
+    g = p.add_argument_group("data and run")
+    g.add_argument("--data", help="folder of colour images (recursive)")
+    g.add_argument("--out", default="runs", help="parent folder of run folders (default: runs)")
+    g.add_argument("--name", default="", help="run folder name (default: NNNNN-FAMILY)")
+    g.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its checkpoint")
+    g.add_argument("--init", help="model file or run folder whose generator starts this run (stage 2)")
+    g.add_argument("--steps", type=int, help="total optimisation steps (default 20000)")
+    g.add_argument("--batch-size", type=int, help="images per step per process (default 16)")
+    g.add_argument("--image-size", type=int, help="training crop size (default 256)")
+    g.add_argument("--load-size", type=int, help="shorter side before the random crop (default: image size)")
+    g.add_argument("--max-images", type=int, help="use at most this many images")
+    g.add_argument("--workers", type=int, help="data-loading processes (default 2)")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--log-every", type=int)
+    g.add_argument("--sample-every", type=int)
+    g.add_argument("--ckpt-every", type=int)
+    g.add_argument("--val-data", help="folder of colour images scored (PSNR, CF) at each checkpoint")
+    g.add_argument("--val-images", type=int)
+    g.add_argument("--mixed-precision", choices=MIXED_PRECISION)
+    g.add_argument("--cpu", action="store_true", default=None, help="train on the CPU even if a GPU is present")
+    g.add_argument("--max-minutes", type=float, help="stop with a checkpoint after this many minutes (resume later)")
+    m = p.add_argument_group("model (pix2pix)")
+    m.add_argument("--ngf", type=int, help="generator width (64 = the seed's unet_256)")
+    m.add_argument("--num-downs", type=int, help="generator depth: stride-2 blocks (8 for 256x256)")
+    m.add_argument("--ndf", type=int, help="discriminator width (default 64)")
+    m.add_argument("--gan-mode", choices=["vanilla", "lsgan"])
+    m.add_argument("--gan-weight", type=float, help="weight of the cGAN loss; 0 = L1-only pre-training (default 1)")
+    m.add_argument("--l1-weight", type=float, help="lambda, weight of the L1 loss (default 100)")
+    m.add_argument("--lr-g", type=float)
+    m.add_argument("--lr-d", type=float)
+    m.add_argument("--beta1", type=float)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+_RESUME_OVERRIDES = ("steps", "max_minutes", "workers", "val_data", "val_images", "log_every", "sample_every", "ckpt_every")
+
+
+def cmd_train(args) -> int:
+    from .training.pix2pix import Pix2PixConfig
+    from .training.trainer import TrainConfig, load_run_config, train
+
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    if args.resume:
+        cfg = load_run_config(args.resume)
+        if cfg.family != args.family:
+            raise TomauError(f"{args.resume} is a {cfg.family} run, not {args.family}")
+        ignored = [k for k in given if k in {f.name for f in fields(TrainConfig)} and k not in _RESUME_OVERRIDES and k not in ("family", "out", "name")]
+        if ignored:
+            _say(f"note: resuming keeps the run's own settings; ignored: {', '.join('--' + k.replace('_', '-') for k in ignored)}")
+        for k in _RESUME_OVERRIDES:
+            if k in given:
+                setattr(cfg, k, given[k])
+        run = train(cfg, resume_dir=args.resume, quiet=args.quiet)
+    else:
+        model = Pix2PixConfig()
+        for k in ("ngf", "num_downs"):
+            if k in given:
+                setattr(model.generator, k, given[k])
+        if "ndf" in given:
+            model.discriminator.ndf = given["ndf"]
+        for k in ("gan_mode", "gan_weight", "l1_weight", "lr_g", "lr_d", "beta1"):
+            if k in given:
+                setattr(model, k, given[k])
+        cfg = TrainConfig(family=args.family, model=model)
+        for f in fields(TrainConfig):
+            if f.name in given and f.name not in ("family", "model"):
+                setattr(cfg, f.name, given[f.name])
+        run = train(cfg, quiet=args.quiet)
+    _say(f"run folder: {run}")
+    return 0
+
+
+# ---- evaluate -----------------------------------------------------------------------------------
+def format_table(rows: list[tuple[str, dict]], truth_cf: float) -> str:
+    lines = [f"{'':<24}{'PSNR dB':>9}{'SSIM':>8}{'CF':>7}{'|dCF|':>8}"]
+    for name, r in rows:
+        lines.append(f"{name:<24}{r['psnr']:>9.2f}{r['ssim']:>8.3f}{r['cf']:>7.1f}{r['dcf']:>8.1f}")
+    lines.append(f"{'ground truth':<24}{'':>9}{'':>8}{truth_cf:>7.1f}")
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args) -> int:
+    import torch
+
+    from .data import scan_folder
+    from .evaluate import evaluate_files
+    from .images import write_atomic
+    from .inference import load_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = load_model(args.model, args.device)
+    files = scan_folder(args.data, None, progress=False).usable
+    if args.max_images:
+        files = files[: args.max_images]
+    res = evaluate_files(model, files, args.size, progress=not args.quiet)
+    res["model_name"] = args.model
+    res["data"] = str(args.data)
+    print(f"{res['n']} images from {args.data} at {args.size}x{args.size}")
+    print(format_table([(f"model ({Path(args.model).name})", res["model"]), ("grey baseline (ab = 0)", res["grey"])], res["truth"]["cf"]))
+    if args.json:
+        write_atomic(Path(args.json), lambda f: f.write(json.dumps(res, indent=2).encode()))
+        print(f"wrote {args.json}")
+    return 0
+
+
+# ---- models -------------------------------------------------------------------------------------
+def cmd_models(args) -> int:
+    from .modelfile import bundled_models, load_model_file
+
+    names = [args.model] if args.model else bundled_models()
+    for name in names:
+        config, state = load_model_file(name)
+        params = sum(v.numel() for v in state.values())
+        print(f"{name}: {config.get('family')} {config.get('generator', {}).get('kind')} "
+              f"{params / 1e6:.1f} M parameters, {config.get('image_size')} px")
+        if args.model:
+            print(json.dumps(config, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .images import DEFAULT_MAX_PIXELS
+    from .modelfile import DEFAULT_MODEL
+
+    parser = argparse.ArgumentParser(prog="tomau", description="Colourise black-and-white photos and train the models that do it.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"tomau {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("colorize", aliases=["colourise", "colorise"], help="colourise photos")
+    c.add_argument("inputs", nargs="+", help="image files, folders (recursive) or glob patterns")
+    c.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
+    c.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"bundled model name, .safetensors file or run folder (default: {DEFAULT_MODEL})")
+    c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: cpu)")
+    c.add_argument("--batch-size", type=int, default=8, help="images per model call (default 8)")
+    c.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images; 0 = no limit (default 100 MP)")
+    c.add_argument("--threads", type=int, default=0, help="CPU threads (default: PyTorch's choice)")
+    c.add_argument("-q", "--quiet", action="store_true")
+    c.set_defaults(func=cmd_colorize)
+
+    t = sub.add_parser("train", help="train a model family on a folder of images")
+    t.add_argument("family", choices=["pix2pix"], help="model family")
+    _add_train_args(t)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="score a model against colour ground truth")
+    e.add_argument("--model", "-m", default=DEFAULT_MODEL)
+    e.add_argument("--data", required=True, help="folder of colour images (recursive)")
+    e.add_argument("--size", type=int, default=256, help="evaluation resolution (default 256)")
+    e.add_argument("--json", help="also write the scores to this JSON file")
+    e.add_argument("--max-images", type=int, default=0)
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--threads", type=int, default=0)
+    e.add_argument("-q", "--quiet", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
+
+    m = sub.add_parser("models", help="list bundled models, or describe one model file")
+    m.add_argument("model", nargs="?", help="model name, file or run folder to describe")
+    m.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except TomauError as err:
+        _say(f"error: {err}")
+        return 2
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130

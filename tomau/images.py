@@ -1,0 +1,191 @@
+"""Reading users' images safely and writing results atomically.
+
+Every failure becomes a :class:`TomauError` with one sentence naming the file. Handles EXIF
+orientation, alpha (kept aside and re-attached), palette, CMYK, 16-bit and float greyscale,
+decompression bombs (refused above ``max_pixels`` unless allowed), truncated and zero-byte files.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import TomauError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".jfif"}
+DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: larger files are refused unless the user allows them
+# formats that can store an 8-bit RGB result (and those of them that can store alpha)
+_WRITABLE = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
+_ALPHA_OK = {"PNG", "TIFF", "WEBP"}
+
+# Pillow's own bomb check raises at 2x its limit with a message about Pillow; we check ourselves.
+Image.MAX_IMAGE_PIXELS = None
+
+
+@dataclass
+class LoadedImage:
+    """An image ready for colourisation.
+
+    rgb:   float32 array (H, W, 3) in [0, 1], orientation already applied
+    alpha: uint8 array (H, W) or None
+    is_colour: True when the input already had colour (it is colourised from its L anyway)
+    format: the Pillow format name of the source (e.g. "JPEG")
+    """
+
+    path: Path
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    is_colour: bool
+    format: str | None
+
+
+def _to_float_rgb(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Any Pillow mode -> (float RGB in [0, 1], alpha or None)."""
+    alpha = None
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        alpha = np.asarray(im.getchannel("A"), dtype=np.uint8)
+        im = im.convert("RGB") if im.mode != "LA" else im.convert("L")
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(im, dtype=np.float32)
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        grey = np.clip(arr / top, 0, 1)
+        return np.repeat(grey[..., None], 3, axis=2), alpha
+    if im.mode == "F":
+        grey = np.asarray(im, dtype=np.float32)
+        grey = np.clip(grey / (1.0 if grey.max() <= 1.0 else grey.max()), 0, 1)
+        return np.repeat(grey[..., None], 3, axis=2), alpha
+    if im.mode != "RGB":  # L, 1, CMYK, YCbCr, LAB, HSV ...
+        im = im.convert("RGB")
+    return np.asarray(im, dtype=np.float32) / 255.0, alpha
+
+
+def looks_colour(rgb: np.ndarray, tol: float = 2.0 / 255) -> bool:
+    """True when the channels differ noticeably: a colour photo rather than grey or a near-grey scan.
+
+    Sepia scans count as colour only if their tint is stronger than ``tol`` on average."""
+    small = rgb[:: max(1, rgb.shape[0] // 256), :: max(1, rgb.shape[1] // 256)]
+    spread = small.max(axis=2) - small.min(axis=2)
+    return float(spread.mean()) > tol
+
+
+def check_size(path: Path, size: tuple[int, int], max_pixels: int | None) -> None:
+    w, h = size
+    if max_pixels is not None and w * h > max_pixels:
+        raise TomauError(
+            f"{path}: {w}x{h} is {w * h / 1e6:.0f} megapixels, over the {max_pixels / 1e6:.0f} MP limit "
+            "that guards against decompression bombs; pass --max-pixels 0 (no limit) if you trust the file"
+        )
+
+
+def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Open any image Pillow reads. Raises TomauError with one sentence on any problem."""
+    path = Path(path)
+    if not path.exists():
+        raise TomauError(f"{path}: no such file")
+    if path.is_dir():
+        raise TomauError(f"{path}: is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise TomauError(f"{path}: the file is empty (0 bytes)")
+    try:
+        with Image.open(path) as im:
+            check_size(path, im.size, max_pixels)
+            fmt = im.format
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                im.load()
+                im = ImageOps.exif_transpose(im)
+    except TomauError:
+        raise
+    except UnidentifiedImageError:
+        raise TomauError(f"{path}: not an image Pillow can read (unknown or unsupported format)") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise TomauError(f"{path}: the image is corrupt or truncated ({err})") from None
+    rgb, alpha = _to_float_rgb(im)
+    return LoadedImage(path=path, rgb=rgb, alpha=alpha, is_colour=looks_colour(rgb), format=fmt)
+
+
+def collect_inputs(items: list[str]) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """Expand files, folders (recursive) and globs.
+
+    Returns ([(file, relative output name)], [error sentences for missing paths]). Files inside a
+    folder keep their path relative to that folder, so equal names in sub-folders do not collide.
+    """
+    found: list[tuple[Path, Path]] = []
+    errors: list[str] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+            if not files:
+                errors.append(f"{p}: the folder holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+            found += [(f, f.relative_to(p)) for f in files]
+        elif p.exists():
+            found.append((p, Path(p.name)))
+        elif glob.has_magic(item):
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True) if Path(m).is_file())
+            if not matches:
+                errors.append(f"{item}: the pattern matches no files")
+            found += [(m, Path(m.name)) for m in matches]
+        else:
+            errors.append(f"{p}: no such file or folder")
+    # the same file named twice (a folder and a glob, say) is done once
+    seen: set[Path] = set()
+    unique = []
+    for f, rel in found:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append((f, rel))
+    return unique, errors
+
+
+def output_path(outdir: Path, rel: Path, source_format: str | None, has_alpha: bool, protected: set[Path]) -> Path:
+    """Where the result of ``rel`` goes: same name, same format when it can hold the result, else PNG.
+
+    ``protected`` holds resolved input paths: an output never lands on one (suffix ``_color``)."""
+    ext = _WRITABLE.get(source_format or "", ".png")
+    if has_alpha and source_format not in _ALPHA_OK:
+        ext = ".png"
+    keep_suffix = rel.suffix.lower() in IMAGE_EXTENSIONS and _WRITABLE.get(source_format or "") == ext
+    target = outdir / (rel if keep_suffix else rel.with_suffix(ext))
+    if target.resolve() in protected:
+        target = target.with_name(f"{target.stem}_color{target.suffix}")
+    return target
+
+
+def save_image(path: Path, rgb_u8: np.ndarray, alpha: np.ndarray | None = None, quality: int = 95) -> None:
+    """Write an (H, W, 3) uint8 image (plus alpha) atomically: temp file in the same folder, then rename."""
+    im = Image.fromarray(rgb_u8, "RGB")
+    if alpha is not None:
+        im.putalpha(Image.fromarray(alpha, "L"))
+    ext = path.suffix.lower()
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".jfif": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF",
+           ".webp": "WEBP", ".bmp": "BMP"}.get(ext, "PNG")
+    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    write_atomic(path, lambda f: im.save(f, format=fmt, **kwargs))
+
+
+def write_atomic(path: Path, write) -> None:
+    """Call ``write(file_object)`` on a temp file beside ``path`` and rename it into place."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise TomauError(f"{path.parent}: cannot write there ({err.strerror or err})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

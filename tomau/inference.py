@@ -1,0 +1,75 @@
+"""Colourise images with a trained model at any resolution.
+
+The model predicts ab at its own resolution from the resized L; ab is upsampled to the input's full
+resolution and recombined with the original full-resolution L (richzhang/colorization's recipe), so
+the output keeps every detail of the input's luminance.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.nn import functional as F
+
+from . import color
+from .errors import TomauError
+from .images import _to_float_rgb
+from .modelfile import DEFAULT_MODEL, load_model_file, load_state_checked
+from .models import GENERATORS, build_network
+
+
+class Colorizer:
+    """A generator mapping normalised L (N, 1, S, S) to normalised ab (N, 2, S, S), plus its resolution."""
+
+    def __init__(self, generator: torch.nn.Module, image_size: int, device: str | torch.device = "cpu",
+                 config: dict | None = None, name: str = ""):
+        self.device = torch.device(device)
+        self.net = generator.to(self.device).eval()
+        self.image_size = image_size
+        self.config = config or {}
+        self.name = name
+
+    @torch.inference_mode()
+    def predict_ab(self, l_norm: torch.Tensor) -> torch.Tensor:
+        return self.net(l_norm.to(self.device)).float()
+
+    @torch.inference_mode()
+    def colorize_arrays(self, images: list[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
+        """float RGB (H, W, 3) in [0, 1], any sizes -> uint8 RGB (H, W, 3) of the same sizes."""
+        s = self.image_size
+        out: list[np.ndarray] = []
+        for i in range(0, len(images), batch_size):
+            chunk = images[i : i + batch_size]
+            tens_l_orig = [color.rgb_to_lab(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None])[:, :1] for a in chunk]
+            tens_l_rs = torch.cat([F.interpolate(l, size=(s, s), mode="bilinear", antialias=True, align_corners=False) for l in tens_l_orig])
+            out_ab = self.predict_ab(color.normalize_l(tens_l_rs)).cpu()
+            for l_orig, ab in zip(tens_l_orig, out_ab):
+                ab_orig = F.interpolate(ab[None], size=l_orig.shape[-2:], mode="bilinear", align_corners=False)
+                rgb = color.model_output_to_rgb(color.normalize_l(l_orig), ab_orig)[0]
+                out.append((rgb.permute(1, 2, 0) * 255 + 0.5).clamp(0, 255).byte().numpy())
+        return out
+
+
+def load_model(model: str = DEFAULT_MODEL, device: str = "cpu") -> Colorizer:
+    """Load a bundled model by name, a .safetensors model file, or a training run folder."""
+    config, state = load_model_file(model)
+    if config.get("task") != "colorize":
+        raise TomauError(f"{model}: a {config.get('task')!r} model, not a colouriser")
+    spec = config.get("generator", {})
+    net = build_network(GENERATORS, spec.get("kind", "?"), spec.get("params", {}))
+    load_state_checked(net, state, str(model))
+    if device != "cpu" and device.startswith("cuda") and not torch.cuda.is_available():
+        raise TomauError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU here; use --device cpu")
+    return Colorizer(net, int(config["image_size"]), device, config, name=str(model))
+
+
+def colorize(image: Image.Image, model: Colorizer | str | None = None) -> Image.Image:
+    """Colourise a PIL image at its full resolution. Alpha is kept; EXIF orientation is applied."""
+    if not isinstance(model, Colorizer):
+        model = load_model(model or DEFAULT_MODEL)
+    image = ImageOps.exif_transpose(image)
+    rgb, alpha = _to_float_rgb(image)
+    out = Image.fromarray(model.colorize_arrays([rgb])[0], "RGB")
+    if alpha is not None:
+        out.putalpha(Image.fromarray(alpha, "L"))
+    return out

@@ -1,0 +1,92 @@
+"""Model files: one safetensors file whose metadata holds the JSON config that rebuilds the network.
+
+    metadata["tomau"] = {"format": 1, "task": "colorize", "family": "pix2pix",
+                         "generator": {"kind": "unet", "params": {...}},
+                         "image_size": 256, "normalization": {"l_cent": 50, "ab_norm": 110},
+                         "training": {...}}
+
+Bundled models live in tomau/weights/NAME.safetensors and are loaded by NAME.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from .errors import TomauError
+from .images import write_atomic
+
+FORMAT_VERSION = 1
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DEFAULT_MODEL = "default"
+
+
+def bundled_models() -> list[str]:
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
+
+
+def resolve_model_path(name_or_path: str | Path) -> Path:
+    """A bundled name, a model file, or a training run folder (its model.safetensors)."""
+    p = Path(name_or_path)
+    if p.is_dir():
+        p = p / "model.safetensors"
+        if not p.exists():
+            raise TomauError(f"{name_or_path}: the run folder has no model.safetensors yet (it is written at each checkpoint)")
+        return p
+    if p.is_file():
+        return p
+    bundled = WEIGHTS_DIR / f"{name_or_path}.safetensors"
+    if bundled.is_file():
+        return bundled
+    raise TomauError(f"{name_or_path}: no such model file, run folder or bundled model (bundled: {', '.join(bundled_models()) or 'none'})")
+
+
+def save_model_file(path: str | Path, state_dict: dict[str, torch.Tensor], config: dict, half: bool = True) -> None:
+    """Write weights (fp16 for float tensors when ``half``) and config atomically."""
+    tensors = {}
+    for k, v in state_dict.items():
+        if k.endswith("num_batches_tracked"):
+            continue  # a training counter, not part of the model
+        v = v.detach().cpu().contiguous()
+        tensors[k] = v.half() if half and v.is_floating_point() else v
+    meta = {"tomau": json.dumps({"format": FORMAT_VERSION, **config})}
+    data = st_save(tensors, metadata=meta)
+    write_atomic(Path(path), lambda f: f.write(data))
+
+
+def load_model_file(name_or_path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Return (config, float32 state dict). Raises TomauError for anything that is not a tomau model."""
+    path = resolve_model_path(name_or_path)
+    try:
+        raw = path.read_bytes()
+        tensors = st_load(raw)
+        header_len = int.from_bytes(raw[:8], "little")
+        meta = json.loads(raw[8 : 8 + header_len]).get("__metadata__", {})
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
+        raise TomauError(f"{path}: not a readable safetensors model file ({err})") from None
+    if "tomau" not in meta:
+        raise TomauError(f"{path}: a safetensors file without a tomau config; it was not written by tomau")
+    config = json.loads(meta["tomau"])
+    if config.get("format") != FORMAT_VERSION:
+        raise TomauError(f"{path}: model format {config.get('format')} is not supported (this tomau reads format {FORMAT_VERSION})")
+    state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    return config, state
+
+
+def load_state_checked(net: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """load_state_dict with one clear sentence when the file does not fit the network its config describes."""
+    own = net.state_dict()
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in state if k in own and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        detail = "; ".join(
+            f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+            if keys
+        )
+        raise TomauError(f"{source}: the weights do not match the network in its config ({detail})")
+    net.load_state_dict(state, strict=False)

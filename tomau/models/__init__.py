@@ -1,0 +1,31 @@
+"""Networks by name. One file per network family; this registry is what the CLI and model files use."""
+from __future__ import annotations
+
+from dataclasses import fields
+
+from torch import nn
+
+from ..errors import TomauError
+from .patchgan import PatchGANConfig, PatchGANDiscriminator
+from .unet import UNetConfig, UNetGenerator
+
+# name -> (config dataclass, network class)
+GENERATORS = {"unet": (UNetConfig, UNetGenerator)}
+DISCRIMINATORS = {"patchgan": (PatchGANConfig, PatchGANDiscriminator)}
+
+
+def config_from_dict(cls, params: dict):
+    """Build a config dataclass from a dict, refusing keys it does not know (a mismatched file)."""
+    known = {f.name for f in fields(cls)}
+    unknown = set(params) - known
+    if unknown:
+        raise TomauError(f"unknown {cls.__name__} settings {sorted(unknown)}: the file was written by another version of tomau")
+    return cls(**params)
+
+
+def build_network(registry: dict, kind: str, params: dict) -> nn.Module:
+    if kind not in registry:
+        raise TomauError(f"unknown network {kind!r}; known: {', '.join(sorted(registry))}")
+    config_cls, net_cls = registry[kind]
+    return net_cls(config_from_dict(config_cls, params))
+

@@ -1,0 +1,130 @@
+"""pix2pix colourisation as a trainable family: U-Net G maps L to ab, 70x70 PatchGAN D judges (L, ab).
+
+Loss (seed 003): G* = arg min_G max_D  L_cGAN(G, D) + lambda * L1(G),  lambda = 100.
+Each step trains D on the real pair and on G's output (detached), then G with D frozen.
+``gan_weight = 0`` is the L1-only pre-training of stage 1: D is neither built nor trained.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .. import color
+from ..losses import GAN_LOSSES, GANLoss
+from ..models.patchgan import PatchGANConfig, PatchGANDiscriminator
+from ..models.unet import UNetConfig, UNetGenerator
+
+
+@dataclass
+class Pix2PixConfig:
+    generator: UNetConfig = field(default_factory=UNetConfig)
+    discriminator: PatchGANConfig = field(default_factory=PatchGANConfig)
+    gan_mode: str = "vanilla"  # a name in tomau.losses.GAN_LOSSES
+    gan_weight: float = 1.0  # 0 = L1-only pre-training (stage 1)
+    l1_weight: float = 100.0  # the seed's lambda
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+    def validate(self) -> None:
+        if self.gan_mode not in GAN_LOSSES:
+            raise ValueError(f"gan_mode must be one of {sorted(GAN_LOSSES)}")
+        if self.gan_weight < 0 or self.l1_weight < 0 or self.gan_weight + self.l1_weight == 0:
+            raise ValueError("gan_weight and l1_weight must be >= 0 and not both 0")
+        if self.lr_g <= 0 or self.lr_d <= 0:
+            raise ValueError("learning rates must be positive")
+        self.generator.validate()
+        self.discriminator.validate()
+
+
+class Pix2PixColorization:
+    """The family interface used by tomau.training.trainer: networks, optimizers, step, visuals, export."""
+
+    name = "pix2pix"
+    config_class = Pix2PixConfig
+    loss_names = ("G_GAN", "G_L1", "D_real", "D_fake")
+
+    def __init__(self, cfg: Pix2PixConfig):
+        cfg.validate()
+        self.cfg = cfg
+        self.use_gan = cfg.gan_weight > 0
+        self.nets: dict[str, nn.Module] = {"G": UNetGenerator(cfg.generator)}
+        betas = (cfg.beta1, cfg.beta2)
+        self.optimizers = {"G": torch.optim.Adam(self.nets["G"].parameters(), lr=cfg.lr_g, betas=betas)}
+        if self.use_gan:
+            self.nets["D"] = PatchGANDiscriminator(cfg.discriminator)
+            self.optimizers["D"] = torch.optim.Adam(self.nets["D"].parameters(), lr=cfg.lr_d, betas=betas)
+        self.gan_loss = GANLoss(cfg.gan_mode)
+
+    # ---- data ---------------------------------------------------------------------------------
+    @staticmethod
+    def batch_to_inputs(batch_u8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 RGB (N, 3, S, S) -> (l_norm (N, 1, S, S), ab_norm (N, 2, S, S))."""
+        return color.rgb_to_model_input(batch_u8.float() / 255.0)
+
+    # ---- training -----------------------------------------------------------------------------
+    def training_step(self, batch_u8: torch.Tensor, accelerator) -> dict[str, torch.Tensor]:
+        real_l, real_ab = self.batch_to_inputs(batch_u8)
+        G = self.nets["G"]
+        opt_g = self.optimizers["G"]
+        with accelerator.autocast():
+            fake_ab = G(real_l)
+        losses = {}
+        if self.use_gan:
+            D = self.nets["D"]
+            opt_d = self.optimizers["D"]
+            # D step: real pair -> 1, generated pair (detached so G gets no gradient) -> 0
+            opt_d.zero_grad(set_to_none=True)
+            with accelerator.autocast():
+                loss_d_real = self.gan_loss(D(torch.cat([real_l, real_ab], 1)), True)
+                loss_d_fake = self.gan_loss(D(torch.cat([real_l, fake_ab.detach()], 1)), False)
+            loss_d = 0.5 * (loss_d_real + loss_d_fake)
+            accelerator.backward(loss_d)
+            opt_d.step()
+            losses.update(D_real=loss_d_real.detach(), D_fake=loss_d_fake.detach())
+        # G step with D frozen; D runs unwrapped so a distributed wrapper does not wait for its gradients
+        opt_g.zero_grad(set_to_none=True)
+        with accelerator.autocast():
+            loss_l1 = F.l1_loss(fake_ab.float(), real_ab)
+            loss_g = self.cfg.l1_weight * loss_l1
+            if self.use_gan:
+                d_plain = accelerator.unwrap_model(self.nets["D"])
+                d_plain.requires_grad_(False)
+                loss_g_gan = self.gan_loss(d_plain(torch.cat([real_l, fake_ab], 1)), True)
+                d_plain.requires_grad_(True)
+                loss_g = loss_g + self.cfg.gan_weight * loss_g_gan
+                losses["G_GAN"] = loss_g_gan.detach()
+        accelerator.backward(loss_g)
+        opt_g.step()
+        losses["G_L1"] = loss_l1.detach()
+        return losses
+
+    # ---- outputs ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def visuals(self, batch_u8: torch.Tensor, generator: nn.Module) -> list[torch.Tensor]:
+        """Rows for a sample grid: grey input | output | truth, each (N, 3, S, S) in [0, 1]."""
+        real_l, real_ab = self.batch_to_inputs(batch_u8)
+        was_training = generator.training
+        generator.eval()
+        fake_ab = generator(real_l).float()
+        generator.train(was_training)
+        grey = color.model_output_to_rgb(real_l, torch.zeros_like(real_ab))
+        return [grey, color.model_output_to_rgb(real_l, fake_ab), batch_u8.float() / 255.0]
+
+    def export_config(self, image_size: int) -> dict:
+        """The model-file config: enough to rebuild G for inference."""
+        return {
+            "task": "colorize",
+            "family": self.name,
+            "generator": {"kind": "unet", "params": asdict(self.cfg.generator)},
+            "image_size": image_size,
+            "normalization": {"l_cent": color.L_CENT, "ab_norm": color.AB_NORM},
+            "losses": {"gan_mode": self.cfg.gan_mode, "gan_weight": self.cfg.gan_weight, "l1_weight": self.cfg.l1_weight},
+        }
+
+    def config_dict(self) -> dict:
+        return asdict(self.cfg)

@@ -1,0 +1,361 @@
+"""One training loop for every model family, through Hugging Face Accelerate.
+
+A run folder holds:
+    config.json          the resolved TrainConfig (family config included)
+    checkpoint.pt        {config, step, epoch, nets, optimizers, rng} - resumes exactly
+    model.safetensors    the inference model (fp16 weights + JSON config), refreshed at each checkpoint
+    metrics.jsonl        one JSON object per log step (losses, throughput, validation metrics)
+    samples/step_*.png   grids of grey | output | truth on fixed images
+    loss.png             loss curves
+
+``accelerate launch -m tomau train ...`` runs the same code on several GPUs or nodes: the sampler
+shards the data by process, gradients are averaged by Accelerate's DDP wrapper, and only the main
+process writes files.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from ..data import ColorImageFolder, ResumableSampler, scan_folder
+from ..errors import TomauError
+from ..images import write_atomic
+from ..modelfile import load_model_file, load_state_checked, save_model_file
+from .pix2pix import Pix2PixColorization
+
+FAMILIES = {Pix2PixColorization.name: Pix2PixColorization}
+MIXED_PRECISION = ("no", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    family: str = "pix2pix"
+    data: str = ""
+    out: str = "runs"
+    name: str = ""  # run folder name; default NNNNN-family
+    steps: int = 20_000
+    batch_size: int = 16
+    image_size: int = 256
+    load_size: int = 0  # resize shorter side to this before the random crop; 0 = image_size
+    workers: int = 2
+    seed: int = 0
+    log_every: int = 50
+    sample_every: int = 500
+    ckpt_every: int = 1000
+    mixed_precision: str = "no"
+    max_images: int = 0  # 0 = all
+    init: str = ""  # model file or run folder whose generator weights start this run (stage 2)
+    val_data: str = ""  # folder of colour images scored (PSNR, CF) at each checkpoint
+    val_images: int = 100
+    cpu: bool = False
+    max_minutes: float = 0  # stop (with a checkpoint) after this much wall time; 0 = no limit
+    model: Any = None  # the family's config dataclass
+
+    def validate(self) -> None:
+        if self.family not in FAMILIES:
+            raise TomauError(f"unknown model family {self.family!r}; choose one of {', '.join(sorted(FAMILIES))}")
+        if not self.data:
+            raise TomauError("no training data: pass --data DIR, a folder of colour images")
+        for name in ("steps", "batch_size", "image_size", "log_every", "sample_every", "ckpt_every"):
+            if getattr(self, name) <= 0:
+                raise TomauError(f"--{name.replace('_', '-')} must be a positive number, not {getattr(self, name)}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise TomauError(f"--mixed-precision must be one of {', '.join(MIXED_PRECISION)}")
+        mult = 2 ** self.model.generator.num_downs
+        if self.image_size % mult:
+            raise TomauError(f"--image-size {self.image_size} must be a multiple of {mult} for a U-Net of depth {self.model.generator.num_downs}")
+        try:
+            self.model.validate()
+        except ValueError as err:
+            raise TomauError(f"invalid model settings: {err}") from None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        family = FAMILIES.get(d.get("family"))
+        if family is None:
+            raise TomauError(f"checkpoint names an unknown model family {d.get('family')!r}")
+        d["model"] = _dataclass_from_dict(family.config_class, d.get("model") or {})
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _dataclass_from_dict(cls, d: dict):
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in d:
+            value = d[f.name]
+            sub = f.default_factory  # nested configs are declared with field(default_factory=TheConfig)
+            if isinstance(value, dict) and sub is not MISSING and is_dataclass(sub):
+                value = _dataclass_from_dict(sub, value)
+            kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def next_run_dir(out: Path, family: str, name: str) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    if name:
+        return out / name
+    taken = [int(p.name[:5]) for p in out.iterdir() if p.is_dir() and p.name[:5].isdigit()]
+    return out / f"{(max(taken) + 1) if taken else 0:05d}-{family}"
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_grid(rows: list[torch.Tensor], path: Path) -> None:
+    """Rows of (N, 3, S, S) images in [0, 1] -> one PNG, one row per entry, 2 px white gutters."""
+    from PIL import Image
+
+    pad = 2
+    n, _, s, _ = rows[0].shape
+    canvas = np.full((len(rows) * (s + pad) + pad, n * (s + pad) + pad, 3), 255, np.uint8)
+    for r, row in enumerate(rows):
+        arr = (row.clamp(0, 1) * 255 + 0.5).byte().permute(0, 2, 3, 1).cpu().numpy()
+        for c in range(n):
+            y, x = pad + r * (s + pad), pad + c * (s + pad)
+            canvas[y : y + s, x : x + s] = arr[c]
+    write_atomic(path, lambda f: Image.fromarray(canvas).save(f, format="PNG"))
+
+
+def plot_losses(metrics_path: Path, out_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if "step" in r]
+    keys = sorted({k for r in rows for k in r if k.startswith(("G_", "D_"))})
+    val_keys = sorted({k for r in rows for k in r if k.startswith("val_")})
+    fig, axes = plt.subplots(1, 1 + bool(val_keys), figsize=(11 if val_keys else 6, 4), squeeze=False)
+    for k in keys:
+        pts = [(r["step"], r[k]) for r in rows if k in r]
+        axes[0][0].plot(*zip(*pts), label=k)
+    axes[0][0].set_xlabel("step"), axes[0][0].set_yscale("log"), axes[0][0].legend(), axes[0][0].set_title("losses")
+    for k in val_keys:
+        pts = [(r["step"], r[k]) for r in rows if k in r]
+        axes[0][1].plot(*zip(*pts), marker="o", label=k)
+    if val_keys:
+        axes[0][1].set_xlabel("step"), axes[0][1].legend(), axes[0][1].set_title("validation")
+    fig.tight_layout()
+    write_atomic(out_path, lambda f: fig.savefig(f, format="png", dpi=90))
+    plt.close(fig)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool = False):
+        from accelerate import Accelerator
+
+        self.cfg, self.run_dir, self.quiet = cfg, run_dir, quiet
+        self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
+        acc = self.accelerator
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        random.seed(cfg.seed)
+
+        self.family = FAMILIES[cfg.family](cfg.model)
+        report = scan_folder(cfg.data, cfg.max_images or None, progress=acc.is_main_process and not quiet)
+        self.log(f"data: {cfg.data}: {report.summary()}")
+        self.dataset = ColorImageFolder(report.usable, cfg.image_size, cfg.load_size or None, augment=True)
+        self.sampler = ResumableSampler(len(self.dataset), cfg.batch_size, cfg.seed, acc.num_processes, acc.process_index)
+        self.loader = DataLoader(self.dataset, batch_size=cfg.batch_size, sampler=self.sampler, num_workers=cfg.workers,
+                                 drop_last=True, pin_memory=acc.device.type == "cuda", persistent_workers=False)
+        # fixed images for sample grids: the first 8, centre-cropped
+        self.sample_batch = torch.stack([self.dataset[i] for i in range(min(8, len(self.dataset)))])
+        self.val_files = []
+        if cfg.val_data:
+            self.val_files = scan_folder(cfg.val_data, None, progress=False).usable
+            self.val_files = self.val_files[:: max(1, len(self.val_files) // cfg.val_images)][: cfg.val_images]
+
+        self.step = 0
+        self.ckpt_path = run_dir / "checkpoint.pt"
+        if resume:
+            self._load_checkpoint()
+        elif cfg.init:
+            config, state = load_model_file(cfg.init)
+            load_state_checked(self.family.nets["G"], state, cfg.init)
+            self.log(f"generator initialised from {cfg.init} ({config.get('family')}, trained {config.get('training', {}).get('steps', '?')} steps)")
+
+        names = list(self.family.nets)
+        prepared = acc.prepare(*[self.family.nets[n] for n in names], *[self.family.optimizers[n] for n in names])
+        for i, n in enumerate(names):
+            self.family.nets[n] = prepared[i]
+            self.family.optimizers[n] = prepared[len(names) + i]
+
+    # ---- logging ------------------------------------------------------------------------------
+    def log(self, msg: str) -> None:
+        """Messages for the user (kept with --quiet, which hides only the progress bar)."""
+        if self.accelerator.is_main_process:
+            from tqdm import tqdm
+
+            tqdm.write(msg)
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    def _unwrapped(self, name: str) -> torch.nn.Module:
+        return self.accelerator.unwrap_model(self.family.nets[name])
+
+    def _load_checkpoint(self) -> None:
+        try:
+            ckpt = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
+        except Exception as err:  # noqa: BLE001
+            raise TomauError(f"{self.ckpt_path}: cannot read the checkpoint ({err})") from None
+        for name, net in self.family.nets.items():
+            if name not in ckpt["nets"]:
+                raise TomauError(f"{self.ckpt_path}: the checkpoint has no {name} network; it belongs to another kind of run")
+            load_state_checked(net, ckpt["nets"][name], str(self.ckpt_path))
+        for name, opt in self.family.optimizers.items():
+            opt.load_state_dict(ckpt["optimizers"][name])
+        self.step = ckpt["step"]
+        _set_rng_state(ckpt["rng"])
+        self.log(f"resumed {self.run_dir} at step {self.step}")
+
+    def save_checkpoint(self) -> None:
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        if not acc.is_main_process:
+            return
+        for name in self.family.nets:
+            if not all(torch.isfinite(p).all() for p in self._unwrapped(name).parameters()):
+                raise TomauError(f"the {name} weights became NaN/inf at step {self.step}; the last good checkpoint {self.ckpt_path} is kept")
+        ckpt = {
+            "format": 1,
+            "config": self.cfg.to_dict(),
+            "step": self.step,
+            "nets": {n: self._unwrapped(n).state_dict() for n in self.family.nets},
+            "optimizers": {n: o.state_dict() for n, o in self.family.optimizers.items()},
+            "rng": _rng_state(),
+        }
+        write_atomic(self.ckpt_path, lambda f: torch.save(ckpt, f))
+        export = self.family.export_config(self.cfg.image_size)
+        export["training"] = {"steps": self.step, "data": self.cfg.data, "batch_size": self.cfg.batch_size * acc.num_processes}
+        save_model_file(self.run_dir / "model.safetensors", self._unwrapped("G").state_dict(), export)
+
+    # ---- the loop -----------------------------------------------------------------------------
+    def validate(self) -> dict:
+        from ..evaluate import evaluate_files
+        from ..inference import Colorizer
+
+        g = self._unwrapped("G")
+        was_training = g.training
+        colorizer = Colorizer(g, self.cfg.image_size, device=self.accelerator.device)
+        scores = evaluate_files(colorizer, self.val_files, self.cfg.image_size, progress=False)
+        g.train(was_training)
+        return {f"val_{k}": round(v, 4) for k, v in scores["model"].items()}
+
+    def run(self) -> Path:
+        cfg, acc = self.cfg, self.accelerator
+        per_epoch = self.sampler.batches_per_epoch
+        metrics_path = self.run_dir / "metrics.jsonl"
+        if acc.is_main_process:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "samples").mkdir(exist_ok=True)
+            write_atomic(self.run_dir / "config.json", lambda f: f.write(json.dumps(cfg.to_dict(), indent=2).encode()))
+            if metrics_path.exists():  # drop lines logged after the checkpoint we resume from
+                keep = [l for l in metrics_path.read_text().splitlines() if l.strip() and json.loads(l).get("step", 0) <= self.step]
+                write_atomic(metrics_path, lambda f: f.write("".join(k + "\n" for k in keep).encode()))
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {cfg.family}", unit="step",
+                   disable=not acc.is_main_process or self.quiet, dynamic_ncols=True)
+        sums: dict[str, torch.Tensor] = {}
+        t0, n0 = time.time(), self.step
+        for net in self.family.nets.values():
+            net.train()
+        out_of_time = False
+        while self.step < cfg.steps:
+            epoch, start = divmod(self.step, per_epoch)
+            self.sampler.set_position(epoch, start)
+            for batch in self.loader:
+                batch = batch.to(acc.device, non_blocking=True)
+                losses = self.family.training_step(batch, acc)
+                for k, v in losses.items():
+                    sums[k] = sums.get(k, 0) + v.float()
+                self.step += 1
+                bar.update(1)
+                out_of_time = cfg.max_minutes > 0 and time.time() - t0 > cfg.max_minutes * 60
+                last = self.step >= cfg.steps or out_of_time
+                if self.step % cfg.log_every == 0 or last:
+                    count = (self.step - 1) % cfg.log_every + 1
+                    means = {k: float(v) / count for k, v in sums.items()}
+                    sums = {}
+                    bad = [k for k, v in means.items() if not math.isfinite(v)]
+                    if bad:
+                        raise TomauError(
+                            f"the {', '.join(bad)} loss became NaN/inf near step {self.step}; training stopped and the last good "
+                            f"checkpoint {self.ckpt_path} is kept; lower the learning rate or check the data")
+                    rate = (self.step - n0) * cfg.batch_size * acc.num_processes / max(1e-9, time.time() - t0)
+                    row = {"step": self.step, "epoch": round(self.step / per_epoch, 3), **{k: round(v, 5) for k, v in means.items()}, "img_per_s": round(rate, 1)}
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()})
+                    if acc.is_main_process:
+                        with open(metrics_path, "a") as f:
+                            f.write(json.dumps(row) + "\n")
+                if acc.is_main_process and (self.step % cfg.sample_every == 0 or last):
+                    rows = self.family.visuals(self.sample_batch.to(acc.device), self._unwrapped("G"))
+                    save_grid(rows, self.run_dir / "samples" / f"step_{self.step:07d}.png")
+                if self.step % cfg.ckpt_every == 0 or last:
+                    self.save_checkpoint()
+                    if acc.is_main_process:
+                        if self.val_files:
+                            val = self.validate()
+                            self.log(f"step {self.step}: " + ", ".join(f"{k} {v:.3f}" for k, v in val.items()))
+                            with open(metrics_path, "a") as f:
+                                f.write(json.dumps({"step": self.step, **val}) + "\n")
+                        plot_losses(metrics_path, self.run_dir / "loss.png")
+                if last:
+                    break
+                if out_of_time:
+                    self.log(f"stopped at step {self.step} after --max-minutes {cfg.max_minutes}; resume with --resume {self.run_dir}")
+            if out_of_time:
+                break
+        bar.close()
+        acc.wait_for_everyone()
+        return self.run_dir
+
+
+def train(cfg: TrainConfig, resume_dir: str | None = None, quiet: bool = False) -> Path:
+    """Train (or resume) a run; returns the run folder."""
+    if resume_dir:
+        run_dir = Path(resume_dir)
+        ckpt = run_dir / "checkpoint.pt"
+        if not ckpt.exists():
+            raise TomauError(f"{run_dir}: no checkpoint.pt to resume from")
+    else:
+        cfg.validate()
+        run_dir = next_run_dir(Path(cfg.out), cfg.family, cfg.name)
+        if (run_dir / "checkpoint.pt").exists():
+            raise TomauError(f"{run_dir}: already holds a run; pass --resume {run_dir} to continue it or choose another --name")
+    trainer = Trainer(cfg, run_dir, resume=bool(resume_dir), quiet=quiet)
+    return trainer.run()
+
+
+def load_run_config(run_dir: str | Path) -> TrainConfig:
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise TomauError(f"{run_dir}: no config.json; is this a tomau run folder?")
+    return TrainConfig.from_dict(json.loads(path.read_text()))
