@@ -206,6 +206,16 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+# ---- blend --------------------------------------------------------------------------------------
+def cmd_blend(args) -> int:
+    from .modelfile import interpolate_models, save_model_file
+
+    config, state = interpolate_models(args.a, args.b, args.alpha)
+    save_model_file(Path(args.output), state, config)
+    _say(f"wrote {args.output}: {1 - args.alpha:g} x {args.a} + {args.alpha:g} x {args.b}")
+    return 0
+
+
 # ---- models -------------------------------------------------------------------------------------
 def cmd_models(args) -> int:
     from .modelfile import bundled_models, load_model_file
@@ -257,6 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--threads", type=int, default=0)
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=cmd_evaluate)
+
+    b = sub.add_parser("blend", help="interpolate two models' weights: a fidelity-to-vividness dial",
+                       description="Network interpolation (ESRGAN): (1 - alpha) * A + alpha * B, for A an L1 model and B a GAN model fine-tuned from it.")
+    b.add_argument("a", help="model A (e.g. the L1-only stage-1 run)")
+    b.add_argument("b", help="model B (e.g. the GAN run started from A)")
+    b.add_argument("--alpha", type=float, required=True, help="weight of B, 0..1")
+    b.add_argument("-o", "--output", required=True, help="output .safetensors file")
+    b.set_defaults(func=cmd_blend)
 
     m = sub.add_parser("models", help="list bundled models, or describe one model file")
     m.add_argument("model", nargs="?", help="model name, file or run folder to describe")

@@ -24,6 +24,9 @@ DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: larger files are refused unless the 
 _WRITABLE = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
 _ALPHA_OK = {"PNG", "TIFF", "WEBP"}
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 # Pillow's own bomb check raises at 2x its limit with a message about Pillow; we check ourselves.
 Image.MAX_IMAGE_PIXELS = None
 
@@ -184,6 +187,7 @@ def write_atomic(path: Path, write) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give results the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

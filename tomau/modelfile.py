@@ -90,3 +90,20 @@ def load_state_checked(net: torch.nn.Module, state: dict[str, torch.Tensor], sou
         )
         raise TomauError(f"{source}: the weights do not match the network in its config ({detail})")
     net.load_state_dict(state, strict=False)
+
+
+def interpolate_models(a: str | Path, b: str | Path, alpha: float) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Network interpolation (Wang et al., ESRGAN 2018): weights (1 - alpha) * A + alpha * B.
+
+    A and B must share an architecture and, to interpolate well, a common ancestor (a GAN model
+    fine-tuned from the L1 model it is blended with). alpha = 0 gives A, alpha = 1 gives B."""
+    if not 0.0 <= alpha <= 1.0:
+        raise TomauError(f"alpha must be between 0 and 1, not {alpha}")
+    config_a, state_a = load_model_file(a)
+    config_b, state_b = load_model_file(b)
+    if config_a.get("generator") != config_b.get("generator") or state_a.keys() != state_b.keys():
+        raise TomauError(f"{a} and {b} have different architectures; only models of one architecture can be blended")
+    mixed = {k: (1 - alpha) * state_a[k] + alpha * state_b[k] if state_a[k].is_floating_point() else state_b[k] for k in state_a}
+    config = dict(config_b)
+    config["blend"] = {"a": str(a), "b": str(b), "alpha": alpha, "a_training": config_a.get("training"), "b_training": config_b.get("training")}
+    return config, mixed
