@@ -21,6 +21,7 @@ from .images import write_atomic
 
 FORMAT_VERSION = 1
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+SAMPLES_DIR = Path(__file__).parent / "samples"  # small public-domain photos for the demo and tests
 DEFAULT_MODEL = "default"
 
 

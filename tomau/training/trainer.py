@@ -185,7 +185,8 @@ class Trainer:
         self.dataset = ColorImageFolder(report.usable, cfg.image_size, cfg.load_size or None, augment=True)
         self.sampler = ResumableSampler(len(self.dataset), cfg.batch_size, cfg.seed, acc.num_processes, acc.process_index)
         self.loader = DataLoader(self.dataset, batch_size=cfg.batch_size, sampler=self.sampler, num_workers=cfg.workers,
-                                 drop_last=True, pin_memory=acc.device.type == "cuda", persistent_workers=False)
+                                 drop_last=True, pin_memory=acc.device.type == "cuda", persistent_workers=False,
+                                 generator=torch.Generator())  # its own seed draws must not shift the global RNG (exact resume)
         # fixed images for sample grids: the first 8, centre-cropped
         self.sample_batch = torch.stack([self.dataset[i] for i in range(min(8, len(self.dataset)))])
         self.val_files = []

@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny images made on the fly (the suite never needs ../shared) and a tiny model file."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tomau.modelfile import save_model_file
+from tomau.models.unet import UNetConfig, UNetGenerator
+
+torch.set_num_threads(2)
+
+
+def colour_image(seed: int, size: int = 64) -> np.ndarray:
+    """A smooth, colourful uint8 RGB image (H, W, 3)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / size
+    f = rng.uniform(1, 6, 3)
+    img = np.stack([np.sin(f[0] * x + seed) * 0.5 + 0.5, np.cos(f[1] * y) * 0.5 + 0.5, (x + y) / 2 * rng.uniform(0.3, 1)], -1)
+    return (img * 255).astype(np.uint8)
+
+
+@pytest.fixture
+def colour_folder(tmp_path):
+    """A folder of 24 colourful 64x64 PNGs in two sub-folders."""
+    root = tmp_path / "photos"
+    for i in range(24):
+        sub = root / ("a" if i % 2 else "b")
+        sub.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(colour_image(i)).save(sub / f"img{i:02d}.png")
+    return root
+
+
+TINY_UNET = UNetConfig(ngf=4, num_downs=5)  # 32x32 model resolution, a few thousand parameters
+
+
+@pytest.fixture
+def tiny_model_file(tmp_path):
+    torch.manual_seed(0)
+    net = UNetGenerator(TINY_UNET)
+    path = tmp_path / "tiny.safetensors"
+    config = {"task": "colorize", "family": "pix2pix", "generator": {"kind": "unet", "params": vars(TINY_UNET).copy()},
+              "image_size": 32, "normalization": {"l_cent": 50.0, "ab_norm": 110.0}}
+    save_model_file(path, net.state_dict(), config)
+    return path

@@ -1,0 +1,116 @@
+"""Training smoke tests on tiny generated images: outputs, exact resume, stage 1, bad data, NaN."""
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from tomau import TomauError, load_model
+from tomau.cli import main
+from tomau.training.pix2pix import Pix2PixConfig, Pix2PixColorization
+from tomau.training.trainer import TrainConfig, Trainer, train
+
+from .conftest import colour_image
+
+
+def tiny_cfg(data, out, **kw) -> TrainConfig:
+    model = Pix2PixConfig()
+    model.generator.ngf, model.generator.num_downs = 4, 5
+    model.discriminator.ndf = 4
+    for k in ("gan_weight",):
+        if k in kw:
+            setattr(model, k, kw.pop(k))
+    base = dict(data=str(data), out=str(out), steps=4, batch_size=4, image_size=32, workers=0, log_every=1,
+                sample_every=2, ckpt_every=2, model=model)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_cli_train_writes_a_complete_run_folder(tmp_path, colour_folder, capsys):
+    code = main(["train", "pix2pix", "--data", str(colour_folder), "--out", str(tmp_path / "runs"), "--steps", "3",
+                 "--batch-size", "4", "--image-size", "32", "--num-downs", "5", "--ngf", "4", "--ndf", "4",
+                 "--workers", "0", "--ckpt-every", "2", "--sample-every", "2", "--log-every", "1",
+                 "--val-data", str(colour_folder), "--val-images", "4", "-q"])
+    assert code == 0
+    run = tmp_path / "runs" / "00000-pix2pix"
+    for name in ("config.json", "checkpoint.pt", "model.safetensors", "metrics.jsonl", "loss.png"):
+        assert (run / name).exists(), name
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000002.png", "step_0000003.png"]
+    with Image.open(run / "samples" / "step_0000003.png") as grid:
+        assert grid.size == (8 * 34 + 2, 3 * 34 + 2)  # 8 images; rows grey | output | truth
+    rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    assert {"G_GAN", "G_L1", "D_real", "D_fake"} <= set(rows[0])
+    assert any("val_psnr" in r for r in rows)
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["model"]["l1_weight"] == 100 and cfg["model"]["lr_g"] == 2e-4 and cfg["model"]["beta1"] == 0.5
+    model = load_model(str(run))  # a run folder is a model
+    assert model.image_size == 32
+
+
+def _g_params(run_dir):
+    return torch.load(run_dir / "checkpoint.pt", weights_only=False)["nets"]
+
+
+def test_resume_is_exact(tmp_path, colour_folder):
+    straight = train(tiny_cfg(colour_folder, tmp_path / "a", steps=4, ckpt_every=4), quiet=True)
+    first = train(tiny_cfg(colour_folder, tmp_path / "b", steps=2, ckpt_every=2), quiet=True)
+    cfg = TrainConfig.from_dict(json.loads((first / "config.json").read_text()))
+    cfg.steps = 4
+    resumed = train(cfg, resume_dir=str(first), quiet=True)
+    a, b = _g_params(straight), _g_params(resumed)
+    for net in ("G", "D"):
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), f"{net}.{k} differs after resume"
+
+
+def test_l1_only_pretraining_has_no_discriminator(tmp_path, colour_folder):
+    run = train(tiny_cfg(colour_folder, tmp_path, gan_weight=0.0), quiet=True)
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert set(ckpt["nets"]) == {"G"}
+    rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    assert "G_GAN" not in rows[0] and "G_L1" in rows[0]
+    # stage 2 starts from it
+    stage2 = train(tiny_cfg(colour_folder, tmp_path, name="s2", init=str(run), steps=2), quiet=True)
+    assert (stage2 / "model.safetensors").exists()
+
+
+def test_empty_or_grey_dataset_stops_with_a_clear_message(tmp_path):
+    folder = tmp_path / "greys"
+    folder.mkdir()
+    Image.fromarray(colour_image(0)).convert("L").save(folder / "g.png")
+    (folder / "bad.jpg").write_bytes(b"junk")
+    with pytest.raises(TomauError, match=r"no usable colour images found \(0 usable colour images \(1 greyscale and 1 unreadable"):
+        train(tiny_cfg(folder, tmp_path / "runs"), quiet=True)
+    with pytest.raises(TomauError, match="no such folder"):
+        train(tiny_cfg(tmp_path / "nowhere", tmp_path / "runs"), quiet=True)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, colour_folder, monkeypatch):
+    real_step = Pix2PixColorization.training_step
+    calls = {"n": 0}
+
+    def poisoned(self, batch, accelerator):
+        calls["n"] += 1
+        losses = real_step(self, batch, accelerator)
+        if calls["n"] >= 3:
+            losses["G_L1"] = torch.tensor(float("nan"))
+        return losses
+
+    monkeypatch.setattr(Pix2PixColorization, "training_step", poisoned)
+    cfg = tiny_cfg(colour_folder, tmp_path, steps=6, ckpt_every=2)
+    with pytest.raises(TomauError, match="G_L1 loss became NaN/inf near step 3.*last good checkpoint"):
+        train(cfg, quiet=True)
+    ckpt = torch.load(tmp_path / "00000-pix2pix" / "checkpoint.pt", weights_only=False)
+    assert ckpt["step"] == 2
+
+
+def test_invalid_settings_are_refused_up_front(tmp_path, colour_folder, capsys):
+    assert main(["train", "pix2pix", "--data", str(colour_folder), "--out", str(tmp_path), "--image-size", "100", "-q"]) == 2
+    assert "must be a multiple of 256" in capsys.readouterr().err
+    assert main(["train", "pix2pix", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "no config.json" in capsys.readouterr().err
+
+
+def test_batch_larger_than_dataset(tmp_path, colour_folder):
+    with pytest.raises(TomauError, match="lower --batch-size"):
+        Trainer(tiny_cfg(colour_folder, tmp_path, batch_size=64), tmp_path / "r", quiet=True)
