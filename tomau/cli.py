@@ -192,7 +192,7 @@ def cmd_evaluate(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     model = load_model(args.model, args.device)
-    files = scan_folder(args.data, None, progress=False).usable
+    files = scan_folder(args.data, None, progress=False, colour_only=False).usable
     if args.max_images:
         files = files[: args.max_images]
     res = evaluate_files(model, files, args.size, progress=not args.quiet)

@@ -43,8 +43,10 @@ def _is_colour_file(path: Path) -> bool:
     return bool(np.abs(arr - arr.mean(axis=2, keepdims=True)).mean() > 1.0)
 
 
-def scan_folder(root: str | Path, max_images: int | None = None, progress: bool = True) -> ScanReport:
-    """List the usable colour images below ``root`` (recursive)."""
+def scan_folder(root: str | Path, max_images: int | None = None, progress: bool = True, colour_only: bool = True) -> ScanReport:
+    """List the usable images below ``root`` (recursive): readable, and in colour when ``colour_only``.
+
+    Training skips greyscale images (they teach ab = 0); evaluation keeps them (``colour_only=False``)."""
     root = Path(root)
     if not root.is_dir():
         raise TomauError(f"{root}: no such folder of training images")
@@ -55,7 +57,7 @@ def scan_folder(root: str | Path, max_images: int | None = None, progress: bool 
 
     def check(path: Path) -> str:
         try:
-            return "usable" if _is_colour_file(path) else "grey"
+            return "usable" if _is_colour_file(path) or not colour_only else "grey"
         except Exception:  # noqa: BLE001 - any failure to decode means "skip this file"
             return "broken"
 

@@ -191,7 +191,7 @@ class Trainer:
         self.sample_batch = torch.stack([self.dataset[i] for i in range(min(8, len(self.dataset)))])
         self.val_files = []
         if cfg.val_data:
-            self.val_files = scan_folder(cfg.val_data, None, progress=False).usable
+            self.val_files = scan_folder(cfg.val_data, None, progress=False, colour_only=False).usable
             self.val_files = self.val_files[:: max(1, len(self.val_files) // cfg.val_images)][: cfg.val_images]
 
         self.step = 0
