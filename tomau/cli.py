@@ -83,7 +83,7 @@ def cmd_colorize(args) -> int:
             continue
         if img.is_colour and not colour_seen:
             colour_seen = True
-            msg = f"note: {path} is already in colour; it is colourised from its lightness (L) alone"
+            msg = f"note: {path} already has colour (a tint or a colour photo); it is colourised from its lightness (L) alone"
             bar.write(msg) if not bar.disable else _say(msg)
         pending.append((rel, img))
         # big images are done one at a time to bound memory; small ones in batches
@@ -168,7 +168,10 @@ def cmd_train(args) -> int:
             if f.name in given and f.name not in ("family", "model"):
                 setattr(cfg, f.name, given[f.name])
         run = train(cfg, quiet=args.quiet)
-    _say(f"run folder: {run}")
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        _say(f"run folder: {run}")
     return 0
 
 

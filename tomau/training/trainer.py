@@ -347,8 +347,16 @@ def train(cfg: TrainConfig, resume_dir: str | None = None, quiet: bool = False) 
         if not ckpt.exists():
             raise TomauError(f"{run_dir}: no checkpoint.pt to resume from")
     else:
+        from accelerate import PartialState
+        from accelerate.utils import broadcast_object_list
+
         cfg.validate()
-        run_dir = next_run_dir(Path(cfg.out), cfg.family, cfg.name)
+        state = PartialState(cpu=cfg.cpu)
+        # the main process picks the run number; the others must use the same folder
+        chosen = [str(next_run_dir(Path(cfg.out), cfg.family, cfg.name)) if state.is_main_process else None]
+        if state.num_processes > 1:
+            broadcast_object_list(chosen)
+        run_dir = Path(chosen[0])
         if (run_dir / "checkpoint.pt").exists():
             raise TomauError(f"{run_dir}: already holds a run; pass --resume {run_dir} to continue it or choose another --name")
     trainer = Trainer(cfg, run_dir, resume=bool(resume_dir), quiet=quiet)
