@@ -52,6 +52,12 @@ def cmd_colorize(args) -> int:
     bar = tqdm(total=len(files), unit="img", desc="colourising", disable=len(files) < 2 or args.quiet)
     pending = []
 
+    def report(msg: str) -> None:  # through the bar when it is shown, so lines do not tear it
+        if bar.disable:
+            _say(msg)
+        else:
+            bar.write(msg, file=sys.stderr)
+
     def flush():
         nonlocal done, failed
         if not pending:
@@ -65,10 +71,10 @@ def cmd_colorize(args) -> int:
                 if not args.quiet and len(files) < 2:
                     _say(f"{img.path} -> {target}")
             except TomauError as err:
-                _say(f"error: {err}")
+                report(f"error: {err}")
                 failed += 1
             except OSError as err:
-                _say(f"error: {target}: cannot write the result ({err.strerror or err})")
+                report(f"error: {target}: cannot write the result ({err.strerror or err})")
                 failed += 1
         bar.update(len(pending))
         pending.clear()
@@ -77,14 +83,13 @@ def cmd_colorize(args) -> int:
         try:
             img = load_image(path, max_pixels)
         except TomauError as err:
-            bar.write(f"error: {err}") if not bar.disable else _say(f"error: {err}")
+            report(f"error: {err}")
             failed += 1
             bar.update(1)
             continue
         if img.is_colour and not colour_seen:
             colour_seen = True
-            msg = f"note: {path} already has colour (a tint or a colour photo); it is colourised from its lightness (L) alone"
-            bar.write(msg) if not bar.disable else _say(msg)
+            report(f"note: {path} already has colour (a tint or a colour photo); it is colourised from its lightness (L) alone")
         pending.append((rel, img))
         # big images are done one at a time to bound memory; small ones in batches
         if len(pending) >= args.batch_size or img.rgb.shape[0] * img.rgb.shape[1] > 4_000_000:

@@ -48,7 +48,7 @@ class LoadedImage:
     format: str | None
 
 
-def _to_float_rgb(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+def pil_to_float_rgb(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """Any Pillow mode -> (float RGB in [0, 1], alpha or None)."""
     alpha = None
     if im.mode == "P":
@@ -111,7 +111,7 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
         raise TomauError(f"{path}: not an image Pillow can read (unknown or unsupported format)") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise TomauError(f"{path}: the image is corrupt or truncated ({err})") from None
-    rgb, alpha = _to_float_rgb(im)
+    rgb, alpha = pil_to_float_rgb(im)
     return LoadedImage(path=path, rgb=rgb, alpha=alpha, is_colour=looks_colour(rgb), format=fmt)
 
 

@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from . import color
 from .errors import TomauError
-from .images import _to_float_rgb
+from .images import pil_to_float_rgb
 from .modelfile import DEFAULT_MODEL, load_model_file, load_state_checked
 from .models import GENERATORS, build_network
 
@@ -68,7 +68,7 @@ def colorize(image: Image.Image, model: Colorizer | str | None = None) -> Image.
     if not isinstance(model, Colorizer):
         model = load_model(model or DEFAULT_MODEL)
     image = ImageOps.exif_transpose(image)
-    rgb, alpha = _to_float_rgb(image)
+    rgb, alpha = pil_to_float_rgb(image)
     out = Image.fromarray(model.colorize_arrays([rgb])[0], "RGB")
     if alpha is not None:
         out.putalpha(Image.fromarray(alpha, "L"))

@@ -1,7 +1,7 @@
 """Networks by name. One file per network family; this registry is what the CLI and model files use."""
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import MISSING, fields, is_dataclass
 
 from torch import nn
 
@@ -15,12 +15,18 @@ DISCRIMINATORS = {"patchgan": (PatchGANConfig, PatchGANDiscriminator)}
 
 
 def config_from_dict(cls, params: dict):
-    """Build a config dataclass from a dict, refusing keys it does not know (a mismatched file)."""
-    known = {f.name for f in fields(cls)}
-    unknown = set(params) - known
+    """Build a config dataclass (nested ones too) from a dict, refusing keys it does not know."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(params) - set(known)
     if unknown:
         raise TomauError(f"unknown {cls.__name__} settings {sorted(unknown)}: the file was written by another version of tomau")
-    return cls(**params)
+    kwargs = {}
+    for name, value in params.items():
+        sub = known[name].default_factory  # nested configs are declared with field(default_factory=TheConfig)
+        if isinstance(value, dict) and sub is not MISSING and is_dataclass(sub):
+            value = config_from_dict(sub, value)
+        kwargs[name] = value
+    return cls(**kwargs)
 
 
 def build_network(registry: dict, kind: str, params: dict) -> nn.Module:

@@ -18,7 +18,7 @@ import json
 import math
 import random
 import time
-from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from ..data import ColorImageFolder, ResumableSampler, scan_folder
 from ..errors import TomauError
 from ..images import write_atomic
 from ..modelfile import load_model_file, load_state_checked, save_model_file
+from ..models import config_from_dict
 from .pix2pix import Pix2PixColorization
 
 FAMILIES = {Pix2PixColorization.name: Pix2PixColorization}
@@ -87,21 +88,8 @@ class TrainConfig:
         family = FAMILIES.get(d.get("family"))
         if family is None:
             raise TomauError(f"checkpoint names an unknown model family {d.get('family')!r}")
-        d["model"] = _dataclass_from_dict(family.config_class, d.get("model") or {})
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def _dataclass_from_dict(cls, d: dict):
-    kwargs = {}
-    for f in fields(cls):
-        if f.name in d:
-            value = d[f.name]
-            sub = f.default_factory  # nested configs are declared with field(default_factory=TheConfig)
-            if isinstance(value, dict) and sub is not MISSING and is_dataclass(sub):
-                value = _dataclass_from_dict(sub, value)
-            kwargs[f.name] = value
-    return cls(**kwargs)
+        d["model"] = config_from_dict(family.config_class, d.get("model") or {})
+        return config_from_dict(cls, d)
 
 
 def next_run_dir(out: Path, family: str, name: str) -> Path:
