@@ -106,7 +106,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, colour_folder, 
 
 def test_invalid_settings_are_refused_up_front(tmp_path, colour_folder, capsys):
     assert main(["train", "pix2pix", "--data", str(colour_folder), "--out", str(tmp_path), "--image-size", "100", "-q"]) == 2
-    assert "must be a multiple of 256" in capsys.readouterr().err
+    assert "must be a multiple of 256 for this pix2pix generator" in capsys.readouterr().err
     assert main(["train", "pix2pix", "--resume", str(tmp_path / "nothing")]) == 2
     assert "no config.json" in capsys.readouterr().err
 

@@ -14,6 +14,8 @@ EPILOG = """examples:
   tomau train pix2pix --data photos/ --gan-weight 0 --steps 20000      # stage 1: L1 only
   tomau train pix2pix --data photos/ --init runs/00000-pix2pix          # stage 2: GAN
   tomau train pix2pix --resume runs/00001-pix2pix --steps 40000
+  tomau train resunet --data photos/ --stage pretrain --name r1      # ResNet18 U-Net, L1 only
+  tomau train resunet --data photos/ --stage gan --init runs/r1      # then the PatchGAN stage
   tomau evaluate --model default --data val_photos/ --json scores.json
 """
 
@@ -126,24 +128,60 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mixed-precision", choices=MIXED_PRECISION)
     g.add_argument("--cpu", action="store_true", default=None, help="train on the CPU even if a GPU is present")
     g.add_argument("--max-minutes", type=float, help="stop with a checkpoint after this many minutes (resume later)")
-    m = p.add_argument_group("model (pix2pix)")
-    m.add_argument("--ngf", type=int, help="generator width (64 = the seed's unet_256)")
-    m.add_argument("--num-downs", type=int, help="generator depth: stride-2 blocks (8 for 256x256)")
-    m.add_argument("--ndf", type=int, help="discriminator width (default 64)")
-    m.add_argument("--gan-mode", choices=["vanilla", "lsgan"])
-    m.add_argument("--gan-weight", type=float, help="weight of the cGAN loss; 0 = L1-only pre-training (default 1)")
-    m.add_argument("--l1-weight", type=float, help="lambda, weight of the L1 loss (default 100)")
-    m.add_argument("--lr-g", type=float)
-    m.add_argument("--lr-d", type=float)
-    m.add_argument("--beta1", type=float)
+    m = p.add_argument_group("generator (pix2pix)")
+    m.add_argument("--ngf", type=int, help="U-Net width (64 = the seed's unet_256)")
+    m.add_argument("--num-downs", type=int, help="U-Net depth: stride-2 blocks (8 for 256x256)")
+    r = p.add_argument_group("generator (resunet)")
+    r.add_argument("--stage", choices=["pretrain", "gan"], help="pretrain: L1 only, Adam 1e-4 (0.9, 0.999); gan: + PatchGAN, Adam 2e-4 (0.5, 0.999), start it with --init RUN")
+    r.add_argument("--depth", type=int, choices=[18, 34], help="ResNet encoder depth (default 18)")
+    r.add_argument("--upsample", choices=["pixelshuffle", "transpose"])
+    r.add_argument("--no-self-attention", dest="self_attention", action="store_false", default=None)
+    r.add_argument("--encoder-weights", help="torchvision resnet18/34 state dict, a file or an official URL (hash-checked)")
+    d = p.add_argument_group("losses and optimiser")
+    d.add_argument("--ndf", type=int, help="PatchGAN width (default 64)")
+    d.add_argument("--gan-mode", choices=["vanilla", "lsgan"])
+    d.add_argument("--gan-weight", type=float, help="weight of the cGAN loss; 0 = L1-only pre-training")
+    d.add_argument("--l1-weight", type=float, help="lambda, weight of the L1 loss (default 100)")
+    d.add_argument("--lr-g", type=float)
+    d.add_argument("--lr-d", type=float)
+    d.add_argument("--beta1", type=float)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 _RESUME_OVERRIDES = ("steps", "max_minutes", "workers", "val_data", "val_images", "log_every", "sample_every", "ckpt_every")
 
 
+_FAMILY_FLAGS = {"pix2pix": ("ngf", "num_downs"), "resunet": ("stage", "depth", "upsample", "self_attention", "encoder_weights")}
+
+
+def _model_config(family: str, given: dict):
+    """The family's config: its defaults, then the stage's (resunet), then the flags given."""
+    from .training.pix2pix import STAGES
+    from .training.trainer import FAMILIES
+
+    for other, flags in _FAMILY_FLAGS.items():
+        wrong = [f for f in flags if f in given and other != family]
+        if wrong:
+            raise TomauError(f"--{wrong[0].replace('_', '-')} applies to `tomau train {other}`, not {family}")
+    model = FAMILIES[family].config_class()
+    if family == "resunet":
+        model.stage = given.get("stage", "pretrain")
+        for k, v in STAGES[model.stage].items():
+            setattr(model, k, v)
+        if "encoder_weights" in given:
+            model.encoder_weights = given["encoder_weights"]
+    for k in _FAMILY_FLAGS[family]:
+        if k in given and hasattr(model.generator, k):
+            setattr(model.generator, k, given[k])
+    if "ndf" in given:
+        model.discriminator.ndf = given["ndf"]
+    for k in ("gan_mode", "gan_weight", "l1_weight", "lr_g", "lr_d", "beta1"):
+        if k in given:
+            setattr(model, k, given[k])
+    return model
+
+
 def cmd_train(args) -> int:
-    from .training.pix2pix import Pix2PixConfig
     from .training.trainer import TrainConfig, load_run_config, train
 
     given = {k: v for k, v in vars(args).items() if v is not None}
@@ -159,15 +197,7 @@ def cmd_train(args) -> int:
                 setattr(cfg, k, given[k])
         run = train(cfg, resume_dir=args.resume, quiet=args.quiet)
     else:
-        model = Pix2PixConfig()
-        for k in ("ngf", "num_downs"):
-            if k in given:
-                setattr(model.generator, k, given[k])
-        if "ndf" in given:
-            model.discriminator.ndf = given["ndf"]
-        for k in ("gan_mode", "gan_weight", "l1_weight", "lr_g", "lr_d", "beta1"):
-            if k in given:
-                setattr(model, k, given[k])
+        model = _model_config(args.family, given)
         cfg = TrainConfig(family=args.family, model=model)
         for f in fields(TrainConfig):
             if f.name in given and f.name not in ("family", "model"):
@@ -261,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_colorize)
 
     t = sub.add_parser("train", help="train a model family on a folder of images")
-    t.add_argument("family", choices=["pix2pix"], help="model family")
+    t.add_argument("family", choices=["pix2pix", "resunet"], help="model family: pix2pix (the seed's U-Net) or resunet (ResNet-encoder U-Net)")
     _add_train_args(t)
     t.set_defaults(func=cmd_train)
 

@@ -7,10 +7,11 @@ from torch import nn
 
 from ..errors import TomauError
 from .patchgan import PatchGANConfig, PatchGANDiscriminator
+from .resunet import ResUNetConfig, ResUNetGenerator
 from .unet import UNetConfig, UNetGenerator
 
 # name -> (config dataclass, network class)
-GENERATORS = {"unet": (UNetConfig, UNetGenerator)}
+GENERATORS = {"unet": (UNetConfig, UNetGenerator), "resunet": (ResUNetConfig, ResUNetGenerator)}
 DISCRIMINATORS = {"patchgan": (PatchGANConfig, PatchGANDiscriminator)}
 
 

@@ -27,6 +27,10 @@ class UNetConfig:
     n_dropout: int = 3  # decoder blocks, counted from the bottleneck, that use dropout
     dropout: float = 0.5
 
+    @property
+    def size_multiple(self) -> int:
+        return 2**self.num_downs
+
     def validate(self) -> None:
         if self.num_downs < 2:
             raise ValueError("num_downs must be at least 2")
@@ -88,7 +92,7 @@ class UNetGenerator(nn.Module):
 
     @property
     def size_multiple(self) -> int:
-        return 2**self.config.num_downs
+        return self.config.size_multiple
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] % self.size_multiple or x.shape[-2] % self.size_multiple:

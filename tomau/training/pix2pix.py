@@ -1,4 +1,8 @@
-"""pix2pix colourisation as a trainable family: U-Net G maps L to ab, 70x70 PatchGAN D judges (L, ab).
+"""Colourisation GANs as trainable families: G maps L to ab, the 70x70 PatchGAN D judges (L, ab).
+
+``pix2pix``  the seed's U-Net generator (tomau.models.unet).
+``resunet``  a ResNet18/34-encoder U-Net (tomau.models.resunet), trained in two stages (STAGES).
+
 
 Loss (seed 003): G* = arg min_G max_D  L_cGAN(G, D) + lambda * L1(G),  lambda = 100.
 Each step trains D on the real pair and on G's output (detached), then G with D frozen.
@@ -14,8 +18,10 @@ from torch.nn import functional as F
 
 from .. import color
 from ..losses import GAN_LOSSES, GANLoss
+from ..models import GENERATORS, build_network
 from ..models.patchgan import PatchGANConfig, PatchGANDiscriminator
-from ..models.unet import UNetConfig, UNetGenerator
+from ..models.resunet import ResUNetConfig, load_encoder_weights
+from ..models.unet import UNetConfig
 
 
 @dataclass
@@ -41,10 +47,30 @@ class Pix2PixConfig:
         self.discriminator.validate()
 
 
+# the seed's two-stage recipe (section 3.4.4-3.4.5): settings each --stage starts from
+STAGES = {
+    "pretrain": {"gan_weight": 0.0, "lr_g": 1e-4, "beta1": 0.9},  # generator alone on L1
+    "gan": {"gan_weight": 1.0, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5},  # + 70x70 PatchGAN, lambda = 100
+}
+
+
+@dataclass
+class ResUNetGANConfig(Pix2PixConfig):
+    generator: ResUNetConfig = field(default_factory=ResUNetConfig)
+    stage: str = "pretrain"  # a key of STAGES; recorded so a run says which stage it was
+    encoder_weights: str = ""  # torchvision ResNet state dict (file or URL) for the encoder; "" = from scratch
+
+    def validate(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be one of {sorted(STAGES)}")
+        super().validate()
+
+
 class Pix2PixColorization:
     """The family interface used by tomau.training.trainer: networks, optimizers, step, visuals, export."""
 
     name = "pix2pix"
+    generator_kind = "unet"  # a key of tomau.models.GENERATORS
     config_class = Pix2PixConfig
     loss_names = ("G_GAN", "G_L1", "D_real", "D_fake")
 
@@ -52,13 +78,17 @@ class Pix2PixColorization:
         cfg.validate()
         self.cfg = cfg
         self.use_gan = cfg.gan_weight > 0
-        self.nets: dict[str, nn.Module] = {"G": UNetGenerator(cfg.generator)}
+        self.nets: dict[str, nn.Module] = {"G": build_network(GENERATORS, self.generator_kind, asdict(cfg.generator))}
         betas = (cfg.beta1, cfg.beta2)
         self.optimizers = {"G": torch.optim.Adam(self.nets["G"].parameters(), lr=cfg.lr_g, betas=betas)}
         if self.use_gan:
             self.nets["D"] = PatchGANDiscriminator(cfg.discriminator)
             self.optimizers["D"] = torch.optim.Adam(self.nets["D"].parameters(), lr=cfg.lr_d, betas=betas)
         self.gan_loss = GANLoss(cfg.gan_mode)
+
+    def init_fresh(self) -> list[str]:
+        """Initialisation for a new run that neither resumes nor starts from --init; returns messages."""
+        return []
 
     # ---- data ---------------------------------------------------------------------------------
     @staticmethod
@@ -120,7 +150,7 @@ class Pix2PixColorization:
         return {
             "task": "colorize",
             "family": self.name,
-            "generator": {"kind": "unet", "params": asdict(self.cfg.generator)},
+            "generator": {"kind": self.generator_kind, "params": asdict(self.cfg.generator)},
             "image_size": image_size,
             "normalization": {"l_cent": color.L_CENT, "ab_norm": color.AB_NORM},
             "losses": {"gan_mode": self.cfg.gan_mode, "gan_weight": self.cfg.gan_weight, "l1_weight": self.cfg.l1_weight},
@@ -128,3 +158,17 @@ class Pix2PixColorization:
 
     def config_dict(self) -> dict:
         return asdict(self.cfg)
+
+
+class ResUNetColorization(Pix2PixColorization):
+    """The same cGAN + L1 training with the ResNet-encoder U-Net as G (seed 003 section 3.4.3)."""
+
+    name = "resunet"
+    generator_kind = "resunet"
+    config_class = ResUNetGANConfig
+
+    def init_fresh(self) -> list[str]:
+        if not self.cfg.encoder_weights:
+            return []
+        load_encoder_weights(self.nets["G"].encoder, self.cfg.encoder_weights)
+        return [f"encoder initialised from {self.cfg.encoder_weights}"]

@@ -31,9 +31,9 @@ from ..errors import TomauError
 from ..images import write_atomic
 from ..modelfile import load_model_file, load_state_checked, save_model_file
 from ..models import config_from_dict
-from .pix2pix import Pix2PixColorization
+from .pix2pix import Pix2PixColorization, ResUNetColorization
 
-FAMILIES = {Pix2PixColorization.name: Pix2PixColorization}
+FAMILIES = {f.name: f for f in (Pix2PixColorization, ResUNetColorization)}
 MIXED_PRECISION = ("no", "bf16", "fp16")
 
 
@@ -71,9 +71,9 @@ class TrainConfig:
                 raise TomauError(f"--{name.replace('_', '-')} must be a positive number, not {getattr(self, name)}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise TomauError(f"--mixed-precision must be one of {', '.join(MIXED_PRECISION)}")
-        mult = 2 ** self.model.generator.num_downs
+        mult = self.model.generator.size_multiple
         if self.image_size % mult:
-            raise TomauError(f"--image-size {self.image_size} must be a multiple of {mult} for a U-Net of depth {self.model.generator.num_downs}")
+            raise TomauError(f"--image-size {self.image_size} must be a multiple of {mult} for this {self.family} generator")
         try:
             self.model.validate()
         except ValueError as err:
@@ -190,6 +190,9 @@ class Trainer:
             config, state = load_model_file(cfg.init)
             load_state_checked(self.family.nets["G"], state, cfg.init)
             self.log(f"generator initialised from {cfg.init} ({config.get('family')}, trained {config.get('training', {}).get('steps', '?')} steps)")
+        else:
+            for msg in self.family.init_fresh():
+                self.log(msg)
 
         names = list(self.family.nets)
         prepared = acc.prepare(*[self.family.nets[n] for n in names], *[self.family.optimizers[n] for n in names])
