@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,23 +22,11 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import RESULTS, ROOT, median_ms  # noqa: E402 - also puts the repo on sys.path
 
 from tomau.images import load_image, save_image  # noqa: E402
 from tomau.inference import load_model  # noqa: E402
 from tomau.modelfile import SAMPLES_DIR  # noqa: E402
-
-
-def median_ms(fn, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -47,7 +34,7 @@ def main() -> None:
     ap.add_argument("--model", default="default")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "speed.json"))
+    ap.add_argument("--out", default=str(RESULTS / "speed.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 

@@ -114,3 +114,21 @@ def test_invalid_settings_are_refused_up_front(tmp_path, colour_folder, capsys):
 def test_batch_larger_than_dataset(tmp_path, colour_folder):
     with pytest.raises(TomauError, match="lower --batch-size"):
         Trainer(tiny_cfg(colour_folder, tmp_path, batch_size=64), tmp_path / "r", quiet=True)
+
+
+def test_ema_generator_is_exported_and_resumes_exactly(tmp_path, colour_folder):
+    from tomau.modelfile import load_model_file
+
+    straight = train(tiny_cfg(colour_folder, tmp_path / "a", steps=4, ckpt_every=4, ema=0.5), quiet=True)
+    first = train(tiny_cfg(colour_folder, tmp_path / "b", steps=2, ckpt_every=2, ema=0.5), quiet=True)
+    cfg = TrainConfig.from_dict(json.loads((first / "config.json").read_text()))
+    cfg.steps = 4
+    resumed = train(cfg, resume_dir=str(first), quiet=True)
+    a = torch.load(straight / "checkpoint.pt", weights_only=False)
+    b = torch.load(resumed / "checkpoint.pt", weights_only=False)
+    for k, v in a["ema"].items():
+        assert torch.equal(v, b["ema"][k]), f"EMA {k} differs after resume"
+    _, exported = load_model_file(straight)
+    key = "downs.0.0.weight"
+    assert torch.allclose(exported[key], a["ema"]["module." + key].float(), atol=1e-3)  # fp16 file
+    assert not torch.allclose(a["ema"]["module." + key], a["nets"]["G"][key])  # the EMA differs from the raw G

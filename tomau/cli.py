@@ -127,6 +127,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--val-images", type=int)
     g.add_argument("--mixed-precision", choices=MIXED_PRECISION)
     g.add_argument("--cpu", action="store_true", default=None, help="train on the CPU even if a GPU is present")
+    g.add_argument("--ema", type=float, help="keep an exponential moving average of G with this decay (e.g. 0.999); samples, validation and the model use it")
     g.add_argument("--max-minutes", type=float, help="stop with a checkpoint after this many minutes (resume later)")
     m = p.add_argument_group("generator (pix2pix)")
     m.add_argument("--ngf", type=int, help="U-Net width (64 = the seed's unet_256)")

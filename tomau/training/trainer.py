@@ -59,6 +59,8 @@ class TrainConfig:
     val_images: int = 100
     cpu: bool = False
     max_minutes: float = 0  # stop (with a checkpoint) after this much wall time; 0 = no limit
+    ema: float = 0.0  # decay of an exponential moving average of G (e.g. 0.999); 0 = off. Samples, validation and
+    # the exported model then use the EMA generator
     model: Any = None  # the family's config dataclass
 
     def validate(self) -> None:
@@ -69,6 +71,8 @@ class TrainConfig:
         for name in ("steps", "batch_size", "image_size", "log_every", "sample_every", "ckpt_every"):
             if getattr(self, name) <= 0:
                 raise TomauError(f"--{name.replace('_', '-')} must be a positive number, not {getattr(self, name)}")
+        if not 0.0 <= self.ema < 1.0:
+            raise TomauError(f"--ema must be in [0, 1), not {self.ema}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise TomauError(f"--mixed-precision must be one of {', '.join(MIXED_PRECISION)}")
         mult = self.model.generator.size_multiple
@@ -183,6 +187,7 @@ class Trainer:
             self.val_files = self.val_files[:: max(1, len(self.val_files) // cfg.val_images)][: cfg.val_images]
 
         self.step = 0
+        self._ema_state = None
         self.ckpt_path = run_dir / "checkpoint.pt"
         if resume:
             self._load_checkpoint()
@@ -193,6 +198,15 @@ class Trainer:
         else:
             for msg in self.family.init_fresh():
                 self.log(msg)
+
+        self.ema = None
+        if cfg.ema > 0:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(self.family.nets["G"], multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+            if self._ema_state is not None:
+                self.ema.load_state_dict(self._ema_state)
+            self.ema.to(acc.device)
 
         names = list(self.family.nets)
         prepared = acc.prepare(*[self.family.nets[n] for n in names], *[self.family.optimizers[n] for n in names])
@@ -212,6 +226,10 @@ class Trainer:
     def _unwrapped(self, name: str) -> torch.nn.Module:
         return self.accelerator.unwrap_model(self.family.nets[name])
 
+    def generator_for_output(self) -> torch.nn.Module:
+        """The generator that samples, validation and the exported model use: the EMA one when enabled."""
+        return self.ema.module if self.ema is not None else self._unwrapped("G")
+
     def _load_checkpoint(self) -> None:
         try:
             ckpt = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
@@ -224,6 +242,7 @@ class Trainer:
         for name, opt in self.family.optimizers.items():
             opt.load_state_dict(ckpt["optimizers"][name])
         self.step = ckpt["step"]
+        self._ema_state = ckpt.get("ema")
         _set_rng_state(ckpt["rng"])
         self.log(f"resumed {self.run_dir} at step {self.step}")
 
@@ -241,19 +260,21 @@ class Trainer:
             "step": self.step,
             "nets": {n: self._unwrapped(n).state_dict() for n in self.family.nets},
             "optimizers": {n: o.state_dict() for n, o in self.family.optimizers.items()},
+            "ema": self.ema.state_dict() if self.ema is not None else None,
             "rng": _rng_state(),
         }
         write_atomic(self.ckpt_path, lambda f: torch.save(ckpt, f))
         export = self.family.export_config(self.cfg.image_size)
         export["training"] = {"steps": self.step, "data": self.cfg.data, "batch_size": self.cfg.batch_size * acc.num_processes}
-        save_model_file(self.run_dir / "model.safetensors", self._unwrapped("G").state_dict(), export)
+        export["training"]["ema"] = self.cfg.ema
+        save_model_file(self.run_dir / "model.safetensors", self.generator_for_output().state_dict(), export)
 
     # ---- the loop -----------------------------------------------------------------------------
     def validate(self) -> dict:
         from ..evaluate import evaluate_files
         from ..inference import Colorizer
 
-        g = self._unwrapped("G")
+        g = self.generator_for_output()
         was_training = g.training
         colorizer = Colorizer(g, self.cfg.image_size, device=self.accelerator.device)
         scores = evaluate_files(colorizer, self.val_files, self.cfg.image_size, progress=False)
@@ -286,6 +307,8 @@ class Trainer:
             for batch in self.loader:
                 batch = batch.to(acc.device, non_blocking=True)
                 losses = self.family.training_step(batch, acc)
+                if self.ema is not None:
+                    self.ema.update_parameters(self._unwrapped("G"))
                 for k, v in losses.items():
                     sums[k] = sums.get(k, 0) + v.float()
                 self.step += 1
@@ -308,7 +331,7 @@ class Trainer:
                         with open(metrics_path, "a") as f:
                             f.write(json.dumps(row) + "\n")
                 if acc.is_main_process and (self.step % cfg.sample_every == 0 or last):
-                    rows = self.family.visuals(self.sample_batch.to(acc.device), self._unwrapped("G"))
+                    rows = self.family.visuals(self.sample_batch.to(acc.device), self.generator_for_output())
                     save_grid(rows, self.run_dir / "samples" / f"step_{self.step:07d}.png")
                 if self.step % cfg.ckpt_every == 0 or last:
                     self.save_checkpoint()
