@@ -143,6 +143,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     d.add_argument("--gan-mode", choices=["vanilla", "lsgan"])
     d.add_argument("--gan-weight", type=float, help="weight of the cGAN loss; 0 = L1-only pre-training")
     d.add_argument("--l1-weight", type=float, help="lambda, weight of the L1 loss (default 100)")
+    d.add_argument("--rebalance", metavar="DIR", help="class-rebalance the L1 loss with Zhang et al.'s ab prior (DIR holds pts_in_hull.npy, prior_probs.npy)")
+    d.add_argument("--rebalance-lambda", type=float, help="mix of prior and uniform in the rebalancing weights (default 0.5)")
     d.add_argument("--lr-g", type=float)
     d.add_argument("--lr-d", type=float)
     d.add_argument("--beta1", type=float)
@@ -176,7 +178,7 @@ def _model_config(family: str, given: dict):
             setattr(model.generator, k, given[k])
     if "ndf" in given:
         model.discriminator.ndf = given["ndf"]
-    for k in ("gan_mode", "gan_weight", "l1_weight", "lr_g", "lr_d", "beta1"):
+    for k in ("gan_mode", "gan_weight", "l1_weight", "lr_g", "lr_d", "beta1", "rebalance", "rebalance_lambda"):
         if k in given:
             setattr(model, k, given[k])
     return model

@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .. import color
+from ..colorbins import ABBins
 from ..losses import GAN_LOSSES, GANLoss
 from ..models import GENERATORS, build_network
 from ..models.patchgan import PatchGANConfig, PatchGANDiscriminator
@@ -35,8 +35,12 @@ class Pix2PixConfig:
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    rebalance: str = ""  # folder with pts_in_hull.npy + prior_probs.npy: weight L1 per pixel by colour rarity
+    rebalance_lambda: float = 0.5  # Zhang et al.'s mix of prior and uniform
 
     def validate(self) -> None:
+        if not 0.0 <= self.rebalance_lambda <= 1.0:
+            raise ValueError("rebalance_lambda must be in [0, 1]")
         if self.gan_mode not in GAN_LOSSES:
             raise ValueError(f"gan_mode must be one of {sorted(GAN_LOSSES)}")
         if self.gan_weight < 0 or self.l1_weight < 0 or self.gan_weight + self.l1_weight == 0:
@@ -85,6 +89,8 @@ class Pix2PixColorization:
             self.nets["D"] = PatchGANDiscriminator(cfg.discriminator)
             self.optimizers["D"] = torch.optim.Adam(self.nets["D"].parameters(), lr=cfg.lr_d, betas=betas)
         self.gan_loss = GANLoss(cfg.gan_mode)
+        self.bins = ABBins.from_folder(cfg.rebalance) if cfg.rebalance else None
+        self.bin_weights = self.bins.rebalance_weights(cfg.rebalance_lambda) if self.bins else None
 
     def init_fresh(self) -> list[str]:
         """Initialisation for a new run that neither resumes nor starts from --init; returns messages."""
@@ -119,7 +125,10 @@ class Pix2PixColorization:
         # G step with D frozen; D runs unwrapped so a distributed wrapper does not wait for its gradients
         opt_g.zero_grad(set_to_none=True)
         with accelerator.autocast():
-            loss_l1 = F.l1_loss(fake_ab.float(), real_ab)
+            l1 = (fake_ab.float() - real_ab).abs()
+            if self.bins is not None:  # rare (saturated) colours weigh more: counters the pull towards grey
+                l1 = l1 * self.bins.pixel_weights(color.denormalize_ab(real_ab), self.bin_weights)
+            loss_l1 = l1.mean()
             loss_g = self.cfg.l1_weight * loss_l1
             if self.use_gan:
                 d_plain = accelerator.unwrap_model(self.nets["D"])
@@ -153,7 +162,8 @@ class Pix2PixColorization:
             "generator": {"kind": self.generator_kind, "params": asdict(self.cfg.generator)},
             "image_size": image_size,
             "normalization": {"l_cent": color.L_CENT, "ab_norm": color.AB_NORM},
-            "losses": {"gan_mode": self.cfg.gan_mode, "gan_weight": self.cfg.gan_weight, "l1_weight": self.cfg.l1_weight},
+            "losses": {"gan_mode": self.cfg.gan_mode, "gan_weight": self.cfg.gan_weight, "l1_weight": self.cfg.l1_weight,
+                       "rebalance": bool(self.cfg.rebalance)},
         }
 
     def config_dict(self) -> dict:
