@@ -21,10 +21,14 @@ from PIL import Image
 EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
-def encode(job: tuple[str, str, int]) -> tuple[str, bytes]:
+def encode(job: tuple[str, str, int]) -> tuple[str, bytes | None]:
+    """Re-encode one image; None for a file Pillow cannot read (skipped and counted)."""
     src, name, quality = job
     buf = io.BytesIO()
-    Image.open(src).convert("RGB").save(buf, "WEBP", quality=quality, method=6)
+    try:
+        Image.open(src).convert("RGB").save(buf, "WEBP", quality=quality, method=6)
+    except (OSError, ValueError):
+        return name, None
     return name, buf.getvalue()
 
 
@@ -49,6 +53,8 @@ def main() -> None:
         jobs += jobs_for(Path(args.val), "val", 90, every=4, limit=args.val_images)
     with ProcessPoolExecutor(os.cpu_count()) as pool:
         items = list(pool.map(encode, jobs, chunksize=64))
+    skipped = [name for name, data in items if data is None]
+    items = [(name, data) for name, data in items if data is not None]
     total = sum(len(b) for _, b in items) / 2**20
     if total > args.max_mib:
         raise SystemExit(f"{total:.1f} MiB of images is over --max-mib {args.max_mib}; lower --quality")
@@ -57,7 +63,7 @@ def main() -> None:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
         for name, data in items:
             z.writestr(name, data)
-    print(f"{len(items)} images, {out.stat().st_size / 2**20:.1f} MiB -> {out}")
+    print(f"{len(items)} images ({len(skipped)} unreadable skipped), {out.stat().st_size / 2**20:.1f} MiB -> {out}")
 
 
 if __name__ == "__main__":
