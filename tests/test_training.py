@@ -151,3 +151,25 @@ def test_class_rebalanced_l1(tmp_path, colour_folder):
     l1 = [json.loads((r / "metrics.jsonl").read_text().splitlines()[0])["G_L1"] for r in (plain, rebal)]
     assert l1[0] != l1[1]  # same data and init: only the per-pixel weights differ
     assert json.loads((rebal / "config.json").read_text())["model"]["rebalance"] == str(zhang)
+
+
+def test_interrupt_saves_a_checkpoint(tmp_path, colour_folder, monkeypatch):
+    real_step = Pix2PixColorization.training_step
+    calls = {"n": 0}
+
+    def interrupted(self, batch, accelerator):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real_step(self, batch, accelerator)
+
+    monkeypatch.setattr(Pix2PixColorization, "training_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_cfg(colour_folder, tmp_path, steps=10, ckpt_every=100), quiet=True)
+    assert torch.load(tmp_path / "00000-pix2pix" / "checkpoint.pt", weights_only=False)["step"] == 3
+
+
+def test_evaluate_empty_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["evaluate", "--data", str(tmp_path / "empty")]) == 2
+    assert "no usable images found" in capsys.readouterr().err

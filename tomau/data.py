@@ -71,7 +71,8 @@ def scan_folder(root: str | Path, max_images: int | None = None, progress: bool 
     for path, verdict in zip(files, verdicts):
         getattr(report, verdict).append(path)
     if not report.usable:
-        raise TomauError(f"{root}: no usable colour images found ({report.summary()}); point --data at a folder of colour photos")
+        kind = "colour images" if colour_only else "images"
+        raise TomauError(f"{root}: no usable {kind} found ({report.summary()}); point --data at a folder of colour photos")
     return report
 
 

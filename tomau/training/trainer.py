@@ -282,6 +282,17 @@ class Trainer:
         return {f"val_{k}": round(v, 4) for k, v in scores["model"].items()}
 
     def run(self) -> Path:
+        try:
+            return self._run()
+        except KeyboardInterrupt:
+            # no lost work: keep what the finished steps learned (resuming from an interrupt is not bit-exact
+            # if it came mid-step, but nothing is thrown away)
+            if self.step > 0:
+                self.save_checkpoint()
+                self.log(f"interrupted: checkpoint saved at step {self.step}; continue with --resume {self.run_dir}")
+            raise
+
+    def _run(self) -> Path:
         cfg, acc = self.cfg, self.accelerator
         per_epoch = self.sampler.batches_per_epoch
         metrics_path = self.run_dir / "metrics.jsonl"
