@@ -16,6 +16,8 @@ EPILOG = """examples:
   tomau train pix2pix --resume runs/00001-pix2pix --steps 40000
   tomau train resunet --data photos/ --stage pretrain --name r1      # ResNet18 U-Net, L1 only
   tomau train resunet --data photos/ --stage gan --init runs/r1      # then the PatchGAN stage
+  tomau train cvae --data faces/ --bins zhang/ --name v1             # diverse colourings: the CVAE
+  tomau train mdn --data faces/ --vae runs/v1 --name m1              # then the mixture density network
   tomau evaluate --model default --data val_photos/ --json scores.json
 """
 
@@ -48,6 +50,10 @@ def cmd_colorize(args) -> int:
     except OSError as err:
         raise TomauError(f"{outdir}: cannot create the output folder ({err.strerror or err})") from None
     model = load_model(args.model, args.device)
+    if args.samples is not None and not model.can_sample:
+        raise TomauError(f"{args.model} gives one colouring per photo; --samples needs a diverse model (tomau train cvae / mdn)")
+    if args.samples is not None and args.samples < 1:
+        raise TomauError("--samples must be at least 1")
     protected = {f.resolve() for f, _ in files}
     max_pixels = args.max_pixels or None
     done, failed, colour_seen = 0, len(errors), False
@@ -64,14 +70,20 @@ def cmd_colorize(args) -> int:
         nonlocal done, failed
         if not pending:
             return
-        results = model.colorize_arrays([p[1].rgb for p in pending], batch_size=args.batch_size)
-        for (rel, img), out in zip(pending, results):
+        rgbs = [p[1].rgb for p in pending]
+        if args.samples:
+            results = model.sample_arrays(rgbs, args.samples, args.seed, batch_size=args.batch_size)
+        else:
+            results = [[r] for r in model.colorize_arrays(rgbs, batch_size=args.batch_size)]
+        for (rel, img), outs in zip(pending, results):
             target = output_path(outdir, rel, img.format, img.alpha is not None, protected)
             try:
-                save_image(target, out, img.alpha)
+                for k, out in enumerate(outs):  # name_00, name_01 ... most likely first
+                    path = target.with_name(f"{target.stem}_{k:02d}{target.suffix}") if args.samples else target
+                    save_image(path, out, img.alpha)
                 done += 1
                 if not args.quiet and len(files) < 2:
-                    _say(f"{img.path} -> {target}")
+                    _say(f"{img.path} -> {target if not args.samples else target.parent / (target.stem + '_NN' + target.suffix)}")
             except TomauError as err:
                 report(f"error: {err}")
                 failed += 1
@@ -138,7 +150,15 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     r.add_argument("--upsample", choices=["pixelshuffle", "transpose"])
     r.add_argument("--no-self-attention", dest="self_attention", action="store_false", default=None)
     r.add_argument("--encoder-weights", help="torchvision resnet18/34 state dict, a file or an official URL (hash-checked)")
-    d = p.add_argument_group("losses and optimiser")
+    v = p.add_argument_group("diverse colourisation (cvae, then mdn)")
+    v.add_argument("--width", type=float, help="channel multiplier of the CVAE and MDN (1 = the seed; default 1)")
+    v.add_argument("--hidden", type=int, help="size of the colour code z (default 64)")
+    v.add_argument("--nmix", type=int, help="MDN mixture components = colourings offered (default 8)")
+    v.add_argument("--kl-weight", type=float, help="weight of the KL term (default 1e-2)")
+    v.add_argument("--lr", type=float, help="Adam learning rate (default 5e-5 for cvae, 1e-3 for mdn)")
+    v.add_argument("--bins", metavar="DIR", help="pts_in_hull.npy + prior_probs.npy: weight each pixel by its ab bin's inverse prior")
+    v.add_argument("--vae", metavar="RUN", help="mdn: the cvae run (or model file) to freeze under the MDN")
+    d = p.add_argument_group("GAN losses and optimiser (pix2pix, resunet)")
     d.add_argument("--ndf", type=int, help="PatchGAN width (default 64)")
     d.add_argument("--gan-mode", choices=["vanilla", "lsgan"])
     d.add_argument("--gan-weight", type=float, help="weight of the cGAN loss; 0 = L1-only pre-training")
@@ -154,7 +174,14 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 _RESUME_OVERRIDES = ("steps", "max_minutes", "workers", "val_data", "val_images", "log_every", "sample_every", "ckpt_every")
 
 
-_FAMILY_FLAGS = {"pix2pix": ("ngf", "num_downs"), "resunet": ("stage", "depth", "upsample", "self_attention", "encoder_weights")}
+_GAN_FLAGS = ("ndf", "gan_mode", "gan_weight", "l1_weight", "lr_g", "lr_d", "beta1", "rebalance", "rebalance_lambda")
+_CVAE_FLAGS = ("width", "hidden", "nmix", "kl_weight", "lr", "bins")
+_FAMILY_FLAGS = {
+    "pix2pix": ("ngf", "num_downs", *_GAN_FLAGS),
+    "resunet": ("stage", "depth", "upsample", "self_attention", "encoder_weights", *_GAN_FLAGS),
+    "cvae": _CVAE_FLAGS,
+    "mdn": (*_CVAE_FLAGS, "vae"),
+}
 
 
 def _model_config(family: str, given: dict):
@@ -162,24 +189,24 @@ def _model_config(family: str, given: dict):
     from .training.pix2pix import STAGES
     from .training.trainer import FAMILIES
 
-    for other, flags in _FAMILY_FLAGS.items():
-        wrong = [f for f in flags if f in given and other != family]
-        if wrong:
-            raise TomauError(f"--{wrong[0].replace('_', '-')} applies to `tomau train {other}`, not {family}")
+    every = {f for flags in _FAMILY_FLAGS.values() for f in flags}
+    wrong = sorted(f for f in every if f in given and f not in _FAMILY_FLAGS[family])
+    if wrong:
+        owners = [fam for fam, flags in _FAMILY_FLAGS.items() if wrong[0] in flags]
+        raise TomauError(f"--{wrong[0].replace('_', '-')} applies to `tomau train {'/'.join(owners)}`, not {family}")
     model = FAMILIES[family].config_class()
     if family == "resunet":
         model.stage = given.get("stage", "pretrain")
         for k, v in STAGES[model.stage].items():
             setattr(model, k, v)
-        if "encoder_weights" in given:
-            model.encoder_weights = given["encoder_weights"]
     for k in _FAMILY_FLAGS[family]:
-        if k in given and hasattr(model.generator, k):
+        if k not in given or k == "stage":
+            continue
+        if k == "ndf":
+            model.discriminator.ndf = given[k]
+        elif hasattr(model.generator, k) and not hasattr(model, k):
             setattr(model.generator, k, given[k])
-    if "ndf" in given:
-        model.discriminator.ndf = given["ndf"]
-    for k in ("gan_mode", "gan_weight", "l1_weight", "lr_g", "lr_d", "beta1", "rebalance", "rebalance_lambda"):
-        if k in given:
+        else:
             setattr(model, k, given[k])
     return model
 
@@ -202,6 +229,8 @@ def cmd_train(args) -> int:
     else:
         model = _model_config(args.family, given)
         cfg = TrainConfig(family=args.family, model=model)
+        if args.family in ("cvae", "mdn"):
+            cfg.image_size = model.generator.image_size
         for f in fields(TrainConfig):
             if f.name in given and f.name not in ("family", "model"):
                 setattr(cfg, f.name, given[f.name])
@@ -290,11 +319,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--batch-size", type=int, default=8, help="images per model call (default 8)")
     c.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images; 0 = no limit (default 100 MP)")
     c.add_argument("--threads", type=int, default=0, help="CPU threads (default: PyTorch's choice)")
+    c.add_argument("--samples", type=int, help="diverse models: write N colourings per photo, NAME_00 (most likely) ... NAME_NN")
+    c.add_argument("--seed", type=int, default=0, help="random seed for sampled colourings (default 0)")
     c.add_argument("-q", "--quiet", action="store_true")
     c.set_defaults(func=cmd_colorize)
 
     t = sub.add_parser("train", help="train a model family on a folder of images")
-    t.add_argument("family", choices=["pix2pix", "resunet"], help="model family: pix2pix (the seed's U-Net) or resunet (ResNet-encoder U-Net)")
+    t.add_argument("family", choices=["pix2pix", "resunet", "cvae", "mdn"],
+                   help="pix2pix (the seed's U-Net), resunet (ResNet-encoder U-Net), cvae then mdn (diverse colourings)")
     _add_train_args(t)
     t.set_defaults(func=cmd_train)
 

@@ -33,20 +33,50 @@ class Colorizer:
     def predict_ab(self, l_norm: torch.Tensor) -> torch.Tensor:
         return self.net(l_norm.to(self.device)).float()
 
+    def _grey_inputs(self, images: list[np.ndarray]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Full-resolution L of each image (1, 1, H, W) and the batch of normalised L at the model's size."""
+        s = self.image_size
+        tens_l_orig = [color.rgb_to_lab(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None])[:, :1] for a in images]
+        tens_l_rs = torch.cat([F.interpolate(l, size=(s, s), mode="bilinear", antialias=True, align_corners=False) for l in tens_l_orig])
+        return tens_l_orig, color.normalize_l(tens_l_rs)
+
+    @staticmethod
+    def _recombine(l_orig: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
+        """Upsample ab (2, s, s) to the size of L (1, 1, H, W) and return uint8 RGB (H, W, 3)."""
+        ab_orig = F.interpolate(ab[None], size=l_orig.shape[-2:], mode="bilinear", align_corners=False)
+        rgb = color.model_output_to_rgb(color.normalize_l(l_orig), ab_orig)[0]
+        return (rgb.permute(1, 2, 0) * 255 + 0.5).clamp(0, 255).byte().numpy()
+
     @torch.inference_mode()
     def colorize_arrays(self, images: list[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
         """float RGB (H, W, 3) in [0, 1], any sizes -> uint8 RGB (H, W, 3) of the same sizes."""
-        s = self.image_size
         out: list[np.ndarray] = []
         for i in range(0, len(images), batch_size):
-            chunk = images[i : i + batch_size]
-            tens_l_orig = [color.rgb_to_lab(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None])[:, :1] for a in chunk]
-            tens_l_rs = torch.cat([F.interpolate(l, size=(s, s), mode="bilinear", antialias=True, align_corners=False) for l in tens_l_orig])
-            out_ab = self.predict_ab(color.normalize_l(tens_l_rs)).cpu()
-            for l_orig, ab in zip(tens_l_orig, out_ab):
-                ab_orig = F.interpolate(ab[None], size=l_orig.shape[-2:], mode="bilinear", align_corners=False)
-                rgb = color.model_output_to_rgb(color.normalize_l(l_orig), ab_orig)[0]
-                out.append((rgb.permute(1, 2, 0) * 255 + 0.5).clamp(0, 255).byte().numpy())
+            tens_l_orig, l_rs = self._grey_inputs(images[i : i + batch_size])
+            out_ab = self.predict_ab(l_rs).cpu()
+            out += [self._recombine(l, ab) for l, ab in zip(tens_l_orig, out_ab)]
+        return out
+
+    @property
+    def can_sample(self) -> bool:
+        return hasattr(self.net, "sample")
+
+    @torch.inference_mode()
+    def sample_arrays(self, images: list[np.ndarray], n: int, seed: int = 0, batch_size: int = 8) -> list[list[np.ndarray]]:
+        """n different colourings of each image (most likely first), each at the image's full resolution."""
+        if not self.can_sample:
+            raise TomauError(f"{self.name or 'this model'} gives one colouring per photo; use a diverse (cvae/mdn) model for --samples")
+        if n < 1:
+            raise TomauError("--samples must be at least 1")
+        generator = torch.Generator().manual_seed(seed)
+        out: list[list[np.ndarray]] = []
+        for i in range(0, len(images), batch_size):
+            tens_l_orig, l_rs = self._grey_inputs(images[i : i + batch_size])
+            try:
+                samples = self.net.sample(l_rs.to(self.device), n, generator=generator).float().cpu()
+            except ValueError as err:
+                raise TomauError(f"{self.name}: {err}") from None
+            out += [[self._recombine(l, ab) for ab in per_image] for l, per_image in zip(tens_l_orig, samples)]
         return out
 
 
@@ -63,13 +93,20 @@ def load_model(model: str = DEFAULT_MODEL, device: str = "cpu") -> Colorizer:
     return Colorizer(net, int(config["image_size"]), device, config, name=str(model))
 
 
-def colorize(image: Image.Image, model: Colorizer | str | None = None) -> Image.Image:
-    """Colourise a PIL image at its full resolution. Alpha is kept; EXIF orientation is applied."""
+def colorize(image: Image.Image, model: Colorizer | str | None = None, samples: int | None = None,
+             seed: int = 0) -> Image.Image | list[Image.Image]:
+    """Colourise a PIL image at its full resolution. Alpha is kept; EXIF orientation is applied.
+
+    With ``samples=N`` (diverse models) returns a list of N colourings, the most likely first."""
     if not isinstance(model, Colorizer):
         model = load_model(model or DEFAULT_MODEL)
     image = ImageOps.exif_transpose(image)
     rgb, alpha = pil_to_float_rgb(image)
-    out = Image.fromarray(model.colorize_arrays([rgb])[0], "RGB")
-    if alpha is not None:
-        out.putalpha(Image.fromarray(alpha, "L"))
-    return out
+    arrays = model.sample_arrays([rgb], samples, seed)[0] if samples is not None else model.colorize_arrays([rgb])
+    outs = []
+    for arr in arrays:
+        out = Image.fromarray(arr, "RGB")
+        if alpha is not None:
+            out.putalpha(Image.fromarray(alpha, "L"))
+        outs.append(out)
+    return outs if samples is not None else outs[0]

@@ -6,12 +6,17 @@ from dataclasses import MISSING, fields, is_dataclass
 from torch import nn
 
 from ..errors import TomauError
+from .cvae import CVAEConfig, DiverseColorizer
 from .patchgan import PatchGANConfig, PatchGANDiscriminator
 from .resunet import ResUNetConfig, ResUNetGenerator
 from .unet import UNetConfig, UNetGenerator
 
 # name -> (config dataclass, network class)
-GENERATORS = {"unet": (UNetConfig, UNetGenerator), "resunet": (ResUNetConfig, ResUNetGenerator)}
+GENERATORS = {
+    "unet": (UNetConfig, UNetGenerator),
+    "resunet": (ResUNetConfig, ResUNetGenerator),
+    "cvae": (CVAEConfig, DiverseColorizer),
+}
 DISCRIMINATORS = {"patchgan": (PatchGANConfig, PatchGANDiscriminator)}
 
 

@@ -31,9 +31,10 @@ from ..errors import TomauError
 from ..images import write_atomic
 from ..modelfile import load_model_file, load_state_checked, save_model_file
 from ..models import config_from_dict
+from .cvae import CVAEColorization, MDNColorization
 from .pix2pix import Pix2PixColorization, ResUNetColorization
 
-FAMILIES = {f.name: f for f in (Pix2PixColorization, ResUNetColorization)}
+FAMILIES = {f.name: f for f in (Pix2PixColorization, ResUNetColorization, CVAEColorization, MDNColorization)}
 MIXED_PRECISION = ("no", "bf16", "fp16")
 
 
@@ -75,6 +76,9 @@ class TrainConfig:
             raise TomauError(f"--ema must be in [0, 1), not {self.ema}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise TomauError(f"--mixed-precision must be one of {', '.join(MIXED_PRECISION)}")
+        fixed = getattr(self.model.generator, "image_size", None)
+        if fixed is not None and self.image_size != fixed:
+            raise TomauError(f"the {self.family} network works at {fixed}x{fixed}: pass --image-size {fixed}")
         mult = self.model.generator.size_multiple
         if self.image_size % mult:
             raise TomauError(f"--image-size {self.image_size} must be a multiple of {mult} for this {self.family} generator")
@@ -142,7 +146,7 @@ def plot_losses(metrics_path: Path, out_path: Path) -> None:
 
     rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
     rows = [r for r in rows if "step" in r]
-    keys = sorted({k for r in rows for k in r if k.startswith(("G_", "D_"))})
+    keys = sorted({k for r in rows for k in r if k not in ("step", "epoch", "img_per_s") and not k.startswith("val_")})
     val_keys = sorted({k for r in rows for k in r if k.startswith("val_")})
     fig, axes = plt.subplots(1, 1 + bool(val_keys), figsize=(11 if val_keys else 6, 4), squeeze=False)
     for k in keys:
