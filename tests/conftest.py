@@ -44,3 +44,16 @@ def tiny_model_file(tmp_path):
               "image_size": 32, "normalization": {"l_cent": 50.0, "ab_norm": 110.0}}
     save_model_file(path, net.state_dict(), config)
     return path
+
+
+@pytest.fixture
+def zhang_bins(tmp_path):
+    """A folder like ../shared/data/zhang: bin centres on the grid of 10 within |ab| <= 110, prior peaked at grey."""
+    g = np.arange(-110, 111, 10)
+    pts = np.array([(a, b) for a in g for b in g if a * a + b * b <= 110 * 110])
+    prior = np.exp(-(pts**2).sum(1) / 800.0)
+    folder = tmp_path / "zhang"
+    folder.mkdir()
+    np.save(folder / "pts_in_hull.npy", pts)
+    np.save(folder / "prior_probs.npy", prior / prior.sum())
+    return folder

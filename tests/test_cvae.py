@@ -61,18 +61,6 @@ def test_losses_known_values():
     assert loss.item() == pytest.approx(-np.log(0.25), abs=1e-4)
 
 
-@pytest.fixture
-def zhang_bins(tmp_path):
-    g = np.arange(-110, 111, 10)
-    pts = np.array([(a, b) for a in g for b in g if a * a + b * b <= 110 * 110])
-    prior = np.exp(-(pts**2).sum(1) / 800.0)
-    folder = tmp_path / "zhang"
-    folder.mkdir()
-    np.save(folder / "pts_in_hull.npy", pts)
-    np.save(folder / "prior_probs.npy", prior / prior.sum())
-    return folder
-
-
 def test_two_stage_training_and_sampling(tmp_path, colour_folder, zhang_bins, capsys):
     common = ["--data", str(colour_folder), "--out", str(tmp_path), "--steps", "2", "--batch-size", "4", "--workers", "0",
               "--ckpt-every", "2", "--width", "0.0625", "-q"]
