@@ -2,7 +2,9 @@
 
     python scripts/make_grid.py ../shared/data/historical -n 8 -o docs/images/historical_grid.jpg
     python scripts/make_grid.py PHOTOS --models default other.safetensors -o grid.jpg
-Rows: the input, then one row per model. Photos are picked evenly from the sorted folder.
+    python scripts/make_grid.py FACES -n 4 --models runs/faces_mdn --samples 8 -o faces.jpg
+Rows: the input, then one row per model. With --samples (a diverse model): one row per photo,
+grey input | N colourings (most likely first) | the photo itself. Photos are picked evenly from the sorted folder.
 """
 from __future__ import annotations
 
@@ -22,17 +24,25 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=8)
     ap.add_argument("--models", nargs="+", default=["default"])
     ap.add_argument("--height", type=int, default=200)
+    ap.add_argument("--samples", type=int, default=0, help="diverse model: N colourings per photo, one row per photo")
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
     files = sorted(p for p in Path(args.folder).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
     picks = [files[round(i * (len(files) - 1) / max(1, args.n - 1))] for i in range(args.n)]
     images = [load_image(p) for p in picks]
-    rows = [[(img.rgb * 255 + 0.5).astype(np.uint8) for img in images]]
-    labels = ["input"]
-    for name in args.models:
-        model = load_model(name)
-        rows.append(model.colorize_arrays([img.rgb for img in images], batch_size=1))
-        labels.append(Path(name).stem)
+    originals = [(img.rgb * 255 + 0.5).astype(np.uint8) for img in images]
+    if args.samples:
+        model = load_model(args.models[0])
+        greys = [np.repeat(np.asarray(Image.fromarray(o).convert("L"))[..., None], 3, 2) for o in originals]
+        samples = model.sample_arrays([img.rgb for img in images], args.samples)
+        rows = [[g, *s, o] for g, s, o in zip(greys, samples, originals)]
+        labels = [p.name[:12] for p in picks]
+    else:
+        rows, labels = [originals], ["input"]
+        for name in args.models:
+            model = load_model(name)
+            rows.append(model.colorize_arrays([img.rgb for img in images], batch_size=1))
+            labels.append(Path(name).stem)
     h, pad = args.height, 4
     tiles = [[Image.fromarray(a).resize((max(1, round(a.shape[1] * h / a.shape[0])), h), Image.LANCZOS) for a in row] for row in rows]
     width = max(sum(t.width for t in row) + pad * (len(row) + 1) for row in tiles)
