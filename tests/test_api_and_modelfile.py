@@ -58,3 +58,11 @@ def test_blend_is_linear_in_the_weights(tmp_path, tiny_model_file):
     assert torch.allclose(mixed[k], state[k] + 0.25, atol=1e-3)
     with pytest.raises(TomauError, match="between 0 and 1"):
         interpolate_models(tiny_model_file, b, 1.5)
+
+
+def test_bundled_faces_model_gives_different_colourings():
+    photo = Image.open(SAMPLES_DIR / "1860_girls.jpg").convert("L")
+    outs = colorize(photo, "faces", samples=8)
+    assert len(outs) == 8 and all(o.size == photo.size for o in outs)
+    arrays = [np.asarray(o, dtype=float) for o in outs]
+    assert min(np.abs(a - b).mean() for i, a in enumerate(arrays) for b in arrays[i + 1 :]) > 0.1
