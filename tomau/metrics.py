@@ -28,5 +28,3 @@ def colourfulness(rgb: np.ndarray) -> float:
     rg, yb = r - g, 0.5 * (r + g) - b
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
-
-METRICS = {"psnr": psnr, "ssim": ssim}

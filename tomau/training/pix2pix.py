@@ -76,7 +76,6 @@ class Pix2PixColorization:
     name = "pix2pix"
     generator_kind = "unet"  # a key of tomau.models.GENERATORS
     config_class = Pix2PixConfig
-    loss_names = ("G_GAN", "G_L1", "D_real", "D_fake")
 
     def __init__(self, cfg: Pix2PixConfig):
         cfg.validate()
