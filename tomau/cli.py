@@ -50,10 +50,8 @@ def cmd_colorize(args) -> int:
     except OSError as err:
         raise TomauError(f"{outdir}: cannot create the output folder ({err.strerror or err})") from None
     model = load_model(args.model, args.device)
-    if args.samples is not None and not model.can_sample:
-        raise TomauError(f"{args.model} gives one colouring per photo; --samples needs a diverse model (tomau train cvae / mdn)")
-    if args.samples is not None and args.samples < 1:
-        raise TomauError("--samples must be at least 1")
+    if args.samples is not None:
+        model.check_samples(args.samples)  # before any image is read
     protected = {f.resolve() for f, _ in files}
     max_pixels = args.max_pixels or None
     done, failed, colour_seen = 0, len(errors), False

@@ -61,13 +61,17 @@ class Colorizer:
     def can_sample(self) -> bool:
         return hasattr(self.net, "sample")
 
+    def check_samples(self, n: int) -> None:
+        """Refuse, in one sentence, a number of samples this model cannot give."""
+        if not self.can_sample:
+            raise TomauError(f"{self.name or 'this model'} gives one colouring per photo; --samples needs a diverse model (tomau train cvae / mdn)")
+        if n < 1:
+            raise TomauError("--samples must be at least 1")
+
     @torch.inference_mode()
     def sample_arrays(self, images: list[np.ndarray], n: int, seed: int = 0, batch_size: int = 8) -> list[list[np.ndarray]]:
         """n different colourings of each image (most likely first), each at the image's full resolution."""
-        if not self.can_sample:
-            raise TomauError(f"{self.name or 'this model'} gives one colouring per photo; use a diverse (cvae/mdn) model for --samples")
-        if n < 1:
-            raise TomauError("--samples must be at least 1")
+        self.check_samples(n)
         generator = torch.Generator().manual_seed(seed)
         out: list[list[np.ndarray]] = []
         for i in range(0, len(images), batch_size):
