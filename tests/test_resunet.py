@@ -85,4 +85,4 @@ def test_two_stage_training_from_the_cli(tmp_path, colour_folder, capsys):
     model = load_model(str(tmp_path / "s2"))
     assert model.config["generator"]["kind"] == "resunet" and model.config["training"]["steps"] == 3
     assert main(["train", "resunet", *common, "--ngf", "8"]) == 2
-    assert "--ngf applies to `tomau train pix2pix`" in capsys.readouterr().err
+    assert "--ngf applies to `tomau train pix2pix/translate`" in capsys.readouterr().err

@@ -19,6 +19,11 @@ EPILOG = """examples:
   tomau train cvae --data faces/ --bins zhang/ --name v1             # diverse colourings: the CVAE
   tomau train mdn --data faces/ --vae runs/v1 --name m1              # then the mixture density network
   tomau evaluate --model default --data val_photos/ --json scores.json
+  tomau train gan --data flowers/ --image-size 64 --batch-size 64 --name g1   # RaLSGAN image generator
+  tomau generate --model runs/g1 --n 10000 -o fakes/ && tomau swd flowers/ fakes/
+  tomau fid real/ fakes/ --weights pt_inception-2015-12-05-6726825d.pth
+  tomau train translate --data maps/train --direction AtoB --name m1          # satellite -> map
+  tomau translate runs/m1 maps/val --paired -o maps_out/
 """
 
 
@@ -127,6 +132,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, help="images per step per process (default 16)")
     g.add_argument("--image-size", type=int, help="training crop size (default 256)")
     g.add_argument("--load-size", type=int, help="shorter side before the random crop (default: image size)")
+    g.add_argument("--predict-size", type=int, help="resolution the saved model colourises at (default: image size); "
+                   "e.g. train on --image-size 128 crops of --load-size 256 images, predict at 256")
     g.add_argument("--max-images", type=int, help="use at most this many images")
     g.add_argument("--workers", type=int, help="data-loading processes (default 2)")
     g.add_argument("--seed", type=int)
@@ -156,7 +163,17 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     v.add_argument("--lr", type=float, help="Adam learning rate (default 5e-5 for cvae, 1e-3 for mdn)")
     v.add_argument("--bins", metavar="DIR", help="pts_in_hull.npy + prior_probs.npy: weight each pixel by its ab bin's inverse prior")
     v.add_argument("--vae", metavar="RUN", help="mdn: the cvae run (or model file) to freeze under the MDN")
-    d = p.add_argument_group("GAN losses and optimiser (pix2pix, resunet)")
+    u = p.add_argument_group("unconditional GAN (gan; --image-size 64 or 128)")
+    u.add_argument("--nz", type=int, help="size of the latent vector z (default 128)")
+    u.add_argument("--loss", choices=["standard", "lsgan", "ralsgan", "hinge"], help="adversarial loss (default ralsgan, as the seed)")
+    u.add_argument("--real-label", type=float, help="one-sided label smoothing: target (margin) of real images, e.g. 0.8 (default 1)")
+    u.add_argument("--fit", choices=["pad", "stretch", "crop"], help="how images become squares (default pad, as the seed)")
+    u.add_argument("--max-rotation", type=float, help="degrees of random rotation, applied to 30%% of images (default 5)")
+    u.add_argument("--g-width", type=int, help="generator channels at 4x4 (default 1024)")
+    u.add_argument("--d-width", type=int, help="discriminator channels at 4x4 (default 512)")
+    x = p.add_argument_group("paired translation (translate)")
+    x.add_argument("--direction", choices=["AtoB", "BtoA"], help="AtoB: the left half of each pair file is the input (default)")
+    d = p.add_argument_group("GAN losses and optimiser (pix2pix, resunet, translate; --lr-g/--lr-d/--beta1 also gan)")
     d.add_argument("--ndf", type=int, help="PatchGAN width (default 64)")
     d.add_argument("--gan-mode", choices=["vanilla", "lsgan"])
     d.add_argument("--gan-weight", type=float, help="weight of the cGAN loss; 0 = L1-only pre-training")
@@ -179,6 +196,8 @@ _FAMILY_FLAGS = {
     "resunet": ("stage", "depth", "upsample", "self_attention", "encoder_weights", *_GAN_FLAGS),
     "cvae": _CVAE_FLAGS,
     "mdn": (*_CVAE_FLAGS, "vae"),
+    "gan": ("nz", "loss", "real_label", "fit", "max_rotation", "g_width", "d_width", "lr_g", "lr_d", "beta1"),
+    "translate": ("direction", "ngf", "num_downs", "ndf", "gan_mode", "gan_weight", "l1_weight", "lr_g", "lr_d", "beta1"),
 }
 
 
@@ -227,7 +246,9 @@ def cmd_train(args) -> int:
     else:
         model = _model_config(args.family, given)
         cfg = TrainConfig(family=args.family, model=model)
-        if args.family in ("cvae", "mdn"):
+        if args.family == "gan":  # the network makes one size: --image-size chooses it
+            model.generator.image_size = given.get("image_size", 64)
+        if args.family in ("cvae", "mdn", "gan"):
             cfg.image_size = model.generator.image_size
         for f in fields(TrainConfig):
             if f.name in given and f.name not in ("family", "model"):
@@ -259,6 +280,10 @@ def cmd_evaluate(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    from .modelfile import load_model_file
+
+    if load_model_file(args.model)[0].get("task") == "translate":
+        return _evaluate_translator(args)
     model = load_model(args.model, args.device)
     files = scan_folder(args.data, None, progress=False, colour_only=False).usable
     if args.max_images:
@@ -272,6 +297,107 @@ def cmd_evaluate(args) -> int:
         write_atomic(Path(args.json), lambda f: f.write(json.dumps(res, indent=2).encode()))
         print(f"wrote {args.json}")
     return 0
+
+
+def _evaluate_translator(args) -> int:
+    from .data import scan_folder
+    from .images import write_atomic
+    from .translation import evaluate_pairs, load_translator
+
+    translator = load_translator(args.model, args.device)
+    files = scan_folder(args.data, None, progress=False, colour_only=False).usable
+    if args.max_images:
+        files = files[: args.max_images]
+    res = evaluate_pairs(translator, files, progress=not args.quiet)
+    res.update(model_name=args.model, data=str(args.data), direction=translator.direction)
+    print(f"{res['n']} pairs from {args.data} ({translator.direction}, model at {translator.image_size}x{translator.image_size})")
+    print(f"{'':<34}{'L1':>8}{'PSNR dB':>9}")
+    for label, key in ((f"model ({Path(args.model).name})", "model"), ("identity (output = input)", "identity"),
+                       ("best constant colour (oracle)", "constant")):
+        print(f"{label:<34}{res[key]['l1']:>8.4f}{res[key]['psnr']:>9.2f}")
+    if args.json:
+        write_atomic(Path(args.json), lambda f: f.write(json.dumps(res, indent=2).encode()))
+        print(f"wrote {args.json}")
+    return 0
+
+
+# ---- generate, fid, swd, translate ------------------------------------------------------------
+def cmd_generate(args) -> int:
+    from .generation import write_generated
+
+    paths = write_generated(args.model, args.n, args.output, args.seed, args.device, args.batch_size, progress=not args.quiet)
+    _say(f"wrote {len(paths)} images to {args.output}")
+    return 0
+
+
+def cmd_fid(args) -> int:
+    import torch
+
+    from .fid import fid, folder_statistics, load_fid_inception, save_statistics
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    net = load_fid_inception(args.weights, args.device)
+    if args.save_stats:
+        mu, sigma = folder_statistics(args.a, net, args.batch_size, args.device, progress=not args.quiet)
+        save_statistics(args.save_stats, mu, sigma)
+        _say(f"wrote {args.save_stats}")
+        if args.b is None:
+            return 0
+    if args.b is None:
+        raise TomauError("give two folders (or .npz statistics) to compare, or --save-stats FILE with one")
+    print(f"FID: {fid(args.a, args.b, batch_size=args.batch_size, device=args.device, progress=not args.quiet, net=net):.3f}")
+    return 0
+
+
+def cmd_swd(args) -> int:
+    import torch
+
+    from .data import SquareImageFolder, scan_folder
+    from .swd import sliced_wasserstein_distance
+
+    sets = []
+    for folder in (args.a, args.b):
+        files = scan_folder(folder, args.max_images or None, progress=False, colour_only=False).usable
+        ds = SquareImageFolder(files, args.size, args.fit, augment=False)
+        sets.append(torch.stack([ds[i] for i in range(len(ds))]))
+    levels = sliced_wasserstein_distance(sets[0], sets[1], seed=args.seed, per_level=True)
+    n = min(len(s) for s in sets)
+    print(f"SWD x 1e3 ({n} images per set at {args.size}x{args.size}; levels {', '.join(f'{v:.2f}' for v in levels)}): "
+          f"{sum(levels) / len(levels):.2f}")
+    return 0
+
+
+def cmd_translate(args) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from .images import collect_inputs, output_path, save_image
+    from .translation import load_translator
+
+    translator = load_translator(args.model, args.device)
+    files, errors = collect_inputs(args.inputs)
+    for e in errors:
+        _say(f"error: {e}")
+    outdir = Path(args.output)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TomauError(f"{outdir}: cannot create the output folder ({err.strerror or err})") from None
+    protected = {f.resolve() for f, _ in files}
+    done, failed = 0, len(errors)
+    for path, rel in files:
+        try:
+            with Image.open(path) as im:
+                src = translator.split_pair(im, path)[0] if args.paired else np.asarray(im.convert("RGB"), dtype=np.uint8)
+            out = translator.translate_arrays([src])[0]
+            save_image(output_path(outdir, rel, "PNG", False, protected), out)
+            done += 1
+        except (OSError, TomauError) as err:
+            _say(f"error: {path}: {err}")
+            failed += 1
+    _say(f"{done} translated, {failed} failed" + (f"; results in {outdir}" if done else ""))
+    return 0 if failed == 0 else (2 if done == 0 else 3)
 
 
 # ---- blend --------------------------------------------------------------------------------------
@@ -323,8 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_colorize)
 
     t = sub.add_parser("train", help="train a model family on a folder of images")
-    t.add_argument("family", choices=["pix2pix", "resunet", "cvae", "mdn"],
-                   help="pix2pix (the seed's U-Net), resunet (ResNet-encoder U-Net), cvae then mdn (diverse colourings)")
+    t.add_argument("family", choices=["pix2pix", "resunet", "cvae", "mdn", "gan", "translate"],
+                   help="colourisers: pix2pix (the seed's U-Net), resunet (ResNet-encoder U-Net), cvae then mdn (diverse "
+                        "colourings); gan: unconditional image generator (RaLSGAN); translate: paired A -> B images")
     _add_train_args(t)
     t.set_defaults(func=cmd_train)
 
@@ -338,6 +465,44 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--threads", type=int, default=0)
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=cmd_evaluate)
+
+    g = sub.add_parser("generate", help="sample images from an unconditional GAN (tomau train gan)")
+    g.add_argument("--model", "-m", required=True, help="model file or run folder")
+    g.add_argument("--n", type=int, default=64, help="number of images (default 64)")
+    g.add_argument("-o", "--output", required=True, help="output folder: 00000.png, 00001.png, ...")
+    g.add_argument("--seed", type=int, default=0, help="image i of a seed is always the same picture (default 0)")
+    g.add_argument("--batch-size", type=int, default=256)
+    g.add_argument("--device", default="cpu")
+    g.add_argument("-q", "--quiet", action="store_true")
+    g.set_defaults(func=cmd_generate)
+
+    f = sub.add_parser("fid", help="Frechet Inception distance between two image folders (needs the published Inception weights)")
+    f.add_argument("a", help="folder of images or .npz statistics")
+    f.add_argument("b", nargs="?", help="folder of images or .npz statistics")
+    f.add_argument("--weights", help="pt_inception-2015-12-05-6726825d.pth: a file or URL (default: the cached file, else the official URL)")
+    f.add_argument("--save-stats", metavar="FILE.npz", help="write the statistics of A to this file")
+    f.add_argument("--batch-size", type=int, default=50)
+    f.add_argument("--device", default="cpu")
+    f.add_argument("--threads", type=int, default=0)
+    f.add_argument("-q", "--quiet", action="store_true")
+    f.set_defaults(func=cmd_fid)
+
+    w = sub.add_parser("swd", help="sliced Wasserstein distance between two image folders (no downloaded weights)")
+    w.add_argument("a")
+    w.add_argument("b")
+    w.add_argument("--size", type=int, default=64, help="images are made squares of this side first (default 64)")
+    w.add_argument("--fit", choices=["pad", "stretch", "crop"], default="pad")
+    w.add_argument("--max-images", type=int, default=0)
+    w.add_argument("--seed", type=int, default=0)
+    w.set_defaults(func=cmd_swd)
+
+    x = sub.add_parser("translate", help="translate images with a paired model (tomau train translate)")
+    x.add_argument("model", help="model file or run folder")
+    x.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    x.add_argument("-o", "--output", required=True, help="output folder (PNG files)")
+    x.add_argument("--paired", action="store_true", help="inputs are A|B pair files: translate their input half")
+    x.add_argument("--device", default="cpu")
+    x.set_defaults(func=cmd_translate)
 
     b = sub.add_parser("blend", help="interpolate two models' weights: a fidelity-to-vividness dial",
                        description="Network interpolation (ESRGAN): (1 - alpha) * A + alpha * B, for A an L1 model and B a GAN model fine-tuned from it.")

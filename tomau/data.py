@@ -95,8 +95,8 @@ class ColorImageFolder(Dataset):
         return len(self.files)
 
     def __getitem__(self, item) -> torch.Tensor:
-        index, seed = item if isinstance(item, tuple) else (item, None)
-        rng = random.Random(seed)
+        index, rng, augment = _item(item)
+        augment = augment and self.augment
         with Image.open(self.files[index]) as im:
             im = im.convert("RGB")
         w, h = im.size
@@ -104,14 +104,11 @@ class ColorImageFolder(Dataset):
         im = im.resize((max(self.image_size, round(w * scale)), max(self.image_size, round(h * scale))), Image.BICUBIC)
         w, h = im.size
         s = self.image_size
-        if self.augment and seed is not None:
-            x, y = rng.randint(0, w - s), rng.randint(0, h - s)
-        else:
-            x, y = (w - s) // 2, (h - s) // 2
+        x, y = (rng.randint(0, w - s), rng.randint(0, h - s)) if augment else ((w - s) // 2, (h - s) // 2)
         im = im.crop((x, y, x + s, y + s))
-        if self.augment and seed is not None and rng.random() < 0.5:
+        if augment and rng.random() < 0.5:
             im = im.transpose(Image.FLIP_LEFT_RIGHT)
-        return torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)
+        return _to_tensor(im)
 
 
 class ResumableSampler(Sampler):
@@ -144,3 +141,99 @@ class ResumableSampler(Sampler):
         mine = order[self.rank :: self.world_size].tolist()
         for i in mine[self.start_batch * self.batch_size :]:
             yield i, (self.seed * 1_000_003 + self.epoch) * 10_000_019 + i
+
+
+def _item(item) -> tuple[int, random.Random, bool]:
+    """(index, rng, augment?) from a sampler item ``(index, aug_seed)`` or a plain index (no augmentation)."""
+    index, seed = item if isinstance(item, tuple) else (item, None)
+    return index, random.Random(seed), seed is not None
+
+
+def _to_tensor(im: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+
+class SquareImageFolder(Dataset):
+    """Images for unconditional GANs (seed 004): padded to a square with black (not stretched), resized to
+    ``image_size``; when augmenting, flipped (p = 0.5) and rotated by up to ``max_rotation`` degrees (p = 0.3).
+    ``fit="stretch"`` resizes without padding, ``fit="crop"`` takes the centre square."""
+
+    FITS = ("pad", "stretch", "crop")
+
+    def __init__(self, files: list[Path], image_size: int = 64, fit: str = "pad", max_rotation: float = 5.0, augment: bool = True):
+        if not files:
+            raise TomauError("the dataset is empty")
+        if fit not in self.FITS:
+            raise TomauError(f"unknown fit {fit!r}; choose one of {', '.join(self.FITS)}")
+        self.files, self.image_size, self.fit = list(files), image_size, fit
+        self.max_rotation, self.augment = max_rotation, augment
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def square(self, im: Image.Image) -> Image.Image:
+        s = self.image_size
+        if self.fit == "stretch":
+            return im.resize((s, s), Image.BICUBIC)
+        w, h = im.size
+        if self.fit == "crop":
+            c = min(w, h)
+            return im.crop(((w - c) // 2, (h - c) // 2, (w - c) // 2 + c, (h - c) // 2 + c)).resize((s, s), Image.BICUBIC)
+        scale = s / max(w, h)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        canvas = Image.new("RGB", (s, s))
+        canvas.paste(im.resize((nw, nh), Image.BICUBIC), ((s - nw) // 2, (s - nh) // 2))
+        return canvas
+
+    def __getitem__(self, item) -> torch.Tensor:
+        index, rng, augment = _item(item)
+        with Image.open(self.files[index]) as im:
+            im = self.square(im.convert("RGB"))
+        if self.augment and augment:
+            if rng.random() < 0.5:
+                im = im.transpose(Image.FLIP_LEFT_RIGHT)
+            if self.max_rotation > 0 and rng.random() < 0.3:
+                im = im.rotate(rng.uniform(-self.max_rotation, self.max_rotation), Image.BILINEAR)
+        return _to_tensor(im)
+
+
+class PairedImageFolder(Dataset):
+    """pix2pix-format pairs: A and B side by side in one file. Yields uint8 (6, S, S): the input's 3 channels,
+    then the target's (``direction="AtoB"``: A is the input). Both halves are resized to ``load_size``
+    squares and, when augmenting, share one random crop to ``image_size`` and one flip (pix2pix's jitter)."""
+
+    DIRECTIONS = ("AtoB", "BtoA")
+
+    def __init__(self, files: list[Path], image_size: int = 256, load_size: int | None = None, direction: str = "AtoB",
+                 augment: bool = True, flip: bool = True):
+        if not files:
+            raise TomauError("the dataset is empty")
+        if direction not in self.DIRECTIONS:
+            raise TomauError(f"unknown direction {direction!r}; choose AtoB or BtoA")
+        self.files, self.image_size = list(files), image_size
+        self.load_size = max(load_size or image_size, image_size)
+        self.direction, self.augment, self.flip = direction, augment, flip
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @staticmethod
+    def split(im: Image.Image, path: Path | str = "") -> tuple[Image.Image, Image.Image]:
+        w, h = im.size
+        if w < 2 or w < h:
+            raise TomauError(f"{path}: {w}x{h} is not a side-by-side pair (expected width about twice the height)")
+        return im.crop((0, 0, w // 2, h)), im.crop((w // 2, 0, w // 2 * 2, h))
+
+    def __getitem__(self, item) -> torch.Tensor:
+        index, rng, augment = _item(item)
+        with Image.open(self.files[index]) as im:
+            a, b = self.split(im.convert("RGB"), self.files[index])
+        if self.direction == "BtoA":
+            a, b = b, a
+        ls, s = self.load_size, self.image_size
+        a, b = a.resize((ls, ls), Image.BICUBIC), b.resize((ls, ls), Image.BICUBIC)
+        x, y = (rng.randint(0, ls - s), rng.randint(0, ls - s)) if self.augment and augment else ((ls - s) // 2, (ls - s) // 2)
+        a, b = a.crop((x, y, x + s, y + s)), b.crop((x, y, x + s, y + s))
+        if self.augment and augment and self.flip and rng.random() < 0.5:
+            a, b = a.transpose(Image.FLIP_LEFT_RIGHT), b.transpose(Image.FLIP_LEFT_RIGHT)
+        return torch.cat([_to_tensor(a), _to_tensor(b)])

@@ -7,6 +7,7 @@ from torch import nn
 
 from ..errors import TomauError
 from .cvae import CVAEConfig, DiverseColorizer
+from .dcgan import DCGANConfig, DCGANGenerator
 from .patchgan import PatchGANConfig, PatchGANDiscriminator
 from .resunet import ResUNetConfig, ResUNetGenerator
 from .unet import UNetConfig, UNetGenerator
@@ -16,6 +17,7 @@ GENERATORS = {
     "unet": (UNetConfig, UNetGenerator),
     "resunet": (ResUNetConfig, ResUNetGenerator),
     "cvae": (CVAEConfig, DiverseColorizer),
+    "dcgan": (DCGANConfig, DCGANGenerator),
 }
 DISCRIMINATORS = {"patchgan": (PatchGANConfig, PatchGANDiscriminator)}
 
@@ -28,9 +30,11 @@ def config_from_dict(cls, params: dict):
         raise TomauError(f"unknown {cls.__name__} settings {sorted(unknown)}: the file was written by another version of tomau")
     kwargs = {}
     for name, value in params.items():
-        sub = known[name].default_factory  # nested configs are declared with field(default_factory=TheConfig)
-        if isinstance(value, dict) and sub is not MISSING and is_dataclass(sub):
-            value = config_from_dict(sub, value)
+        factory = known[name].default_factory  # nested configs are declared with field(default_factory=...)
+        if isinstance(value, dict) and factory is not MISSING:
+            default = factory()
+            if is_dataclass(default):
+                value = config_from_dict(type(default), value)
         kwargs[name] = value
     return cls(**kwargs)
 

@@ -11,16 +11,13 @@ The decoder is kept light (about 1 M parameters) so a ResNet18 model stays under
 """
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..download import load_state_source
 from ..errors import TomauError
 
 RESNET_LAYERS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
@@ -192,46 +189,12 @@ class ResUNetGenerator(nn.Module):
 
 
 # ---- official encoder weights -----------------------------------------------------------------------
-def _download(url: str, cache_dir: Path) -> Path:
-    """Fetch ``url`` into ``cache_dir`` once, checking the sha256 prefix that torchvision puts in the name."""
-    name = url.rsplit("/", 1)[-1]
-    target = cache_dir / name
-    expected = name.rsplit("-", 1)[-1].split(".")[0] if "-" in name else ""
-    if not target.exists():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=60) as r:  # noqa: S310 - user-given URL
-                digest = hashlib.sha256()
-                while chunk := r.read(1 << 20):
-                    digest.update(chunk)
-                    f.write(chunk)
-            if expected and not digest.hexdigest().startswith(expected):
-                raise TomauError(f"{url}: the download's sha256 {digest.hexdigest()[:8]}... does not match {expected}; not used")
-            os.replace(tmp, target)
-        except OSError as err:
-            raise TomauError(f"{url}: cannot download the encoder weights ({err}); download the file yourself and pass its path") from None
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return target
-
-
 def load_encoder_weights(encoder: ResNetEncoder, source: str, cache_dir: str | Path | None = None) -> list[str]:
     """Load a torchvision ResNet state dict (file path or URL) into ``encoder``; returns the keys loaded.
 
     fc.* is ignored. For a 1-channel encoder the RGB filters of conv1 are summed, which is exactly
     what the RGB network computes on a grey image with R = G = B."""
-    if source.startswith(("http://", "https://", "file://")):
-        path = _download(source, Path(cache_dir or Path.home() / ".cache" / "tomau"))
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise TomauError(f"{source}: no such encoder weights file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001
-        raise TomauError(f"{path}: not a readable PyTorch state dict ({err})") from None
+    path, state = load_state_source(source, "encoder weights", cache_dir)
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     own = encoder.state_dict()
     if "conv1.weight" in state and state["conv1.weight"].shape[1] != own["conv1.weight"].shape[1]:

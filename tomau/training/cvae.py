@@ -20,6 +20,7 @@ from ..errors import TomauError
 from ..modelfile import load_model_file
 from ..modelfile import load_state_checked
 from ..models.cvae import CVAEConfig, DiverseColorizer, mdn_loss, vae_loss
+from .family import Family
 
 
 @dataclass
@@ -36,7 +37,7 @@ class CVAETrainConfig:
         self.generator.validate()
 
 
-class CVAEColorization:
+class CVAEColorization(Family):
     name = "cvae"
     config_class = CVAETrainConfig
     use_mdn = False
@@ -54,9 +55,6 @@ class CVAEColorization:
     @staticmethod
     def trainable(g: DiverseColorizer) -> nn.Module:
         return g.vae
-
-    def init_fresh(self) -> list[str]:
-        return []
 
     @staticmethod
     def batch_to_inputs(batch_u8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,6 +22,7 @@ from ..models import GENERATORS, build_network
 from ..models.patchgan import PatchGANConfig, PatchGANDiscriminator
 from ..models.resunet import ResUNetConfig, load_encoder_weights
 from ..models.unet import UNetConfig
+from .family import Family
 
 
 @dataclass
@@ -70,7 +71,7 @@ class ResUNetGANConfig(Pix2PixConfig):
         super().validate()
 
 
-class Pix2PixColorization:
+class Pix2PixColorization(Family):
     """The family interface used by tomau.training.trainer: networks, optimizers, step, visuals, export."""
 
     name = "pix2pix"
@@ -90,10 +91,6 @@ class Pix2PixColorization:
         self.gan_loss = GANLoss(cfg.gan_mode)
         self.bins = ABBins.from_folder(cfg.rebalance) if cfg.rebalance else None
         self.bin_weights = self.bins.rebalance_weights(cfg.rebalance_lambda) if self.bins else None
-
-    def init_fresh(self) -> list[str]:
-        """Initialisation for a new run that neither resumes nor starts from --init; returns messages."""
-        return []
 
     # ---- data ---------------------------------------------------------------------------------
     @staticmethod
@@ -164,9 +161,6 @@ class Pix2PixColorization:
             "losses": {"gan_mode": self.cfg.gan_mode, "gan_weight": self.cfg.gan_weight, "l1_weight": self.cfg.l1_weight,
                        "rebalance": bool(self.cfg.rebalance)},
         }
-
-    def config_dict(self) -> dict:
-        return asdict(self.cfg)
 
 
 class ResUNetColorization(Pix2PixColorization):

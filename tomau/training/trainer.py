@@ -26,15 +26,18 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..data import ColorImageFolder, ResumableSampler, scan_folder
+from ..data import ResumableSampler, scan_folder
 from ..errors import TomauError
 from ..images import write_atomic
 from ..modelfile import load_model_file, load_state_checked, save_model_file
 from ..models import config_from_dict
 from .cvae import CVAEColorization, MDNColorization
+from .gan import UnconditionalGAN
 from .pix2pix import Pix2PixColorization, ResUNetColorization
+from .translate import PairedTranslation
 
-FAMILIES = {f.name: f for f in (Pix2PixColorization, ResUNetColorization, CVAEColorization, MDNColorization)}
+FAMILIES = {f.name: f for f in (Pix2PixColorization, ResUNetColorization, CVAEColorization, MDNColorization,
+                                UnconditionalGAN, PairedTranslation)}
 MIXED_PRECISION = ("no", "bf16", "fp16")
 
 
@@ -48,6 +51,8 @@ class TrainConfig:
     batch_size: int = 16
     image_size: int = 256
     load_size: int = 0  # resize shorter side to this before the random crop; 0 = image_size
+    predict_size: int = 0  # resolution the exported model colourises at; 0 = image_size. Fully convolutional
+    # generators can train on small crops (--image-size 128 --load-size 256) and predict on the whole 256 image
     workers: int = 2
     seed: int = 0
     log_every: int = 50
@@ -82,6 +87,9 @@ class TrainConfig:
         mult = self.model.generator.size_multiple
         if self.image_size % mult:
             raise TomauError(f"--image-size {self.image_size} must be a multiple of {mult} for this {self.family} generator")
+        if self.predict_size and (fixed is not None and self.predict_size != fixed or self.predict_size % mult):
+            raise TomauError(f"--predict-size {self.predict_size} does not fit this {self.family} generator "
+                             f"(a multiple of {mult}{f', exactly {fixed}' if fixed else ''})")
         try:
             self.model.validate()
         except ValueError as err:
@@ -149,10 +157,14 @@ def plot_losses(metrics_path: Path, out_path: Path) -> None:
     keys = sorted({k for r in rows for k in r if k not in ("step", "epoch", "img_per_s") and not k.startswith("val_")})
     val_keys = sorted({k for r in rows for k in r if k.startswith("val_")})
     fig, axes = plt.subplots(1, 1 + bool(val_keys), figsize=(11 if val_keys else 6, 4), squeeze=False)
+    positive = True
     for k in keys:
         pts = [(r["step"], r[k]) for r in rows if k in r]
+        positive = positive and all(v > 0 for _, v in pts)
         axes[0][0].plot(*zip(*pts), label=k)
-    axes[0][0].set_xlabel("step"), axes[0][0].set_yscale("log"), axes[0][0].legend(), axes[0][0].set_title("losses")
+    # GAN losses and logits can be negative (hinge, D's mean logit): a log axis only when all are positive
+    axes[0][0].set_xlabel("step"), axes[0][0].set_yscale("log" if positive else "symlog"), axes[0][0].legend()
+    axes[0][0].set_title("losses")
     for k in val_keys:
         pts = [(r["step"], r[k]) for r in rows if k in r]
         axes[0][1].plot(*zip(*pts), marker="o", label=k)
@@ -176,9 +188,10 @@ class Trainer:
         random.seed(cfg.seed)
 
         self.family = FAMILIES[cfg.family](cfg.model)
-        report = scan_folder(cfg.data, cfg.max_images or None, progress=acc.is_main_process and not quiet)
+        report = scan_folder(cfg.data, cfg.max_images or None, progress=acc.is_main_process and not quiet,
+                             colour_only=self.family.colour_only)
         self.log(f"data: {cfg.data}: {report.summary()}")
-        self.dataset = ColorImageFolder(report.usable, cfg.image_size, cfg.load_size or None, augment=True)
+        self.dataset = self.family.make_dataset(report.usable, cfg.image_size, cfg.load_size or None)
         self.sampler = ResumableSampler(len(self.dataset), cfg.batch_size, cfg.seed, acc.num_processes, acc.process_index)
         self.loader = DataLoader(self.dataset, batch_size=cfg.batch_size, sampler=self.sampler, num_workers=cfg.workers,
                                  drop_last=True, pin_memory=acc.device.type == "cuda", persistent_workers=False,
@@ -268,22 +281,18 @@ class Trainer:
             "rng": _rng_state(),
         }
         write_atomic(self.ckpt_path, lambda f: torch.save(ckpt, f))
-        export = self.family.export_config(self.cfg.image_size)
+        export = self.family.export_config(self.cfg.predict_size or self.cfg.image_size)
         export["training"] = {"steps": self.step, "data": self.cfg.data, "batch_size": self.cfg.batch_size * acc.num_processes}
         export["training"]["ema"] = self.cfg.ema
         save_model_file(self.run_dir / "model.safetensors", self.generator_for_output().state_dict(), export)
 
     # ---- the loop -----------------------------------------------------------------------------
     def validate(self) -> dict:
-        from ..evaluate import evaluate_files
-        from ..inference import Colorizer
-
         g = self.generator_for_output()
         was_training = g.training
-        colorizer = Colorizer(g, self.cfg.image_size, device=self.accelerator.device)
-        scores = evaluate_files(colorizer, self.val_files, self.cfg.image_size, progress=False)
+        scores = self.family.validate(g, self.val_files, self.cfg.predict_size or self.cfg.image_size, self.accelerator.device)
         g.train(was_training)
-        return {f"val_{k}": round(v, 4) for k, v in scores["model"].items()}
+        return {f"val_{k}": round(v, 4) for k, v in scores.items()}
 
     def run(self) -> Path:
         try:

@@ -1,0 +1,81 @@
+"""Sample images from an unconditional generator (tomau train gan).
+
+Image ``i`` of seed ``s`` comes from its own z (a generator seeded with (s, i)), so it is the same
+picture whatever ``n`` and batch size are: ``--n 100`` gives the first 100 of ``--n 10000``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .errors import TomauError
+from .images import write_atomic
+from .modelfile import load_model_file, load_state_checked
+from .models import GENERATORS, build_network
+
+
+def latent(seed: int, index: int, nz: int) -> torch.Tensor:
+    return torch.randn(nz, generator=torch.Generator().manual_seed(seed * 1_000_003 + index))
+
+
+@torch.inference_mode()
+def generate_batches(generator: torch.nn.Module, n: int, seed: int = 0, device="cpu", batch_size: int = 256,
+                     start: int = 0) -> Iterator[torch.Tensor]:
+    """Images ``start`` .. ``start + n - 1`` as uint8 (B, 3, S, S) batches. The generator runs in eval mode."""
+    was_training = generator.training
+    generator.eval()
+    try:
+        for i in range(start, start + n, batch_size):
+            z = torch.stack([latent(seed, j, generator.nz) for j in range(i, min(i + batch_size, start + n))])
+            x = generator(z.to(device)).float()
+            yield ((x + 1) * 127.5).round().clamp(0, 255).byte().cpu()
+    finally:
+        generator.train(was_training)
+
+
+def load_generator(model: str, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+    config, state = load_model_file(model)
+    if config.get("task") != "generate":
+        raise TomauError(f"{model}: a {config.get('task')!r} model, not an image generator (tomau train gan)")
+    spec = config["generator"]
+    net = build_network(GENERATORS, spec["kind"], spec["params"])
+    load_state_checked(net, state, str(model))
+    return net.to(device).eval(), config
+
+
+def generate(model: str | torch.nn.Module, n: int, seed: int = 0, device: str = "cpu", batch_size: int = 256) -> list[Image.Image]:
+    """n PIL images from a model name/file/run folder or a generator network."""
+    net = load_generator(model, device)[0] if isinstance(model, (str, Path)) else model
+    return [Image.fromarray(a.permute(1, 2, 0).numpy()) for b in generate_batches(net, n, seed, device, batch_size) for a in b]
+
+
+def write_generated(model: str, n: int, outdir: str | Path, seed: int = 0, device: str = "cpu", batch_size: int = 256,
+                    progress: bool = True) -> list[Path]:
+    """Write images 00000.png ... (n - 1).png to ``outdir`` (atomically, one file at a time)."""
+    from tqdm import tqdm
+
+    if n < 1:
+        raise TomauError("--n must be at least 1")
+    outdir = Path(outdir)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TomauError(f"{outdir}: cannot create the output folder ({err.strerror or err})") from None
+    net, _ = load_generator(model, device)
+    width = max(5, len(str(n - 1)))
+    paths: list[Path] = []
+    with tqdm(total=n, unit="img", desc="generating", disable=not progress) as bar:
+        for batch in generate_batches(net, n, seed, device, batch_size):
+            for arr in batch.permute(0, 2, 3, 1).numpy():
+                path = outdir / f"{len(paths):0{width}d}.png"
+                try:
+                    write_atomic(path, lambda f, a=arr: Image.fromarray(np.ascontiguousarray(a)).save(f, format="PNG"))
+                except OSError as err:
+                    raise TomauError(f"{path}: cannot write ({err.strerror or err})") from None
+                paths.append(path)
+            bar.update(len(batch))
+    return paths

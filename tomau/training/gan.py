@@ -1,0 +1,125 @@
+"""Unconditional image generation (seed 004): a DCGAN-style G and D trained with a loss chosen by name.
+
+Data: any folder of images, padded to a square with black (the seed found padding better than
+stretching), resized, flipped and slightly rotated (tomau.data.SquareImageFolder).
+Step: D on a real batch and on G(z) (detached), then G with D frozen. The relativistic loss (RaLSGAN,
+the default) also needs D's logits on the real batch for G's step: the seed reuses those of D's step,
+and so does this code (detached: they carry no gradient to G).
+Validation (``--val-data``): the sliced Wasserstein distance between generated and held-out images
+(tomau.swd), which needs no downloaded network.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..data import SquareImageFolder
+from ..losses import ADVERSARIAL_LOSSES, adversarial_loss
+from ..models.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
+from .family import Family
+
+SAMPLE_SEED = 1234  # the fixed z of the sample grids
+
+
+@dataclass
+class GANConfig:
+    generator: DCGANConfig = field(default_factory=DCGANConfig)  # G and D share size, z and widths
+    loss: str = "ralsgan"  # a name in tomau.losses.ADVERSARIAL_LOSSES
+    real_label: float = 1.0  # < 1: one-sided label smoothing (the seed uses 0.8)
+    lr_g: float = 8e-4  # the seed's learning rates (batch 64)
+    lr_d: float = 8e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    fit: str = "pad"  # pad | stretch | crop: how images become squares
+    max_rotation: float = 5.0  # degrees of the random rotation (applied to 30% of images)
+
+    def validate(self) -> None:
+        if self.loss not in ADVERSARIAL_LOSSES:
+            raise ValueError(f"loss must be one of {sorted(ADVERSARIAL_LOSSES)}")
+        if not 0.5 <= self.real_label <= 1.0:
+            raise ValueError("real_label (label smoothing) must be in [0.5, 1]")
+        if self.lr_g <= 0 or self.lr_d <= 0:
+            raise ValueError("learning rates must be positive")
+        if self.fit not in SquareImageFolder.FITS:
+            raise ValueError(f"fit must be one of {SquareImageFolder.FITS}")
+        self.generator.validate()
+
+
+def to_unit(images: torch.Tensor) -> torch.Tensor:
+    """G's output in [-1, 1] -> [0, 1]."""
+    return (images.float() + 1) / 2
+
+
+class UnconditionalGAN(Family):
+    name = "gan"
+    config_class = GANConfig
+    colour_only = False  # any image teaches the generator something; greyscale ones included
+
+    def __init__(self, cfg: GANConfig):
+        cfg.validate()
+        self.cfg = cfg
+        self.nets: dict[str, nn.Module] = {"G": DCGANGenerator(cfg.generator), "D": DCGANDiscriminator(cfg.generator)}
+        betas = (cfg.beta1, cfg.beta2)
+        self.optimizers = {"G": torch.optim.Adam(self.nets["G"].parameters(), lr=cfg.lr_g, betas=betas),
+                           "D": torch.optim.Adam(self.nets["D"].parameters(), lr=cfg.lr_d, betas=betas)}
+        self.fixed_z = torch.randn(64, cfg.generator.nz, generator=torch.Generator().manual_seed(SAMPLE_SEED))
+
+    def make_dataset(self, files: list[Path], image_size: int, load_size: int | None) -> torch.utils.data.Dataset:
+        return SquareImageFolder(files, image_size, self.cfg.fit, self.cfg.max_rotation, augment=True)
+
+    def training_step(self, batch_u8: torch.Tensor, accelerator) -> dict[str, torch.Tensor]:
+        G, D = self.nets["G"], self.nets["D"]
+        opt_g, opt_d = self.optimizers["G"], self.optimizers["D"]
+        real = batch_u8.float() / 127.5 - 1.0
+        z = torch.randn(real.shape[0], self.cfg.generator.nz, device=real.device)
+        with accelerator.autocast():
+            fake = G(z)
+        # D step: real batch and detached fakes
+        opt_d.zero_grad(set_to_none=True)
+        with accelerator.autocast():
+            real_logits = D(real)
+            loss_d, _ = adversarial_loss(self.cfg.loss, real_logits, D(fake.detach()), self.cfg.real_label)
+        accelerator.backward(loss_d)
+        opt_d.step()
+        # G step with D frozen (unwrapped, so a distributed wrapper does not wait for D's gradients)
+        opt_g.zero_grad(set_to_none=True)
+        d_plain = accelerator.unwrap_model(D)
+        d_plain.requires_grad_(False)
+        with accelerator.autocast():
+            _, loss_g = adversarial_loss(self.cfg.loss, real_logits.detach(), d_plain(fake), self.cfg.real_label)
+        d_plain.requires_grad_(True)
+        accelerator.backward(loss_g)
+        opt_g.step()
+        return {"D": loss_d.detach(), "G": loss_g.detach(), "D_real": real_logits.detach().float().mean()}
+
+    @torch.no_grad()
+    def visuals(self, batch_u8: torch.Tensor, generator: nn.Module) -> list[torch.Tensor]:
+        """8 rows of 8 images from the same fixed z at every sample step."""
+        was_training = generator.training
+        generator.eval()
+        device = next(generator.parameters()).device
+        images = to_unit(generator(self.fixed_z.to(device))).cpu()
+        generator.train(was_training)
+        return list(images.view(8, 8, *images.shape[1:]))
+
+    def validate(self, generator: nn.Module, files: list[Path], size: int, device) -> dict[str, float]:
+        """Sliced Wasserstein distance (x 1e3) between as many generated images as held-out files."""
+        from ..generation import generate_batches
+        from ..swd import sliced_wasserstein_distance
+
+        real = torch.stack([SquareImageFolder(files, size, self.cfg.fit, augment=False)[i] for i in range(len(files))])
+        fake = torch.cat(list(generate_batches(generator, len(files), seed=0, device=device)))
+        return {"swd": sliced_wasserstein_distance(real, fake)}
+
+    def export_config(self, image_size: int) -> dict:
+        return {
+            "task": "generate",
+            "family": self.name,
+            "generator": {"kind": "dcgan", "params": asdict(self.cfg.generator)},
+            "image_size": self.cfg.generator.image_size,
+            "losses": {"loss": self.cfg.loss, "real_label": self.cfg.real_label},
+            "data_fit": self.cfg.fit,
+        }

@@ -1,0 +1,82 @@
+"""Paired image-to-image translation (seed 001: pix2pix on maps): RGB in, RGB out.
+
+The colouriser's recipe with three channels on both sides: the same U-Net generator and 70x70 PatchGAN
+(on the input and output stacked, 6 channels), cGAN + lambda * L1 with lambda = 100, Adam 2e-4 (0.5, 0.999).
+Data: pix2pix-format files, A and B side by side; ``direction`` says which half is the input.
+Images are scaled to [-1, 1]; validation reports L1 (on [0, 1] pixels) and PSNR against the true B.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..data import PairedImageFolder
+from ..models.patchgan import PatchGANConfig
+from ..models.unet import UNetConfig
+from .pix2pix import Pix2PixColorization, Pix2PixConfig
+
+
+@dataclass
+class TranslateConfig(Pix2PixConfig):
+    generator: UNetConfig = field(default_factory=lambda: UNetConfig(in_channels=3, out_channels=3))
+    discriminator: PatchGANConfig = field(default_factory=lambda: PatchGANConfig(in_channels=6))
+    direction: str = "AtoB"  # AtoB: the left half is the input (maps: satellite -> map)
+
+    def validate(self) -> None:
+        if self.direction not in PairedImageFolder.DIRECTIONS:
+            raise ValueError(f"direction must be one of {PairedImageFolder.DIRECTIONS}")
+        if self.rebalance:
+            raise ValueError("rebalance (colour-bin weights) applies to colourisation only")
+        if self.discriminator.in_channels != self.generator.in_channels + self.generator.out_channels:
+            raise ValueError("the discriminator sees input and output stacked: in_channels must be their sum")
+        super().validate()
+
+
+def to_signed(images_u8: torch.Tensor) -> torch.Tensor:
+    return images_u8.float() / 127.5 - 1.0
+
+
+def to_unit(images: torch.Tensor) -> torch.Tensor:
+    return ((images.float() + 1) / 2).clamp(0, 1)
+
+
+class PairedTranslation(Pix2PixColorization):
+    name = "translate"
+    generator_kind = "unet"
+    config_class = TranslateConfig
+    colour_only = False
+
+    def make_dataset(self, files: list[Path], image_size: int, load_size: int | None) -> torch.utils.data.Dataset:
+        return PairedImageFolder(files, image_size, load_size, self.cfg.direction, augment=True)
+
+    def batch_to_inputs(self, batch_u8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 (N, 6, S, S) pairs -> (input, target), each (N, 3, S, S) in [-1, 1]."""
+        return to_signed(batch_u8[:, :3]), to_signed(batch_u8[:, 3:])
+
+    @torch.no_grad()
+    def visuals(self, batch_u8: torch.Tensor, generator: nn.Module) -> list[torch.Tensor]:
+        """Rows: input | output | target."""
+        a, b = self.batch_to_inputs(batch_u8)
+        was_training = generator.training
+        generator.eval()
+        fake = generator(a).float()
+        generator.train(was_training)
+        return [to_unit(a), to_unit(fake), to_unit(b)]
+
+    def validate(self, generator: nn.Module, files: list[Path], size: int, device) -> dict[str, float]:
+        from ..translation import Translator, evaluate_pairs
+
+        return evaluate_pairs(Translator(generator, size, self.cfg.direction, device=device), files)["model"]
+
+    def export_config(self, image_size: int) -> dict:
+        return {
+            "task": "translate",
+            "family": self.name,
+            "generator": {"kind": self.generator_kind, "params": asdict(self.cfg.generator)},
+            "image_size": image_size,
+            "direction": self.cfg.direction,
+            "losses": {"gan_mode": self.cfg.gan_mode, "gan_weight": self.cfg.gan_weight, "l1_weight": self.cfg.l1_weight},
+        }
