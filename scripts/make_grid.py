@@ -3,8 +3,10 @@
     python scripts/make_grid.py ../shared/data/historical -n 8 -o docs/images/historical_grid.jpg
     python scripts/make_grid.py PHOTOS --models default other.safetensors -o grid.jpg
     python scripts/make_grid.py FACES -n 4 --models runs/faces_mdn --samples 8 -o faces.jpg
+    python scripts/make_grid.py ../shared/data/maps/val -n 4 --translate runs/maps -o maps.jpg
 Rows: the input, then one row per model. With --samples (a diverse model): one row per photo,
-grey input | N colourings (most likely first) | the photo itself. Photos are picked evenly from the sorted folder.
+grey input | N colourings (most likely first) | the photo itself. With --translate (a paired translator):
+one row per pair file, input | output | target. Photos are picked evenly from the sorted folder.
 """
 from __future__ import annotations
 
@@ -25,13 +27,22 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["default"])
     ap.add_argument("--height", type=int, default=200)
     ap.add_argument("--samples", type=int, default=0, help="diverse model: N colourings per photo, one row per photo")
+    ap.add_argument("--translate", metavar="MODEL", help="a translator: rows of input | output | target from pair files")
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
     files = sorted(p for p in Path(args.folder).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
     picks = [files[round(i * (len(files) - 1) / max(1, args.n - 1))] for i in range(args.n)]
     images = [load_image(p) for p in picks]
     originals = [(img.rgb * 255 + 0.5).astype(np.uint8) for img in images]
-    if args.samples:
+    if args.translate:
+        from tomau.translation import load_translator
+
+        translator = load_translator(args.translate)
+        pairs = [translator.split_pair(Image.fromarray(o)) for o in originals]
+        outs = translator.translate_arrays([a for a, _ in pairs])
+        rows = [[a, out, b] for (a, b), out in zip(pairs, outs)]
+        labels = [p.name[:12] for p in picks]
+    elif args.samples:
         model = load_model(args.models[0])
         greys = [np.repeat(np.asarray(Image.fromarray(o).convert("L"))[..., None], 3, 2) for o in originals]
         samples = model.sample_arrays([img.rgb for img in images], args.samples)

@@ -164,3 +164,27 @@ def test_evaluate_empty_folder(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["evaluate", "--data", str(tmp_path / "empty")]) == 2
     assert "no usable images found" in capsys.readouterr().err
+
+
+def test_sigterm_stops_with_a_checkpoint(tmp_path, colour_folder):
+    """`kill` (SIGTERM) of a background run - started the way shells start them, SIGINT ignored - keeps its work."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "runs" / "bg"
+    cmd = [sys.executable, "-m", "tomau", "train", "pix2pix", "--data", str(colour_folder), "--out", str(tmp_path / "runs"),
+           "--name", "bg", "--steps", "100000", "--batch-size", "4", "--image-size", "32", "--num-downs", "5", "--ngf", "4",
+           "--ndf", "4", "--workers", "0", "--log-every", "1", "--ckpt-every", "100000", "--sample-every", "100000", "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN), env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while not (run / "metrics.jsonl").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "checkpoint saved at step" in out + err
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] >= 1

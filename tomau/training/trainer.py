@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import math
 import random
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -106,6 +108,10 @@ class TrainConfig:
             raise TomauError(f"checkpoint names an unknown model family {d.get('family')!r}")
         d["model"] = config_from_dict(family.config_class, d.get("model") or {})
         return config_from_dict(cls, d)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def next_run_dir(out: Path, family: str, name: str) -> Path:
@@ -295,6 +301,12 @@ class Trainer:
         return {f"val_{k}": round(v, 4) for k, v in scores.items()}
 
     def run(self) -> Path:
+        # Ctrl-C, and the SIGTERM of `kill`, schedulers and containers, both stop with a checkpoint. SIGINT is
+        # restored too: shells start background jobs with it ignored.
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, _raise_interrupt)
         try:
             return self._run()
         except KeyboardInterrupt:
@@ -304,6 +316,9 @@ class Trainer:
                 self.save_checkpoint()
                 self.log(f"interrupted: checkpoint saved at step {self.step}; continue with --resume {self.run_dir}")
             raise
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _run(self) -> Path:
         cfg, acc = self.cfg, self.accelerator
