@@ -14,8 +14,8 @@ from PIL import Image
 
 from .errors import TomauError
 from .images import write_atomic
-from .modelfile import load_model_file, load_state_checked
-from .models import GENERATORS, build_network
+from .modelfile import load_network
+from .models import evaluating
 
 
 def latent(seed: int, index: int, nz: int) -> torch.Tensor:
@@ -26,25 +26,16 @@ def latent(seed: int, index: int, nz: int) -> torch.Tensor:
 def generate_batches(generator: torch.nn.Module, n: int, seed: int = 0, device="cpu", batch_size: int = 256,
                      start: int = 0) -> Iterator[torch.Tensor]:
     """Images ``start`` .. ``start + n - 1`` as uint8 (B, 3, S, S) batches. The generator runs in eval mode."""
-    was_training = generator.training
-    generator.eval()
-    try:
+    with evaluating(generator):
         for i in range(start, start + n, batch_size):
             z = torch.stack([latent(seed, j, generator.nz) for j in range(i, min(i + batch_size, start + n))])
             x = generator(z.to(device)).float()
             yield ((x + 1) * 127.5).round().clamp(0, 255).byte().cpu()
-    finally:
-        generator.train(was_training)
 
 
 def load_generator(model: str, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
-    config, state = load_model_file(model)
-    if config.get("task") != "generate":
-        raise TomauError(f"{model}: a {config.get('task')!r} model, not an image generator (tomau train gan)")
-    spec = config["generator"]
-    net = build_network(GENERATORS, spec["kind"], spec["params"])
-    load_state_checked(net, state, str(model))
-    return net.to(device).eval(), config
+    net, config = load_network(model, "generate", "an image generator (tomau train gan)", device)
+    return net.eval(), config
 
 
 def generate(model: str | torch.nn.Module, n: int, seed: int = 0, device: str = "cpu", batch_size: int = 256) -> list[Image.Image]:

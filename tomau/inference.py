@@ -14,8 +14,7 @@ from torch.nn import functional as F
 from . import color
 from .errors import TomauError
 from .images import pil_to_float_rgb
-from .modelfile import DEFAULT_MODEL, load_model_file, load_state_checked
-from .models import GENERATORS, build_network
+from .modelfile import DEFAULT_MODEL, load_network
 
 
 class Colorizer:
@@ -86,14 +85,7 @@ class Colorizer:
 
 def load_model(model: str = DEFAULT_MODEL, device: str = "cpu") -> Colorizer:
     """Load a bundled model by name, a .safetensors model file, or a training run folder."""
-    config, state = load_model_file(model)
-    if config.get("task") != "colorize":
-        raise TomauError(f"{model}: a {config.get('task')!r} model, not a colouriser")
-    spec = config.get("generator", {})
-    net = build_network(GENERATORS, spec.get("kind", "?"), spec.get("params", {}))
-    load_state_checked(net, state, str(model))
-    if device != "cpu" and device.startswith("cuda") and not torch.cuda.is_available():
-        raise TomauError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU here; use --device cpu")
+    net, config = load_network(model, "colorize", "a colouriser", device)
     return Colorizer(net, int(config["image_size"]), device, config, name=str(model))
 
 

@@ -108,3 +108,19 @@ def interpolate_models(a: str | Path, b: str | Path, alpha: float) -> tuple[dict
     config = dict(config_b)
     config["blend"] = {"a": str(a), "b": str(b), "alpha": alpha, "a_training": config_a.get("training"), "b_training": config_b.get("training")}
     return config, mixed
+
+
+def load_network(model: str | Path, task: str, what: str, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+    """The generator of a model file (bundled name, file or run folder) made for ``task`` ("colorize",
+    "generate", "translate"), with its config; ``what`` names the expected kind in the error."""
+    from .models import GENERATORS, build_network
+
+    config, state = load_model_file(model)
+    if config.get("task") != task:
+        raise TomauError(f"{model}: a {config.get('task')!r} model, not {what}")
+    if device != "cpu" and device.startswith("cuda") and not torch.cuda.is_available():
+        raise TomauError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU here; use --device cpu")
+    spec = config.get("generator", {})
+    net = build_network(GENERATORS, spec.get("kind", "?"), spec.get("params", {}))
+    load_state_checked(net, state, str(model))
+    return net, config

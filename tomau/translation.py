@@ -15,8 +15,7 @@ from PIL import Image
 from .data import PairedImageFolder
 from .errors import TomauError
 from .metrics import psnr
-from .modelfile import load_model_file, load_state_checked
-from .models import GENERATORS, build_network
+from .modelfile import load_network
 
 
 class Translator:
@@ -48,12 +47,7 @@ class Translator:
 
 
 def load_translator(model: str, device: str = "cpu") -> Translator:
-    config, state = load_model_file(model)
-    if config.get("task") != "translate":
-        raise TomauError(f"{model}: a {config.get('task')!r} model, not an image-to-image translator (tomau train translate)")
-    spec = config["generator"]
-    net = build_network(GENERATORS, spec["kind"], spec["params"])
-    load_state_checked(net, state, str(model))
+    net, config = load_network(model, "translate", "an image-to-image translator (tomau train translate)", device)
     return Translator(net, int(config["image_size"]), config.get("direction", "AtoB"), device, name=str(model))
 
 

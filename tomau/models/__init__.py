@@ -1,6 +1,7 @@
 """Networks by name. One file per network family; this registry is what the CLI and model files use."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import MISSING, fields, is_dataclass
 
 from torch import nn
@@ -37,6 +38,17 @@ def config_from_dict(cls, params: dict):
                 value = config_from_dict(type(default), value)
         kwargs[name] = value
     return cls(**kwargs)
+
+
+@contextmanager
+def evaluating(net: nn.Module):
+    """Run ``net`` in eval mode (dropout off, BatchNorm on running statistics) and restore its mode after."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield net
+    finally:
+        net.train(was_training)
 
 
 def build_network(registry: dict, kind: str, params: dict) -> nn.Module:

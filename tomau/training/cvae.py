@@ -19,6 +19,7 @@ from ..colorbins import ABBins
 from ..errors import TomauError
 from ..modelfile import load_model_file
 from ..modelfile import load_state_checked
+from ..models import evaluating
 from ..models.cvae import CVAEConfig, DiverseColorizer, mdn_loss, vae_loss
 from .family import Family
 
@@ -80,10 +81,8 @@ class CVAEColorization(Family):
     def visuals(self, batch_u8: torch.Tensor, generator: nn.Module) -> list[torch.Tensor]:
         """Rows: grey | truth | 8 colourings (one row per sample, heaviest mixture component first)."""
         l, ab = self.batch_to_inputs(batch_u8)
-        was_training = generator.training
-        generator.eval()
-        samples = generator.sample(l, min(8, generator.config.nmix), torch.Generator().manual_seed(0))
-        generator.train(was_training)
+        with evaluating(generator):
+            samples = generator.sample(l, min(8, generator.config.nmix), torch.Generator().manual_seed(0))
         rows = [color.model_output_to_rgb(l, torch.zeros_like(ab)), batch_u8.float() / 255.0]
         rows += [color.model_output_to_rgb(l, samples[:, k]) for k in range(samples.shape[1])]
         return rows

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..data import SquareImageFolder
 from ..losses import ADVERSARIAL_LOSSES, adversarial_loss
+from ..models import evaluating
 from ..models.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
 from .family import Family
 
@@ -98,11 +99,8 @@ class UnconditionalGAN(Family):
     @torch.no_grad()
     def visuals(self, batch_u8: torch.Tensor, generator: nn.Module) -> list[torch.Tensor]:
         """8 rows of 8 images from the same fixed z at every sample step."""
-        was_training = generator.training
-        generator.eval()
-        device = next(generator.parameters()).device
-        images = to_unit(generator(self.fixed_z.to(device))).cpu()
-        generator.train(was_training)
+        with evaluating(generator):
+            images = to_unit(generator(self.fixed_z.to(next(generator.parameters()).device))).cpu()
         return list(images.view(8, 8, *images.shape[1:]))
 
     def validate(self, generator: nn.Module, files: list[Path], size: int, device) -> dict[str, float]:

@@ -18,7 +18,7 @@ from torch import nn
 from .. import color
 from ..colorbins import ABBins
 from ..losses import GAN_LOSSES, GANLoss
-from ..models import GENERATORS, build_network
+from ..models import GENERATORS, build_network, evaluating
 from ..models.patchgan import PatchGANConfig, PatchGANDiscriminator
 from ..models.resunet import ResUNetConfig, load_encoder_weights
 from ..models.unet import UNetConfig
@@ -143,10 +143,8 @@ class Pix2PixColorization(Family):
     def visuals(self, batch_u8: torch.Tensor, generator: nn.Module) -> list[torch.Tensor]:
         """Rows for a sample grid: grey input | output | truth, each (N, 3, S, S) in [0, 1]."""
         real_l, real_ab = self.batch_to_inputs(batch_u8)
-        was_training = generator.training
-        generator.eval()
-        fake_ab = generator(real_l).float()
-        generator.train(was_training)
+        with evaluating(generator):
+            fake_ab = generator(real_l).float()
         grey = color.model_output_to_rgb(real_l, torch.zeros_like(real_ab))
         return [grey, color.model_output_to_rgb(real_l, fake_ab), batch_u8.float() / 255.0]
 

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..data import PairedImageFolder
+from ..models import evaluating
 from ..models.patchgan import PatchGANConfig
 from ..models.unet import UNetConfig
 from .pix2pix import Pix2PixColorization, Pix2PixConfig
@@ -60,10 +61,8 @@ class PairedTranslation(Pix2PixColorization):
     def visuals(self, batch_u8: torch.Tensor, generator: nn.Module) -> list[torch.Tensor]:
         """Rows: input | output | target."""
         a, b = self.batch_to_inputs(batch_u8)
-        was_training = generator.training
-        generator.eval()
-        fake = generator(a).float()
-        generator.train(was_training)
+        with evaluating(generator):
+            fake = generator(a).float()
         return [to_unit(a), to_unit(fake), to_unit(b)]
 
     def validate(self, generator: nn.Module, files: list[Path], size: int, device) -> dict[str, float]:
