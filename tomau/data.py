@@ -26,8 +26,11 @@ class ScanReport:
     usable: list[Path] = field(default_factory=list)
     grey: list[Path] = field(default_factory=list)
     broken: list[Path] = field(default_factory=list)
+    colour_only: bool = True
 
     def summary(self) -> str:
+        if not self.colour_only:
+            return f"{len(self.usable)} usable images ({len(self.broken)} unreadable skipped)"
         return f"{len(self.usable)} usable colour images ({len(self.grey)} greyscale and {len(self.broken)} unreadable skipped)"
 
 
@@ -53,7 +56,7 @@ def scan_folder(root: str | Path, max_images: int | None = None, progress: bool 
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
     if max_images:
         files = files[:max_images]
-    report = ScanReport()
+    report = ScanReport(colour_only=colour_only)
 
     def check(path: Path) -> str:
         try:
