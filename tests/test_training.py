@@ -188,3 +188,15 @@ def test_sigterm_stops_with_a_checkpoint(tmp_path, colour_folder):
     assert proc.returncode == 130, err
     assert "checkpoint saved at step" in out + err
     assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] >= 1
+
+
+def test_predict_size_trains_on_crops_and_predicts_larger(tmp_path, colour_folder):
+    cfg = tiny_cfg(colour_folder, tmp_path, steps=1, image_size=32, load_size=64, predict_size=64, val_data=str(colour_folder),
+                   val_images=2)
+    run = train(cfg, quiet=True)
+    model = load_model(str(run))
+    assert model.image_size == 64  # colourises whole 64x64 images although it saw 32x32 crops
+    rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    assert "val_psnr" in rows[-1]
+    with pytest.raises(TomauError, match="--predict-size 48 does not fit"):
+        train(tiny_cfg(colour_folder, tmp_path, predict_size=48, name="bad"), quiet=True)
