@@ -400,6 +400,36 @@ def cmd_translate(args) -> int:
     return 0 if failed == 0 else (2 if done == 0 else 3)
 
 
+def cmd_hint(args) -> int:
+    import time
+
+    from .hints import colorize_with_hints, read_scribbles
+    from .images import load_image, output_path, save_image
+
+    photo = load_image(args.photo)
+    scribbles = load_image(args.scribbles)
+    if scribbles.rgb.shape[:2] != photo.rgb.shape[:2]:
+        raise TomauError(f"{args.scribbles}: {scribbles.rgb.shape[1]}x{scribbles.rgb.shape[0]} does not match the photo's "
+                         f"{photo.rgb.shape[1]}x{photo.rgb.shape[0]}; draw the hints on a copy of the photo")
+    mask, hint_ab = read_scribbles(scribbles.rgb, scribbles.alpha)
+    model_rgb = None
+    if args.model:
+        from .inference import load_model
+
+        model_rgb = load_model(args.model).colorize_arrays([photo.rgb])[0]
+    t0 = time.time()
+    out = colorize_with_hints(photo.rgb, mask, hint_ab, model_rgb)
+    target = Path(args.output)
+    if target.is_dir() or not target.suffix:
+        target.mkdir(parents=True, exist_ok=True)
+        target = output_path(target, Path(Path(args.photo).name), photo.format, False, {Path(args.photo).resolve()})
+    if target.resolve() == Path(args.photo).resolve():
+        raise TomauError(f"{target}: that is the input photo; inputs are never overwritten")
+    save_image(target, out)
+    _say(f"{args.photo} -> {target} ({int(mask.sum())} hinted pixels, solved in {time.time() - t0:.2f} s)")
+    return 0
+
+
 # ---- blend --------------------------------------------------------------------------------------
 def cmd_blend(args) -> int:
     from .modelfile import interpolate_models, save_model_file
@@ -503,6 +533,15 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--paired", action="store_true", help="inputs are A|B pair files: translate their input half")
     x.add_argument("--device", default="cpu")
     x.set_defaults(func=cmd_translate)
+
+    h = sub.add_parser("hint", help="colour a photo from colour scribbles (Levin et al. 2004), alone or on a model's output",
+                       description="Scribbles: an image of the photo's size with colour marks - either drawn on the grey "
+                                   "photo (marked pixels are the coloured ones) or on a transparent layer (visible pixels).")
+    h.add_argument("photo")
+    h.add_argument("--scribbles", required=True, help="image of the same size holding the colour hints")
+    h.add_argument("-m", "--model", help="start from this colouriser's output; the hints override it where given")
+    h.add_argument("-o", "--output", required=True, help="output file, or folder")
+    h.set_defaults(func=cmd_hint)
 
     b = sub.add_parser("blend", help="interpolate two models' weights: a fidelity-to-vividness dial",
                        description="Network interpolation (ESRGAN): (1 - alpha) * A + alpha * B, for A an L1 model and B a GAN model fine-tuned from it.")
