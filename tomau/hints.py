@@ -11,8 +11,9 @@ coarse to fine: SciPy's direct solver (SuperLU) on a small version of the image,
 of a pyramid, SciPy's BiCGSTAB started from the upsampled coarser solution (few iterations are needed: the
 coarse solution already carries the long-range propagation that makes single-level iterative solvers slow).
 
-Hints on top of a model's output: the model's ab become weak hints everywhere and the user's become hard
-constraints, so the user's colours override the model where given and blend into it outward.
+Hints on top of a model's output: the hints' corrections to the model's ab propagate the same way, held
+weakly towards 0 so that they fade with distance: the user's colours override the model where given and
+blend into it outward.
 """
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def propagate(y: np.ndarray, mask: np.ndarray, ab: np.ndarray, soft: np.ndarray 
     """Solve for the ab field (H, W, 2).
 
     y: intensities (H, W) in [0, 1]; mask: hinted pixels (H, W) bool; ab: their colours (H, W, 2) (read where mask);
-    soft: optional ab everywhere (e.g. a model's output) held weakly with ``soft_weight``."""
+    soft: optional ab everywhere that free pixels are held to with the small weight ``soft_weight``."""
     y = np.asarray(y, np.float64)
     if y.ndim != 2 or mask.shape != y.shape or ab.shape[:2] != y.shape:
         raise TomauError("hints must be the same size as the photo")
@@ -152,10 +153,19 @@ def read_scribbles(rgb: np.ndarray, alpha: np.ndarray | None, min_chroma: float 
 
 
 def colorize_with_hints(rgb: np.ndarray, mask: np.ndarray, hint_ab: np.ndarray, model_rgb: np.ndarray | None = None,
-                        model_weight: float = 0.02) -> np.ndarray:
+                        reach: float = 0.4) -> np.ndarray:
     """Colour a photo (float RGB (H, W, 3) in [0, 1]; only its lightness is used) from hints, alone or on top of a
-    model's output (uint8 RGB of the same size): returns uint8 RGB, the photo's own L with the propagated ab."""
+    model's output (uint8 RGB of the same size); returns uint8 RGB: the photo's own L with the propagated ab.
+
+    On a model, what propagates is each hint's correction to the model's colour; it is held towards 0 with a
+    weak weight, so a correction fades over about ``reach`` x the longer side (0.4: a scribble recolours its
+    object, not the whole photo), and where hints are dense the corrections meet and interpolate."""
     lab = _lab(rgb)
-    soft = None if model_rgb is None else _lab(model_rgb.astype(np.float32) / 255)[..., 1:]
-    ab = propagate(lab[..., 0] / 100, mask, hint_ab, soft, model_weight)
+    y = lab[..., 0] / 100
+    if model_rgb is None:
+        ab = propagate(y, mask, hint_ab)
+    else:
+        model_ab = _lab(model_rgb.astype(np.float32) / 255)[..., 1:]
+        anchor = (1.0 / (reach * max(y.shape))) ** 2
+        ab = model_ab + propagate(y, mask, np.where(mask[..., None], hint_ab - model_ab, 0), np.zeros_like(model_ab), anchor)
     return _rgb(np.concatenate([lab[..., :1], ab], -1))
