@@ -147,3 +147,10 @@ def test_generate_batches_are_uint8_in_range():
     net = DCGANGenerator(DCGANConfig(image_size=16, g_width=32))
     batches = list(generate_batches(net, 5, batch_size=2))
     assert [len(b) for b in batches] == [2, 2, 1] and batches[0].dtype == torch.uint8
+
+
+def test_bundled_flowers_gan_generates(tmp_path):
+    net, config = load_generator("flowers_gan")
+    assert config["task"] == "generate" and config["image_size"] == 64
+    imgs = generate(net, 3)
+    assert imgs[0].size == (64, 64) and np.asarray(imgs[0]).std() > 5  # pictures, not a flat colour
