@@ -20,7 +20,7 @@ from common import RESULTS, median_ms  # noqa: E402 - also puts the repo on sys.
 
 from tomau.data import scan_folder  # noqa: E402
 from tomau.evaluate import load_truth  # noqa: E402
-from tomau.hints import _lab, _rgb, colorize_with_hints, propagate  # noqa: E402
+from tomau.hints import colorize_with_hints, lab_to_rgb_u8, propagate, rgb_to_lab  # noqa: E402
 from tomau.inference import load_model  # noqa: E402
 from tomau.metrics import psnr  # noqa: E402
 
@@ -43,8 +43,8 @@ def main() -> None:
     for i, f in enumerate(files):
         truth = load_truth(f, args.size)
         rgb = truth.astype(np.float32) / 255
-        lab = _lab(rgb)
-        grey = _rgb(np.concatenate([lab[..., :1], np.zeros_like(lab[..., 1:])], -1))
+        lab = rgb_to_lab(rgb)
+        grey = lab_to_rgb_u8(np.concatenate([lab[..., :1], np.zeros_like(lab[..., 1:])], -1))
         model_rgb = model.colorize_arrays([rgb])[0]
         rng = np.random.default_rng(i)
         order = rng.permutation(args.size * args.size)
@@ -60,7 +60,7 @@ def main() -> None:
     # solve time for one megapixel (1000 x 1000), 200 hints, after a warm-up
     rgb = np.asarray(torch.nn.functional.interpolate(torch.from_numpy(load_truth(files[0], 256).astype(np.float32) / 255)
                                                      .permute(2, 0, 1)[None], size=(1000, 1000), mode="bilinear")[0].permute(1, 2, 0))
-    lab = _lab(rgb)
+    lab = rgb_to_lab(rgb)
     mask = np.zeros((1000, 1000), bool)
     idx = np.random.default_rng(0).integers(0, 1000, (200, 2))
     mask[idx[:, 0], idx[:, 1]] = True
