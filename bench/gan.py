@@ -36,9 +36,8 @@ def main() -> None:
     net, config = load_generator(args.model)
     size = config["image_size"]
     files = scan_folder(args.data, None, progress=False, colour_only=False).usable
-    ds = SquareImageFolder(files, size, config.get("data_fit", "pad"), augment=False)
-    step = max(1, len(ds) // (2 * args.n))
-    real = torch.stack([ds[i] for i in range(0, len(ds), step)][: 2 * args.n])
+    ds = SquareImageFolder(files, size, config.get("data_fit", "pad"))
+    real = ds.stack(list(range(0, len(ds), max(1, len(ds) // (2 * args.n))))[: 2 * args.n])
     half_a, half_b = real[0::2], real[1::2]
     n = min(args.n, len(half_a), len(half_b))
     t0 = time.time()

@@ -36,7 +36,7 @@ def cmd_colorize(args) -> int:
     import torch
     from tqdm import tqdm
 
-    from .images import collect_inputs, load_image, output_path, save_image
+    from .images import collect_inputs, load_image, make_output_dir, output_path, save_image
     from .inference import load_model
 
     if args.threads:
@@ -47,13 +47,7 @@ def cmd_colorize(args) -> int:
     if not files:
         _say("error: nothing to colourise")
         return 1
-    outdir = Path(args.output)
-    if outdir.exists() and not outdir.is_dir():
-        raise TomauError(f"{outdir}: exists and is not a folder; give -o a folder")
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise TomauError(f"{outdir}: cannot create the output folder ({err.strerror or err})") from None
+    outdir = make_output_dir(args.output)
     model = load_model(args.model, args.device)
     if args.samples is not None:
         model.check_samples(args.samples)  # before any image is read
@@ -351,16 +345,11 @@ def cmd_fid(args) -> int:
 
 
 def cmd_swd(args) -> int:
-    import torch
-
     from .data import SquareImageFolder, scan_folder
     from .swd import sliced_wasserstein_distance
 
-    sets = []
-    for folder in (args.a, args.b):
-        files = scan_folder(folder, args.max_images or None, progress=False, colour_only=False).usable
-        ds = SquareImageFolder(files, args.size, args.fit, augment=False)
-        sets.append(torch.stack([ds[i] for i in range(len(ds))]))
+    sets = [SquareImageFolder(scan_folder(folder, args.max_images or None, progress=False, colour_only=False).usable,
+                              args.size, args.fit).stack() for folder in (args.a, args.b)]
     levels = sliced_wasserstein_distance(sets[0], sets[1], seed=args.seed, per_level=True)
     n = min(len(s) for s in sets)
     print(f"SWD x 1e3 ({n} images per set at {args.size}x{args.size}; levels {', '.join(f'{v:.2f}' for v in levels)}): "
@@ -372,18 +361,14 @@ def cmd_translate(args) -> int:
     import numpy as np
     from PIL import Image
 
-    from .images import collect_inputs, output_path, save_image
+    from .images import collect_inputs, make_output_dir, output_path, save_image
     from .translation import load_translator
 
     translator = load_translator(args.model, args.device)
     files, errors = collect_inputs(args.inputs)
     for e in errors:
         _say(f"error: {e}")
-    outdir = Path(args.output)
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise TomauError(f"{outdir}: cannot create the output folder ({err.strerror or err})") from None
+    outdir = make_output_dir(args.output)
     protected = {f.resolve() for f, _ in files}
     done, failed = 0, len(errors)
     for path, rel in files:

@@ -188,6 +188,10 @@ class SquareImageFolder(Dataset):
         canvas.paste(im.resize((nw, nh), Image.BICUBIC), ((s - nw) // 2, (s - nh) // 2))
         return canvas
 
+    def stack(self, indices=None) -> torch.Tensor:
+        """The images (all, or ``indices``) without augmentation, as one uint8 tensor (N, 3, S, S)."""
+        return torch.stack([self[i] for i in (range(len(self)) if indices is None else indices)])
+
     def __getitem__(self, item) -> torch.Tensor:
         index, rng, augment = _item(item)
         with Image.open(self.files[index]) as im:

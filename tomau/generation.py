@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from .errors import TomauError
-from .images import write_atomic
+from .images import make_output_dir, write_atomic
 from .modelfile import load_network
 from .models import evaluating
 
@@ -51,11 +51,7 @@ def write_generated(model: str, n: int, outdir: str | Path, seed: int = 0, devic
 
     if n < 1:
         raise TomauError("--n must be at least 1")
-    outdir = Path(outdir)
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise TomauError(f"{outdir}: cannot create the output folder ({err.strerror or err})") from None
+    outdir = make_output_dir(outdir)
     net, _ = load_generator(model, device)
     width = max(5, len(str(n - 1)))
     paths: list[Path] = []

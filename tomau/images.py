@@ -164,6 +164,18 @@ def output_path(outdir: Path, rel: Path, source_format: str | None, has_alpha: b
     return target
 
 
+def make_output_dir(path: str | Path) -> Path:
+    """Create an output folder (parents too), or say in one sentence why it cannot be."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise TomauError(f"{path}: exists and is not a folder; give -o a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TomauError(f"{path}: cannot create the output folder ({err.strerror or err})") from None
+    return path
+
+
 def save_image(path: Path, rgb_u8: np.ndarray, alpha: np.ndarray | None = None, quality: int = 95) -> None:
     """Write an (H, W, 3) uint8 image (plus alpha) atomically: temp file in the same folder, then rename."""
     im = Image.fromarray(rgb_u8, "RGB")

@@ -66,6 +66,7 @@ class UnconditionalGAN(Family):
         betas = (cfg.beta1, cfg.beta2)
         self.optimizers = {"G": torch.optim.Adam(self.nets["G"].parameters(), lr=cfg.lr_g, betas=betas),
                            "D": torch.optim.Adam(self.nets["D"].parameters(), lr=cfg.lr_d, betas=betas)}
+        self._val_real: tuple[list[Path], torch.Tensor] | None = None  # held-out images for validate()
         self.fixed_z = torch.randn(64, cfg.generator.nz, generator=torch.Generator().manual_seed(SAMPLE_SEED))
 
     def make_dataset(self, files: list[Path], image_size: int, load_size: int | None) -> torch.utils.data.Dataset:
@@ -108,7 +109,9 @@ class UnconditionalGAN(Family):
         from ..generation import generate_batches
         from ..swd import sliced_wasserstein_distance
 
-        real = torch.stack([SquareImageFolder(files, size, self.cfg.fit, augment=False)[i] for i in range(len(files))])
+        if self._val_real is None or self._val_real[0] != files:  # decoded once, not at every checkpoint
+            self._val_real = (files, SquareImageFolder(files, size, self.cfg.fit).stack())
+        real = self._val_real[1]
         fake = torch.cat(list(generate_batches(generator, len(files), seed=0, device=device)))
         return {"swd": sliced_wasserstein_distance(real, fake)}
 
