@@ -38,6 +38,7 @@ def cmd_colorize(args) -> int:
 
     from .images import collect_inputs, load_image, make_output_dir, output_path, save_image
     from .inference import load_model
+    from .video import is_video
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -47,12 +48,24 @@ def cmd_colorize(args) -> int:
     if not files:
         _say("error: nothing to colourise")
         return 1
+    max_pixels = args.max_pixels or None
+    videos = [(f, rel) for f, rel in files if is_video(f)]
+    if videos:
+        if len(videos) != len(files):
+            raise TomauError("give photos and films in separate commands")
+        return _colorize_videos(args, videos)
+    reference = None
+    if args.reference:
+        from .reference import colorize_from_reference
+
+        if args.samples is not None:
+            raise TomauError("--reference gives one colouring per photo; use either --samples or --reference")
+        reference = load_image(args.reference, max_pixels).rgb
     outdir = make_output_dir(args.output)
     model = load_model(args.model, args.device)
     if args.samples is not None:
         model.check_samples(args.samples)  # before any image is read
     protected = {f.resolve() for f, _ in files}
-    max_pixels = args.max_pixels or None
     done, failed, colour_seen = 0, len(errors), False
     bar = tqdm(total=len(files), unit="img", desc="colourising", disable=len(files) < 2 or args.quiet)
     pending = []
@@ -72,6 +85,8 @@ def cmd_colorize(args) -> int:
             results = model.sample_arrays(rgbs, args.samples, args.seed, batch_size=args.batch_size)
         else:
             results = [[r] for r in model.colorize_arrays(rgbs, batch_size=args.batch_size)]
+        if reference is not None:
+            results = [[colorize_from_reference(rgb, reference, args.reference_method, outs[0])] for rgb, outs in zip(rgbs, results)]
         for (rel, img), outs in zip(pending, results):
             target = output_path(outdir, rel, img.format, img.alpha is not None, protected)
             try:
@@ -109,6 +124,48 @@ def cmd_colorize(args) -> int:
     bar.close()
     if not args.quiet or failed:
         _say(f"{done} colourised, {failed} failed" + (f"; results in {outdir}" if done else ""))
+    return 0 if failed == 0 else (2 if done == 0 else 3)
+
+
+def _colorize_videos(args, videos) -> int:
+    from tqdm import tqdm
+
+    from .images import make_output_dir
+    from .inference import load_model
+    from .video import colorize_video, output_name, probe
+
+    if args.samples is not None or args.reference:
+        raise TomauError("--samples and --reference apply to photos, not films")
+    outdir = make_output_dir(args.output)
+    model = load_model(args.model, args.device)
+    protected = {f.resolve() for f, _ in videos}
+    done = failed = 0
+    for path, rel in videos:
+        target = outdir / output_name(rel)
+        if target.resolve() in protected:
+            target = target.with_name(f"{target.stem}_color{target.suffix}")
+        try:
+            info = probe(path)
+            bar = tqdm(total=info.frames or None, unit="frame", desc=path.name, disable=args.quiet)
+
+            def progress(n, total, bar=bar):
+                bar.total = total
+                bar.update(n - bar.n)
+
+            colorize_video(path, target, model, smoothing=args.temporal_smoothing, batch_size=args.batch_size,
+                           progress=progress)
+            bar.close()
+            done += 1
+            if not args.quiet:
+                _say(f"{path} -> {target} ({info.width}x{info.height}, {float(info.fps):.3g} fps, {info.duration:.1f} s"
+                     f"{', audio kept' if info.has_audio else ''})")
+        except TomauError as err:
+            _say(f"error: {err}")
+            failed += 1
+        except OSError as err:
+            _say(f"error: {target}: cannot write the result ({err.strerror or err})")
+            failed += 1
+    _say(f"{done} films colourised, {failed} failed" + (f"; results in {outdir}" if done else ""))
     return 0 if failed == 0 else (2 if done == 0 else 3)
 
 
@@ -450,8 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tomau {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("colorize", aliases=["colourise", "colorise"], help="colourise photos")
-    c.add_argument("inputs", nargs="+", help="image files, folders (recursive) or glob patterns")
+    c = sub.add_parser("colorize", aliases=["colourise", "colorise"], help="colourise photos and films")
+    c.add_argument("inputs", nargs="+", help="image or video files, folders (recursive) or glob patterns")
     c.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
     c.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"bundled model name, .safetensors file or run folder (default: {DEFAULT_MODEL})")
     c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: cpu)")
@@ -460,6 +517,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--threads", type=int, default=0, help="CPU threads (default: PyTorch's choice)")
     c.add_argument("--samples", type=int, help="diverse models: write N colourings per photo, NAME_00 (most likely) ... NAME_NN")
     c.add_argument("--seed", type=int, default=0, help="random seed for sampled colourings (default 0)")
+    c.add_argument("--temporal-smoothing", type=float, default=0.95, metavar="S",
+                   help="films: weight of the motion-compensated previous frame's colours, 0 = off (default 0.95)")
+    c.add_argument("--reference", metavar="REF", help="take the colours from this colour photo of a similar scene")
+    c.add_argument("--reference-method", choices=["stats", "welsh"], default="stats",
+                   help="stats: the model colourises, then its palette is moved to the reference's (default); "
+                        "welsh: match pixels by lightness and texture (Welsh et al. 2002), no model")
     c.add_argument("-q", "--quiet", action="store_true")
     c.set_defaults(func=cmd_colorize)
 

@@ -18,6 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import TomauError
 
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".wmv", ".ogv"}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".jfif"}
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: larger files are refused unless the user allows them
 # formats that can store an 8-bit RGB result (and those of them that can store alpha)
@@ -126,9 +127,9 @@ def collect_inputs(items: list[str]) -> tuple[list[tuple[Path, Path]], list[str]
     for item in items:
         p = Path(item)
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)
             if not files:
-                errors.append(f"{p}: the folder holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+                errors.append(f"{p}: the folder holds no image or video files ({', '.join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))})")
             found += [(f, f.relative_to(p)) for f in files]
         elif p.exists():
             found.append((p, Path(p.name)))

@@ -32,7 +32,7 @@ class Colorizer:
     def predict_ab(self, l_norm: torch.Tensor) -> torch.Tensor:
         return self.net(l_norm.to(self.device)).float()
 
-    def _grey_inputs(self, images: list[np.ndarray]) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def grey_inputs(self, images: list[np.ndarray]) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Full-resolution L of each image (1, 1, H, W) and the batch of normalised L at the model's size."""
         s = self.image_size
         tens_l_orig = [color.rgb_to_lab(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None])[:, :1] for a in images]
@@ -40,7 +40,7 @@ class Colorizer:
         return tens_l_orig, color.normalize_l(tens_l_rs)
 
     @staticmethod
-    def _recombine(l_orig: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
+    def recombine(l_orig: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
         """Upsample ab (2, s, s) to the size of L (1, 1, H, W) and return uint8 RGB (H, W, 3)."""
         ab_orig = F.interpolate(ab[None], size=l_orig.shape[-2:], mode="bilinear", align_corners=False)
         rgb = color.model_output_to_rgb(color.normalize_l(l_orig), ab_orig)[0]
@@ -51,9 +51,9 @@ class Colorizer:
         """float RGB (H, W, 3) in [0, 1], any sizes -> uint8 RGB (H, W, 3) of the same sizes."""
         out: list[np.ndarray] = []
         for i in range(0, len(images), batch_size):
-            tens_l_orig, l_rs = self._grey_inputs(images[i : i + batch_size])
+            tens_l_orig, l_rs = self.grey_inputs(images[i : i + batch_size])
             out_ab = self.predict_ab(l_rs).cpu()
-            out += [self._recombine(l, ab) for l, ab in zip(tens_l_orig, out_ab)]
+            out += [self.recombine(l, ab) for l, ab in zip(tens_l_orig, out_ab)]
         return out
 
     @property
@@ -74,12 +74,12 @@ class Colorizer:
         generator = torch.Generator().manual_seed(seed)
         out: list[list[np.ndarray]] = []
         for i in range(0, len(images), batch_size):
-            tens_l_orig, l_rs = self._grey_inputs(images[i : i + batch_size])
+            tens_l_orig, l_rs = self.grey_inputs(images[i : i + batch_size])
             try:
                 samples = self.net.sample(l_rs.to(self.device), n, generator=generator).float().cpu()
             except ValueError as err:
                 raise TomauError(f"{self.name}: {err}") from None
-            out += [[self._recombine(l, ab) for ab in per_image] for l, per_image in zip(tens_l_orig, samples)]
+            out += [[self.recombine(l, ab) for ab in per_image] for l, per_image in zip(tens_l_orig, samples)]
         return out
 
 
@@ -90,15 +90,28 @@ def load_model(model: str = DEFAULT_MODEL, device: str = "cpu") -> Colorizer:
 
 
 def colorize(image: Image.Image, model: Colorizer | str | None = None, samples: int | None = None,
-             seed: int = 0) -> Image.Image | list[Image.Image]:
+             seed: int = 0, reference: Image.Image | None = None, reference_method: str = "stats") -> Image.Image | list[Image.Image]:
     """Colourise a PIL image at its full resolution. Alpha is kept; EXIF orientation is applied.
 
-    With ``samples=N`` (diverse models) returns a list of N colourings, the most likely first."""
-    if not isinstance(model, Colorizer):
-        model = load_model(model or DEFAULT_MODEL)
+    With ``samples=N`` (diverse models) returns a list of N colourings, the most likely first. With a
+    ``reference`` colour photo of a similar scene, the colours come from it (tomau.reference: ``stats`` moves
+    the model's palette to the reference's; ``welsh`` matches pixels by lightness and texture, no model used)."""
+    if reference is not None and samples is not None:
+        raise TomauError("a reference photo gives one colouring; use either samples or reference")
     image = ImageOps.exif_transpose(image)
     rgb, alpha = pil_to_float_rgb(image)
-    arrays = model.sample_arrays([rgb], samples, seed)[0] if samples is not None else model.colorize_arrays([rgb])
+    if not isinstance(model, Colorizer) and not (reference is not None and reference_method == "welsh"):
+        model = load_model(model or DEFAULT_MODEL)
+    if reference is not None:
+        from .reference import colorize_from_reference
+
+        ref_rgb = pil_to_float_rgb(ImageOps.exif_transpose(reference))[0]
+        model_rgb = model.colorize_arrays([rgb])[0] if reference_method != "welsh" else None
+        arrays = [colorize_from_reference(rgb, ref_rgb, reference_method, model_rgb)]
+    elif samples is not None:
+        arrays = model.sample_arrays([rgb], samples, seed)[0]
+    else:
+        arrays = model.colorize_arrays([rgb])
     outs = []
     for arr in arrays:
         out = Image.fromarray(arr, "RGB")

@@ -1,0 +1,264 @@
+"""Colourise films: every frame at full resolution, audio, frame rate and duration kept, flicker reduced.
+
+Each frame is colourised like a photo (the model predicts ab at its resolution from the frame's L; ab is
+upsampled and recombined with the frame's full-resolution L). Frame-by-frame colourisation flickers: small
+changes in the input (grain, a shift of a pixel) change the predicted colours. :class:`TemporalSmoother`
+reduces it by motion-guided temporal smoothing of ab at the model's resolution: the optical flow (OpenCV's
+Farneback) from each frame back to the previous one carries the previous, already smoothed ab onto the current
+frame, and the two are averaged where the motion-compensated previous frame looks like the current one. Where
+it does not (occlusions, new content, flow errors, a cut) the current frame's own colours are used, so colours
+follow moving content instead of smearing behind it. A scene cut resets the average.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from .errors import TomauError
+from .images import VIDEO_EXTENSIONS
+# audio codecs an .mp4 can carry as they are; others are re-encoded to AAC
+_MP4_AUDIO = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
+
+
+def is_video(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+@dataclass
+class VideoInfo:
+    width: int
+    height: int
+    fps: Fraction
+    frames: int  # as the container says, or estimated from the duration; 0 when unknown
+    duration: float  # seconds
+    has_audio: bool
+
+
+def _open(path: str | os.PathLike):
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as err:  # FFmpegError covers invalid data, unknown formats, missing files
+        raise TomauError(f"{path}: cannot read this file as a video ({getattr(err, 'strerror', None) or err})") from None
+    if not container.streams.video:
+        container.close()
+        raise TomauError(f"{path}: the file has no video stream")
+    return container
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    with _open(path) as container:
+        return _info(container)
+
+
+def _info(container) -> VideoInfo:
+    stream = container.streams.video[0]
+    fps = stream.average_rate or stream.guessed_rate or Fraction(25)
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    else:
+        duration = (container.duration or 0) / 1_000_000
+    frames = stream.frames or int(round(duration * fps))
+    return VideoInfo(stream.codec_context.width, stream.codec_context.height, Fraction(fps), frames, duration,
+                     bool(container.streams.audio))
+
+
+class TemporalSmoother:
+    """Motion-guided exponential smoothing of ab over frames, at the model's resolution.
+
+    strength: weight of the motion-compensated past where it matches (0 = off; 0.95: new colours come in over ~20 frames, 0.8 s).
+    tolerance: how different (in standard deviations of the frame's L) a motion-compensated pixel may be before
+    it stops counting as the same surface. cut: below this mean match, the frame is a new shot and starts afresh.
+    """
+
+    def __init__(self, strength: float = 0.95, tolerance: float = 0.25, cut: float = 0.3):
+        if not 0 <= strength < 1:
+            raise TomauError("temporal smoothing strength must be in [0, 1)")
+        self.strength, self.tolerance, self.cut = strength, tolerance, cut
+        self.reset()
+
+    def reset(self) -> None:
+        self.prev_l: np.ndarray | None = None
+        self.prev_ab: np.ndarray | None = None
+
+    @staticmethod
+    def _standardise(l: np.ndarray) -> np.ndarray:
+        return (l - l.mean()) / (l.std() + 1e-3)  # old film's brightness flicker is not a change of surface
+
+    def __call__(self, l: np.ndarray, ab: np.ndarray) -> np.ndarray:
+        """l: (S, S) lightness in [0, 1]; ab: (2, S, S) predicted for this frame -> smoothed ab (2, S, S)."""
+        import cv2
+
+        l = np.asarray(l, np.float32)
+        ab = np.asarray(ab, np.float32)
+        if self.prev_l is None or self.strength == 0:
+            self.prev_l, self.prev_ab = l, ab
+            return ab
+        cur8, prev8 = (np.clip(x * 255, 0, 255).astype(np.uint8) for x in (l, self.prev_l))
+        # flow from the current frame to the previous one: where each current pixel was
+        flow = cv2.calcOpticalFlowFarneback(cur8, prev8, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        h, w = l.shape
+        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        mx, my = gx + flow[..., 0], gy + flow[..., 1]
+        inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+        warp = lambda img: cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # noqa: E731
+        prev_l = warp(self._standardise(self.prev_l))
+        diff = prev_l - self._standardise(l)
+        match = np.exp(-0.5 * (diff / self.tolerance) ** 2) * inside
+        if match.mean() < self.cut:  # a new shot
+            self.prev_l, self.prev_ab = l, ab
+            return ab
+        prev_ab = np.stack([warp(c) for c in self.prev_ab])
+        out = ab + self.strength * match * (prev_ab - ab)
+        self.prev_l, self.prev_ab = l, out
+        return out
+
+
+def colorize_frames(colorizer, frames: Iterable[np.ndarray], smoother: TemporalSmoother | None = None,
+                    batch_size: int = 8) -> Iterator[np.ndarray]:
+    """uint8 RGB frames (H, W, 3) -> colourised uint8 RGB frames, in order. ``colorizer``: inference.Colorizer."""
+    batch: list[np.ndarray] = []
+
+    def run(batch):
+        tens_l, l_rs = colorizer.grey_inputs([f.astype(np.float32) / 255 for f in batch])
+        ab = colorizer.predict_ab(l_rs).cpu()
+        for i, l_full in enumerate(tens_l):
+            ab_i = ab[i]
+            if smoother is not None:
+                l_small = (l_rs[i, 0].numpy() + 1) / 2  # normalised L in [-1, 1] -> [0, 1]
+                ab_i = torch.from_numpy(smoother(l_small, ab_i.numpy()))
+            yield colorizer.recombine(l_full, ab_i)
+
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == batch_size:
+            yield from run(batch)
+            batch = []
+    if batch:
+        yield from run(batch)
+
+
+def _output_settings(target: Path) -> tuple[str, str, dict]:
+    """(container format, video codec, codec options) from the output's extension."""
+    ext = target.suffix.lower()
+    if ext == ".webm":
+        return "webm", "libvpx-vp9", {"crf": "30", "b": "0"}
+    return ("matroska" if ext == ".mkv" else "mp4"), "libx264", {"crf": "18", "preset": "veryfast"}
+
+
+def output_name(source: Path) -> Path:
+    """The result's file name: .mkv and .webm stay, everything else becomes .mp4 (H.264)."""
+    return source.with_suffix(source.suffix.lower() if source.suffix.lower() in (".mkv", ".webm", ".mp4") else ".mp4")
+
+
+def colorize_video(source: str | os.PathLike, target: str | os.PathLike, colorizer, smoothing: float = 0.95,
+                   batch_size: int = 8, progress: Callable[[int, int], None] | None = None) -> VideoInfo:
+    """Colourise ``source`` into ``target`` (written atomically; never the source). Keeps the frame timing,
+    so the frame rate and duration, and the first audio track (copied, or re-encoded to AAC where the
+    output container cannot hold it). ``progress(done, total)`` is called after every frame."""
+    import av
+
+    source, target = Path(source), Path(target)
+    if target.resolve() == source.resolve():
+        raise TomauError(f"{target}: that is the input film; inputs are never overwritten")
+    fmt, codec, options = _output_settings(target)
+    smoother = TemporalSmoother(smoothing) if smoothing > 0 else None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    try:
+        with _open(source) as inp:
+            info = _info(inp)
+            vin = inp.streams.video[0]
+            vin.thread_type = "AUTO"
+            ain = inp.streams.audio[0] if inp.streams.audio else None
+            # x264 with 4:2:0 chroma needs even sizes: an odd last row or column is dropped
+            w, h = info.width - info.width % 2, info.height - info.height % 2
+            with av.open(tmp, "w", format=fmt) as out:
+                vout = out.add_stream(codec, rate=info.fps, options=options)
+                vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
+                vout.time_base = vin.time_base
+                aout, copy_audio = None, False
+                if ain is not None:
+                    copy_audio = fmt == "matroska" or (fmt == "mp4" and ain.codec_context.name in _MP4_AUDIO)
+                    if copy_audio:
+                        aout = out.add_stream_from_template(ain)
+                    else:
+                        aout = out.add_stream("libopus" if fmt == "webm" else "aac", rate=ain.codec_context.sample_rate or 48000)
+                        aout.layout = ain.codec_context.layout.name if ain.codec_context.layout else "stereo"
+                timestamps: list[tuple[int | None, float | None]] = []
+                done = 0
+
+                def video_frames():
+                    for packet in inp.demux(*([vin, ain] if ain is not None else [vin])):
+                        if packet.stream is ain:
+                            if copy_audio:
+                                if packet.dts is not None:
+                                    packet.stream = aout
+                                    out.mux(packet)
+                            else:
+                                for frame in packet.decode():
+                                    frame.pts = None
+                                    out.mux(aout.encode(frame))
+                            continue
+                        for frame in packet.decode():
+                            timestamps.append((frame.pts, frame.time))
+                            yield frame.to_ndarray(format="rgb24")[:h, :w]
+
+                for rgb in colorize_frames(colorizer, video_frames(), smoother, batch_size):
+                    pts, _ = timestamps[done]
+                    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                    frame.pts, frame.time_base = pts, vin.time_base
+                    out.mux(vout.encode(frame))
+                    done += 1
+                    if progress:
+                        progress(done, max(info.frames, done))
+                if done == 0:
+                    raise TomauError(f"{source}: the video has no frames that can be decoded")
+                out.mux(vout.encode(None))
+                if aout is not None and not copy_audio:
+                    out.mux(aout.encode(None))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return info
+
+
+
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int | Fraction = 25,
+                audio: tuple[np.ndarray, int] | None = None, crf: int = 18) -> None:
+    """Write uint8 RGB frames (H, W, 3; even sizes) as H.264 in .mp4 or .mkv, with an optional mono audio
+    track (float samples in [-1, 1], sample rate) encoded as AAC. Used to build test and benchmark clips."""
+    import av
+
+    frames = iter(frames)
+    first = next(frames)
+    with av.open(str(path), "w") as out:  # every stream is added before the first packet is written
+        vout = out.add_stream("libx264", rate=fps, options={"crf": str(crf), "preset": "veryfast"})
+        vout.pix_fmt = "yuv420p"
+        vout.height, vout.width = first.shape[:2]
+        if audio is not None:
+            samples, rate = audio
+            aout = out.add_stream("aac", rate=rate)
+            aout.layout = "mono"
+        for rgb in itertools.chain([first], frames):
+            out.mux(vout.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
+        out.mux(vout.encode(None))
+        if audio is not None:
+            chunk = 1024
+            for start in range(0, len(samples), chunk):
+                frame = av.AudioFrame.from_ndarray(samples[None, start : start + chunk].astype(np.float32), format="fltp", layout="mono")
+                frame.sample_rate = rate
+                frame.pts = start
+                out.mux(aout.encode(frame))
+            out.mux(aout.encode(None))
