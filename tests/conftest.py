@@ -57,3 +57,15 @@ def zhang_bins(tmp_path):
     np.save(folder / "pts_in_hull.npy", pts)
     np.save(folder / "prior_probs.npy", prior / prior.sum())
     return folder
+
+
+@pytest.fixture
+def tinted_model(tmp_path, tiny_model_file):
+    """The tiny model with its last bias raised: it colours everything orange, so colour in the output is visible."""
+    from tomau.modelfile import load_model_file
+
+    config, state = load_model_file(str(tiny_model_file))
+    state["ups.4.1.bias"] = state["ups.4.1.bias"] + 0.3
+    path = tmp_path / "tinted.safetensors"
+    save_model_file(path, state, config)
+    return path

@@ -24,18 +24,6 @@ def grey_clip(path, n=12, w=64, h=48, audio=True, fps=10):
     return path
 
 
-@pytest.fixture
-def tinted_model(tmp_path, tiny_model_file):
-    """The tiny model with its last bias raised: it colours everything orange, so colour in the output is visible."""
-    from tomau.modelfile import load_model_file, save_model_file
-
-    config, state = load_model_file(str(tiny_model_file))
-    state["ups.4.1.bias"] = state["ups.4.1.bias"] + 0.3
-    path = tmp_path / "tinted.safetensors"
-    save_model_file(path, state, config)
-    return path
-
-
 def test_film_keeps_frames_rate_duration_and_audio(tmp_path, tinted_model):
     clip = grey_clip(tmp_path / "film.mp4")
     before = clip.read_bytes()

@@ -1,12 +1,16 @@
-"""tomau - colourise black-and-white photos and train the generative models behind it.
+"""tomau - colourise black-and-white photos and films and train the generative models behind it.
 
-    from tomau import load_model, colorize
+    from tomau import load_model, colorize, colorize_video
     model = load_model()                  # the bundled default colouriser
     colour = colorize(pil_image, model)   # PIL.Image at the input's full resolution
+    colour = colorize(pil_image, model, reference=pil_reference)   # palette from a colour photo
+    colorize_video("film.mp4", "film_colour.mp4", model)            # audio, fps and duration kept
+    # colour hints: tomau.hints.colorize_with_hints; the web page: tomau.serve.build_app
 """
 __version__ = "0.1.0"
 
 from .errors import TomauError  # noqa: E402
 from .inference import Colorizer, colorize, load_model  # noqa: E402
+from .video import colorize_video  # noqa: E402
 
-__all__ = ["Colorizer", "TomauError", "colorize", "load_model", "__version__"]
+__all__ = ["Colorizer", "TomauError", "colorize", "colorize_video", "load_model", "__version__"]

@@ -24,6 +24,10 @@ EPILOG = """examples:
   tomau fid real/ fakes/ --weights pt_inception-2015-12-05-6726825d.pth
   tomau train translate --data maps/train --direction AtoB --name m1          # satellite -> map
   tomau translate runs/m1 maps/val --paired -o maps_out/
+  tomau colorize old.jpg --reference similar_colour_photo.jpg -o coloured/
+  tomau hint old.jpg --scribbles strokes.png -m default -o coloured/
+  tomau colorize film.mp4 -o coloured/                                 # audio, fps and duration kept
+  tomau serve                                                          # the web page on 127.0.0.1:7860
 """
 
 
@@ -472,6 +476,16 @@ def cmd_hint(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from .serve import serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        _say(f"warning: serving on {args.host}: anyone who can reach this address can use the page and upload files")
+    _say(f"tomau: open http://{'localhost' if args.host in ('127.0.0.1', '::1') else args.host}:{args.port} (Ctrl+C stops)")
+    serve(args.host, args.port, args.model, args.max_upload_mb, args.max_pixels or None, args.max_video_seconds)
+    return 0
+
+
 # ---- blend --------------------------------------------------------------------------------------
 def cmd_blend(args) -> int:
     from .modelfile import interpolate_models, save_model_file
@@ -590,6 +604,15 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("-m", "--model", help="start from this colouriser's output; the hints override it where given")
     h.add_argument("-o", "--output", required=True, help="output file, or folder")
     h.set_defaults(func=cmd_hint)
+
+    v = sub.add_parser("serve", help="a local web page: photos, colour hints, reference photos, films")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
+    v.add_argument("--port", type=int, default=7860)
+    v.add_argument("-m", "--model", action="append", help="also offer this model file or run folder (repeatable)")
+    v.add_argument("--max-upload-mb", type=float, default=200, help="largest upload accepted (default 200 MB)")
+    v.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest photo (default 100 MP)")
+    v.add_argument("--max-video-seconds", type=float, default=300, help="longest film the page takes (default 300)")
+    v.set_defaults(func=cmd_serve)
 
     b = sub.add_parser("blend", help="interpolate two models' weights: a fidelity-to-vividness dial",
                        description="Network interpolation (ESRGAN): (1 - alpha) * A + alpha * B, for A an L1 model and B a GAN model fine-tuned from it.")

@@ -1,0 +1,163 @@
+"""Issue 6, part 4: the web page -- its handlers, then the page itself in headless Chromium."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tomau.errors import TomauError
+from tomau.serve import Session
+
+SAMPLES = Path(__file__).resolve().parents[1] / "tomau" / "samples"
+
+
+def chroma(path_or_array) -> float:
+    a = np.asarray(Image.open(path_or_array).convert("RGB") if isinstance(path_or_array, (str, Path)) else path_or_array)
+    return float(np.ptp(a.astype(int), axis=-1).mean())
+
+
+@pytest.fixture
+def grey_photo(tmp_path):
+    y, x = np.mgrid[0:48, 0:64]
+    g = (128 + 80 * np.sin(x / 7) * np.cos(y / 9)).astype(np.uint8)
+    path = tmp_path / "old.png"
+    Image.fromarray(g).save(path)
+    return path
+
+
+def test_photo_handler_colours_offers_download_and_keeps_the_input(tmp_path, grey_photo, tinted_model):
+    session = Session()
+    before_bytes = grey_photo.read_bytes()
+    (before, after), gallery, download = session.colourise_photo(str(grey_photo), str(tinted_model))
+    assert before.shape == after.shape == (48, 64, 3) and gallery == []
+    assert chroma(after) > 10 and chroma(download) > 10 and Path(download).suffix == ".png"
+    assert grey_photo.read_bytes() == before_bytes
+    ref = tmp_path / "ref.png"
+    Image.fromarray(np.tile(np.array([[[200, 40, 40], [40, 60, 200]]], np.uint8), (24, 32, 1))).save(ref)
+    for method in ("model + reference palette (stats)", "reference only (Welsh et al.)"):
+        _, _, download = session.colourise_photo(str(grey_photo), str(tinted_model), str(ref), method)
+        assert chroma(download) > 10
+
+
+def test_photo_handler_gives_several_colourings_from_a_diverse_model(grey_photo):
+    (_, after), gallery, _ = Session().colourise_photo(str(grey_photo), "faces", samples=3)  # bundled MDN
+    assert len(gallery) == 3 and np.array_equal(gallery[0], after)
+    assert any(np.abs(g.astype(int) - gallery[0]).mean() > 0.5 for g in gallery[1:])
+
+
+def test_handlers_refuse_bad_input_in_one_sentence(tmp_path, grey_photo, tinted_model):
+    session = Session(max_pixels=1000, max_video_seconds=0.5)
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    cases = [
+        (lambda: session.colourise_photo(None, "default"), "upload a photo"),
+        (lambda: session.colourise_photo(str(bad), "default"), "notes.png"),
+        (lambda: session.colourise_photo(str(grey_photo), str(tinted_model)), "megapixel|pixels"),
+        (lambda: Session().colourise_photo(str(grey_photo), str(tinted_model), None, "reference only (Welsh et al.)"), "reference photo"),
+        (lambda: session.colour_hints(None, "default"), "upload a photo"),
+        (lambda: Session().colour_hints({"background": np.zeros((8, 8, 3), np.uint8), "layers": []}, "default"), "draw some colour"),
+        (lambda: session.colourise_film(None, "default"), "upload a film"),
+        (lambda: session.colourise_film(str(grey_photo), "default"), "not a video file"),
+    ]
+    for call, message in cases:
+        with pytest.raises(TomauError, match=message):
+            call()
+
+
+def test_hint_handler_uses_the_painted_strokes(tinted_model):
+    h, w = 40, 60
+    photo = np.full((h, w, 3), 90, np.uint8)
+    photo[:, 30:] = 200
+    strokes = np.zeros((h, w, 4), np.uint8)
+    strokes[18:22, 5:20] = (40, 90, 220, 255)  # blue on the dark half
+    strokes[18:22, 40:55] = (200, 200, 200, 255)  # a grey stroke keeps the light half neutral
+    result, download = Session().colour_hints({"background": photo, "layers": [strokes], "composite": photo},
+                                              str(tinted_model), on_model=False)
+    assert result[:, :25, 2].mean() > result[:, :25, 0].mean() + 20  # the dark half is blue
+    assert abs(int(result[:, 40:, 2].mean()) - int(result[:, 40:, 0].mean())) < 15  # the light half stays neutral
+    assert Path(download).exists()
+
+
+def test_film_handler(tmp_path, tinted_model):
+    pytest.importorskip("av")
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_video import grey_clip
+
+    clip = grey_clip(tmp_path / "film.mp4", n=6)
+    out = Session().colourise_film(str(clip), str(tinted_model), 0.9)
+    assert Path(out).name == "film_colour.mp4" and Path(out).stat().st_size > 0
+
+
+# ---- the page in a browser ------------------------------------------------------------------------------------
+CHROMIUM = os.environ.get("TOMAU_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def page_url():
+    pytest.importorskip("gradio")
+    from tomau.serve import serve
+
+    port = free_port()
+    app = serve(port=port, block=False)
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
+
+
+@pytest.fixture
+def browser_page():
+    if not CHROMIUM:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium; or set TOMAU_CHROMIUM); `make test` installs it")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 900}, accept_downloads=True)
+        yield page
+        browser.close()
+
+
+def test_page_upload_colourise_download(page_url, browser_page, tmp_path):
+    page = browser_page
+    page.goto(page_url)
+    page.wait_for_selector("#colourise")
+    photo = tmp_path / "girls_grey.jpg"
+    Image.open(SAMPLES / "1860_girls.jpg").convert("L").save(photo)  # truly grey: any colour comes from the model
+    page.locator("#photo-input input[type=file]").set_input_files(str(photo))
+    page.wait_for_selector("#photo-input >> text=girls_grey.jpg")
+    page.click("#colourise")
+    link = page.locator("#photo-download a").first
+    link.wait_for(timeout=120_000)
+    with page.expect_download() as info:
+        link.click()
+    target = tmp_path / "downloaded.png"
+    info.value.save_as(target)
+    result = Image.open(target)
+    assert result.size == Image.open(photo).size
+    assert chroma(photo) == 0 and chroma(target) > 4  # coloured
+    page.screenshot(path=str(tmp_path / "page.png"))
+
+
+def test_page_shows_a_clear_message_for_a_bad_file(page_url, browser_page, tmp_path):
+    page = browser_page
+    page.goto(page_url)
+    bad = tmp_path / "letter.jpg"
+    bad.write_text("this is not a photo")
+    page.locator("#photo-input input[type=file]").set_input_files(str(bad))
+    page.wait_for_selector("#photo-input >> text=letter.jpg")
+    page.click("#colourise")
+    page.wait_for_selector("text=not an image Pillow can read", timeout=60_000)
+    time.sleep(0.2)

@@ -1,0 +1,220 @@
+"""`tomau serve`: a local web page (Gradio) for restorers.
+
+Tabs: Photo (upload, pick a model, optional reference photo, before/after slider, several colourings from a
+diverse model, download), Colour hints (paint on the photo with a brush and colour picker; alone or on a
+model), Film (upload a video, colourise every frame, download). Bound to 127.0.0.1 unless told otherwise;
+uploads above ``max_upload_mb`` are refused by the server, photos above ``max_pixels`` and films longer than
+``max_video_seconds`` with one sentence. Every failure is shown as one sentence in the page.
+
+The handlers are plain functions (``colourise_photo``, ``colour_hints``, ``colourise_film``) so they are
+tested without a browser; tests/test_serve.py also drives the page in headless Chromium.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .errors import TomauError
+from .images import DEFAULT_MAX_PIXELS, load_image, save_image
+
+BRUSH_COLOURS = ["#b5332e", "#d9822b", "#e8c547", "#4f8a3c", "#2f6db5", "#7a4fa0", "#8a5a3b", "#e0ac8f", "#6f8fa8"]
+METHODS = {"model only": None, "model + reference palette (stats)": "stats", "reference only (Welsh et al.)": "welsh"}
+
+
+def colouriser_names(extra: list[str] | None = None) -> list[str]:
+    """Bundled colourisers (not generators), then any model files or run folders given."""
+    from .modelfile import bundled_models, load_model_file
+
+    names = [n for n in bundled_models() if load_model_file(n)[0].get("task", "colorize") == "colorize"]
+    return names + [str(e) for e in extra or [] if str(e) not in names]
+
+
+class Session:
+    """Loaded models (kept between requests) and the limits; one per app."""
+
+    def __init__(self, max_pixels: int | None = DEFAULT_MAX_PIXELS, max_video_seconds: float = 300):
+        self.max_pixels, self.max_video_seconds = max_pixels, max_video_seconds
+        self._models: dict[str, object] = {}
+        self._lock = threading.Lock()
+        self.outdir = Path(tempfile.mkdtemp(prefix="tomau_serve_"))
+
+    def model(self, name: str):
+        from .inference import load_model
+
+        with self._lock:
+            if name not in self._models:
+                self._models[name] = load_model(name)
+            return self._models[name]
+
+    def _out(self, source: str | os.PathLike, suffix: str) -> Path:
+        folder = Path(tempfile.mkdtemp(dir=self.outdir))
+        return folder / f"{Path(source).stem}_colour{suffix}"
+
+    # ---- handlers: inputs as the page gives them, outputs as the page shows them ----------------------------
+    def colourise_photo(self, photo: str | None, model_name: str, reference: str | None = None,
+                        method: str = "model only", samples: int = 1):
+        """-> ((before, after) uint8 arrays, [extra colourings], path of the PNG to download)."""
+        from .reference import colorize_from_reference
+
+        if not photo:
+            raise TomauError("upload a photo first")
+        img = load_image(photo, self.max_pixels)
+        how = METHODS.get(method, method)
+        if reference and how is None:
+            how = "stats"
+        if how and not reference:
+            raise TomauError("this method needs a reference photo: upload a colour photo of a similar scene")
+        model = self.model(model_name) if how != "welsh" else None
+        gallery: list[np.ndarray] = []
+        if how:
+            ref = load_image(reference, self.max_pixels).rgb
+            model_rgb = model.colorize_arrays([img.rgb])[0] if model is not None else None
+            result = colorize_from_reference(img.rgb, ref, how, model_rgb)
+        elif samples > 1 and model.can_sample:
+            gallery = model.sample_arrays([img.rgb], int(samples))[0]
+            result = gallery[0]
+        else:
+            result = model.colorize_arrays([img.rgb])[0]
+        target = self._out(photo, ".png")
+        save_image(target, result, img.alpha)
+        before = (img.rgb * 255 + 0.5).astype(np.uint8)
+        return (before, result), gallery, str(target)
+
+    def colour_hints(self, editor: dict | None, model_name: str, on_model: bool = False):
+        """ImageEditor value (background = the photo, layers = the strokes) -> (result, path to download)."""
+        from .hints import colorize_with_hints, read_scribbles
+
+        if not editor or editor.get("background") is None:
+            raise TomauError("upload a photo into the editor first")
+        background = np.asarray(editor["background"])
+        if background.ndim == 2:
+            background = np.repeat(background[..., None], 3, -1)
+        h, w = background.shape[:2]
+        if self.max_pixels and h * w > self.max_pixels:
+            raise TomauError(f"the photo has {h * w / 1e6:.0f} megapixels; the limit is {self.max_pixels / 1e6:.0f}")
+        rgb = background[..., :3].astype(np.float32) / 255
+        mask = np.zeros((h, w), bool)
+        ab = np.zeros((h, w, 2))
+        for layer in editor.get("layers") or []:
+            layer = np.asarray(layer)
+            if layer.ndim != 3 or layer.shape[2] != 4 or layer.shape[:2] != (h, w):
+                continue
+            m, a = read_scribbles(layer[..., :3].astype(np.float32) / 255, layer[..., 3])
+            ab[m] = a[m]
+            mask |= m
+        if not mask.any() and not on_model:
+            raise TomauError("draw some colour on the photo first (pick a colour, then paint with the brush)")
+        model_rgb = self.model(model_name).colorize_arrays([rgb])[0] if on_model else None
+        result = model_rgb if not mask.any() else colorize_with_hints(rgb, mask, ab, model_rgb)
+        target = self._out("hints", ".png")
+        save_image(target, result)
+        return result, str(target)
+
+    def colourise_film(self, film: str | None, model_name: str, smoothing: float = 0.95, progress=None):
+        """-> path of the colourised film (also offered for download)."""
+        from .images import VIDEO_EXTENSIONS
+        from .video import colorize_video, is_video, output_name, probe
+
+        if not film:
+            raise TomauError("upload a film first")
+        if not is_video(film):
+            raise TomauError(f"{Path(film).name}: not a video file ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+        info = probe(film)
+        if self.max_video_seconds and info.duration > self.max_video_seconds:
+            raise TomauError(f"the film lasts {info.duration:.0f} s; this page takes up to {self.max_video_seconds:.0f} s "
+                             f"(use `tomau colorize FILM -o OUT/` for longer ones)")
+        target = self._out(film, output_name(Path(film)).suffix)
+        callback = (lambda done, total: progress(done / max(total, 1), desc=f"frame {done} of {total}")) if progress else None
+        colorize_video(film, target, self.model(model_name), smoothing=smoothing, progress=callback)
+        return str(target)
+
+
+def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS, max_video_seconds: float = 300):
+    """The Gradio Blocks app (not started)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    session = Session(max_pixels, max_video_seconds)
+    names = colouriser_names(models)
+    if not names:
+        raise TomauError("no colourisation model found: give one with --model")
+
+    def guarded(fn):
+        def run(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except TomauError as err:
+                raise gr.Error(str(err)) from None
+            except OSError as err:
+                raise gr.Error(f"could not process the file ({err.strerror or err})") from None
+        return run
+
+    def photo_handler(photo, model_name, reference, method, samples):
+        pair, gallery, path = guarded(session.colourise_photo)(photo, model_name, reference, method, samples)
+        return pair, gallery, path
+
+    def film_handler(film, model_name, smoothing, progress=gr.Progress()):
+        path = guarded(session.colourise_film)(film, model_name, smoothing, progress)
+        return path, path
+
+    with gr.Blocks(title="tomau") as app:
+        gr.Markdown("# tomau\nColourise black-and-white photos and films. Everything runs on this computer.")
+        with gr.Tab("Photo"):
+            with gr.Row():
+                with gr.Column():
+                    photo = gr.File(label="Black-and-white photo (JPEG, PNG, TIFF, ...)", elem_id="photo-input")
+                    model = gr.Dropdown(names, value=names[0], label="Model", elem_id="photo-model")
+                    with gr.Accordion("Reference photo (optional)", open=False):
+                        reference = gr.File(label="Colour photo of a similar scene", elem_id="reference-input")
+                        method = gr.Radio(list(METHODS), value="model only", label="Colours from")
+                    samples = gr.Slider(1, 8, value=1, step=1, label="Colourings (diverse models: faces, scenes)")
+                    go = gr.Button("Colourise", variant="primary", elem_id="colourise")
+                with gr.Column():
+                    slider = gr.ImageSlider(label="Before / after", type="numpy", elem_id="before-after")
+                    gallery = gr.Gallery(label="Other colourings", columns=4, height=200)
+                    download = gr.File(label="Download", elem_id="photo-download")
+            go.click(photo_handler, [photo, model, reference, method, samples], [slider, gallery, download])
+        with gr.Tab("Colour hints"):
+            gr.Markdown("Upload the photo, pick a colour, paint a few strokes on the things to colour, then press Apply.")
+            with gr.Row():
+                with gr.Column():
+                    editor = gr.ImageEditor(type="numpy", label="Photo and colour strokes", elem_id="hint-editor",
+                                            brush=gr.Brush(colors=BRUSH_COLOURS, color_mode="defaults", default_size=8),
+                                            eraser=gr.Eraser(), layers=False, transforms=())
+                    hint_model = gr.Dropdown(names, value=names[0], label="Model")
+                    on_model = gr.Checkbox(value=True, label="Start from the model's colours (else: strokes alone)")
+                    apply = gr.Button("Apply hints", variant="primary", elem_id="apply-hints")
+                with gr.Column():
+                    hint_out = gr.Image(label="Result", type="numpy", elem_id="hint-result")
+                    hint_download = gr.File(label="Download")
+            apply.click(guarded(session.colour_hints), [editor, hint_model, on_model], [hint_out, hint_download])
+        with gr.Tab("Film"):
+            with gr.Row():
+                with gr.Column():
+                    film = gr.File(label="Black-and-white film (MP4, MOV, MKV, AVI, ...)", elem_id="film-input")
+                    film_model = gr.Dropdown(names, value=names[0], label="Model")
+                    smoothing = gr.Slider(0, 0.99, value=0.95, step=0.01, label="Temporal smoothing (0 = off)")
+                    run_film = gr.Button("Colourise film", variant="primary", elem_id="colourise-film")
+                with gr.Column():
+                    film_out = gr.Video(label="Result", elem_id="film-result")
+                    film_download = gr.File(label="Download")
+            run_film.click(film_handler, [film, film_model, smoothing], [film_out, film_download])
+    app.session = session
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None = None, max_upload_mb: float = 200,
+          max_pixels: int | None = DEFAULT_MAX_PIXELS, max_video_seconds: float = 300, block: bool = True):
+    """Start the page; returns the app (with block=False, the server runs in a background thread)."""
+    import gradio as gr
+
+    app = build_app(models, max_pixels, max_video_seconds)
+    app.queue(default_concurrency_limit=1)
+    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+    app.launch(server_name=host, server_port=port, max_file_size=f"{max_upload_mb:g}mb", prevent_thread_lock=not block,
+               theme=theme, show_error=True, quiet=not block, allowed_paths=[str(app.session.outdir)])
+    return app
