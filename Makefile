@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench clean
+.PHONY: setup browser demo test bench clean
 
 setup: $(VENV)/.installed
 
@@ -17,8 +17,14 @@ demo: setup
 	$(BIN)/tomau colorize tomau/samples -o out/demo
 	@echo "before: tomau/samples/   after: out/demo/"
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
+
+# Debian's Chromium for the web page's end-to-end test; where it cannot be installed the test is skipped with its reason
+browser:
+	@command -v chromium >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then S=; else S="sudo -n"; fi; \
+	  { $$S env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium || { $$S apt-get update -qq && $$S env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }; } >/dev/null 2>&1 \
+	  || echo "note: could not install chromium; the browser test will be skipped"; }
 
 bench: setup
 	$(BIN)/python bench/speed.py

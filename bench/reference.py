@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
-from common import RESULTS  # noqa: E402 - also puts the repo on sys.path
+from common import RESULTS, ROOT  # noqa: E402 - also puts the repo on sys.path
 
 from tomau.data import scan_folder  # noqa: E402
 from tomau.evaluate import load_truth  # noqa: E402
@@ -36,6 +37,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(RESULTS / "reference.json"))
+    ap.add_argument("--grid", default=str(ROOT / "docs" / "images" / "reference_grid.jpg"))
+    ap.add_argument("--grid-rows", type=int, default=6)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     files = scan_folder(args.data, None, progress=False, colour_only=False).usable
@@ -47,6 +50,7 @@ def main() -> None:
     model = load_model(args.model)
     rows = defaultdict(lambda: defaultdict(list))
     seconds = defaultdict(float)
+    grid_rows = []
 
     def score(name, out, truth, t):
         rows[name]["psnr"].append(psnr(out, truth))
@@ -68,12 +72,18 @@ def main() -> None:
         t0 = time.time()
         model_rgb = model.colorize_arrays([rgb])[0]
         score(f"{args.model} model alone", model_rgb, truth, time.time() - t0)
+        outs = {}
         for label, ref in (("same-class reference", ref_same), ("other-class reference (control)", ref_other),
                            ("the photo's own colours (upper bound)", rgb)):
             for method in ("welsh", "stats"):
                 t0 = time.time()
                 out = colorize_from_reference(rgb, ref, method, model_rgb if method == "stats" else None)
                 score(f"{method}, {label}", out, truth, time.time() - t0)
+                outs[method, label] = out
+        if len(grid_rows) < args.grid_rows and i % 7 == 3:  # a spread of classes
+            grey = np.repeat(np.asarray(Image.fromarray(truth).convert("L"))[..., None], 3, -1)
+            grid_rows.append([grey, (ref_same * 255).astype(np.uint8), model_rgb, outs["stats", "same-class reference"],
+                              outs["welsh", "same-class reference"], truth])
         print(f"\r{i + 1}/{len(chosen)}", end="", flush=True)
     truth_cf = float(np.mean([colourfulness(load_truth(f, args.size)) for f in chosen]))
     table = {name: {k: float(np.mean(v)) for k, v in m.items()} | {"ms": 1000 * seconds[name] / len(chosen)}
@@ -86,6 +96,10 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"data": args.data, "n": len(chosen), "size": args.size, "model": args.model,
                                           "truth_cf": truth_cf, "rows": table}, indent=2))
+    if grid_rows:  # columns: input, reference, model alone, stats, welsh, truth
+        grid = np.concatenate([np.concatenate(r, 1) for r in grid_rows], 0)
+        Image.fromarray(grid).resize((grid.shape[1] // 2, grid.shape[0] // 2), Image.LANCZOS).save(args.grid, quality=88)
+        print(f"grid: {args.grid} (input, reference, model alone, stats, welsh, truth)")
 
 
 if __name__ == "__main__":

@@ -121,6 +121,7 @@ def main() -> None:
     naive = list(colorize_frames(model, decoded, None))
     ours = list(colorize_frames(model, decoded, TemporalSmoother(args.strength)))
     flick = {"naive": [], "ours": []}
+    by_kind = {(name, kind): [] for name in flick for kind in ("static", "pan", "zoom")}
     smear, static_diff = [], []
     for k, (kind, shape) in enumerate(shots):
         for t in range(1, SHOT):
@@ -131,6 +132,7 @@ def main() -> None:
             for name, seq in (("naive", naive), ("ours", ours)):
                 prev = cv2.remap(ab_of(seq[i - 1]), qx, qy, cv2.INTER_LINEAR)
                 flick[name].append(np.abs(ab_of(seq[i]) - prev)[valid].mean())
+                by_kind[name, kind].append(flick[name][-1])
             diff = np.abs(ab_of(ours[i]) - ab_of(naive[i]))
             if kind == "static" and t >= 6:
                 moving = disc_mask(kind, t)
@@ -142,6 +144,7 @@ def main() -> None:
               "flicker_naive": float(np.mean(flick["naive"])), "flicker_ours": float(np.mean(flick["ours"])),
               "moving_diff": float(np.mean(smear)), "static_diff": float(np.mean(static_diff))}
     result["flicker_reduction"] = result["flicker_naive"] / result["flicker_ours"]
+    result["by_shot"] = {kind: {name: float(np.mean(by_kind[name, kind])) for name in flick} for kind in ("static", "pan", "zoom")}
 
     # throughput of the whole command path: decode, colourise, smooth, encode, copy audio
     for name, strength in (("fps_naive", 0.0), ("fps_ours", args.strength)):
@@ -156,6 +159,8 @@ def main() -> None:
     print("| | naive (frame by frame) | temporal smoothing |")
     print("| --- | ---: | ---: |")
     print(f"| flicker: mean abs ab change on static regions | {result['flicker_naive']:.3f} | {result['flicker_ours']:.3f} |")
+    for kind, v in result["by_shot"].items():
+        print(f"| ... {kind} camera shots | {v['naive']:.3f} | {v['ours']:.3f} |")
     print(f"| frames per second at 480p (decode to encode) | {result['fps_naive']:.1f} | {result['fps_ours']:.1f} |")
     print(f"\nflicker reduced {result['flicker_reduction']:.1f}x; smoothed vs naive ab on the moving disc and its trail: "
           f"{result['moving_diff']:.2f} (on static regions: {result['static_diff']:.2f})")

@@ -35,6 +35,13 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
+def _failure(err: Exception, target: Path) -> str:
+    """One line for a file that failed: the TomauError's sentence, or why the result could not be written."""
+    if isinstance(err, TomauError):
+        return f"error: {err}"
+    return f"error: {target}: cannot write the result ({getattr(err, 'strerror', None) or err})"
+
+
 # ---- colorize -----------------------------------------------------------------------------------
 def cmd_colorize(args) -> int:
     import torch
@@ -100,11 +107,8 @@ def cmd_colorize(args) -> int:
                 done += 1
                 if not args.quiet and len(files) < 2:
                     _say(f"{img.path} -> {target if not args.samples else target.parent / (target.stem + '_NN' + target.suffix)}")
-            except TomauError as err:
-                report(f"error: {err}")
-                failed += 1
-            except OSError as err:
-                report(f"error: {target}: cannot write the result ({err.strerror or err})")
+            except (TomauError, OSError) as err:
+                report(_failure(err, target))
                 failed += 1
         bar.update(len(pending))
         pending.clear()
@@ -163,11 +167,8 @@ def _colorize_videos(args, videos) -> int:
             if not args.quiet:
                 _say(f"{path} -> {target} ({info.width}x{info.height}, {float(info.fps):.3g} fps, {info.duration:.1f} s"
                      f"{', audio kept' if info.has_audio else ''})")
-        except TomauError as err:
-            _say(f"error: {err}")
-            failed += 1
-        except OSError as err:
-            _say(f"error: {target}: cannot write the result ({err.strerror or err})")
+        except (TomauError, OSError) as err:
+            _say(_failure(err, target))
             failed += 1
     _say(f"{done} films colourised, {failed} failed" + (f"; results in {outdir}" if done else ""))
     return 0 if failed == 0 else (2 if done == 0 else 3)

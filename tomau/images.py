@@ -10,8 +10,10 @@ import glob
 import os
 import tempfile
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -189,20 +191,28 @@ def save_image(path: Path, rgb_u8: np.ndarray, alpha: np.ndarray | None = None, 
     write_atomic(path, lambda f: im.save(f, format=fmt, **kwargs))
 
 
-def write_atomic(path: Path, write) -> None:
-    """Call ``write(file_object)`` on a temp file beside ``path`` and rename it into place."""
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temp file name beside ``path`` to write to; renamed onto ``path`` (with the usual permissions) when
+    the block ends normally, removed when it raises, so ``path`` is never left half-written."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.close(fd)
     except OSError as err:
         raise TomauError(f"{path.parent}: cannot write there ({err.strerror or err})") from None
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
+        yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give results the usual permissions
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, write) -> None:
+    """Call ``write(file_object)`` on a temp file beside ``path`` and rename it into place."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            write(f)

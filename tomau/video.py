@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
-import tempfile
+from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .errors import TomauError
-from .images import VIDEO_EXTENSIONS
+from .images import VIDEO_EXTENSIONS, atomic_path
 # audio codecs an .mp4 can carry as they are; others are re-encoded to AAC
 _MP4_AUDIO = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
 
@@ -172,67 +172,57 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, coloriz
         raise TomauError(f"{target}: that is the input film; inputs are never overwritten")
     fmt, codec, options = _output_settings(target)
     smoother = TemporalSmoother(smoothing) if smoothing > 0 else None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    try:
-        with _open(source) as inp:
-            info = _info(inp)
-            vin = inp.streams.video[0]
-            vin.thread_type = "AUTO"
-            ain = inp.streams.audio[0] if inp.streams.audio else None
-            # x264 with 4:2:0 chroma needs even sizes: an odd last row or column is dropped
-            w, h = info.width - info.width % 2, info.height - info.height % 2
-            with av.open(tmp, "w", format=fmt) as out:
-                vout = out.add_stream(codec, rate=info.fps, options=options)
-                vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
-                vout.time_base = vin.time_base
-                aout, copy_audio = None, False
-                if ain is not None:
-                    copy_audio = fmt == "matroska" or (fmt == "mp4" and ain.codec_context.name in _MP4_AUDIO)
-                    if copy_audio:
-                        aout = out.add_stream_from_template(ain)
-                    else:
-                        aout = out.add_stream("libopus" if fmt == "webm" else "aac", rate=ain.codec_context.sample_rate or 48000)
-                        aout.layout = ain.codec_context.layout.name if ain.codec_context.layout else "stereo"
-                timestamps: list[tuple[int | None, float | None]] = []
-                done = 0
+    with atomic_path(target, target.suffix) as tmp, _open(source) as inp:
+        info = _info(inp)
+        vin = inp.streams.video[0]
+        vin.thread_type = "AUTO"
+        ain = inp.streams.audio[0] if inp.streams.audio else None
+        # x264 with 4:2:0 chroma needs even sizes: an odd last row or column is dropped
+        w, h = info.width - info.width % 2, info.height - info.height % 2
+        with av.open(str(tmp), "w", format=fmt) as out:
+            vout = out.add_stream(codec, rate=info.fps, options=options)
+            vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
+            vout.time_base = vin.time_base
+            aout, copy_audio = None, False
+            if ain is not None:
+                copy_audio = fmt == "matroska" or (fmt == "mp4" and ain.codec_context.name in _MP4_AUDIO)
+                if copy_audio:
+                    aout = out.add_stream_from_template(ain)
+                else:
+                    aout = out.add_stream("libopus" if fmt == "webm" else "aac", rate=ain.codec_context.sample_rate or 48000)
+                    aout.layout = ain.codec_context.layout.name if ain.codec_context.layout else "stereo"
+            timestamps: deque[int | None] = deque()  # pts of decoded frames not yet encoded
+            done = 0
 
-                def video_frames():
-                    for packet in inp.demux(*([vin, ain] if ain is not None else [vin])):
-                        if packet.stream is ain:
-                            if copy_audio:
-                                if packet.dts is not None:
-                                    packet.stream = aout
-                                    out.mux(packet)
-                            else:
-                                for frame in packet.decode():
-                                    frame.pts = None
-                                    out.mux(aout.encode(frame))
-                            continue
-                        for frame in packet.decode():
-                            timestamps.append((frame.pts, frame.time))
-                            yield frame.to_ndarray(format="rgb24")[:h, :w]
+            def video_frames():
+                for packet in inp.demux(*([vin, ain] if ain is not None else [vin])):
+                    if packet.stream is ain:
+                        if copy_audio:
+                            if packet.dts is not None:
+                                packet.stream = aout
+                                out.mux(packet)
+                        else:
+                            for frame in packet.decode():
+                                frame.pts = None
+                                out.mux(aout.encode(frame))
+                        continue
+                    for frame in packet.decode():
+                        timestamps.append(frame.pts)
+                        yield frame.to_ndarray(format="rgb24")[:h, :w]
 
-                for rgb in colorize_frames(colorizer, video_frames(), smoother, batch_size):
-                    pts, _ = timestamps[done]
-                    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                    frame.pts, frame.time_base = pts, vin.time_base
-                    out.mux(vout.encode(frame))
-                    done += 1
-                    if progress:
-                        progress(done, max(info.frames, done))
-                if done == 0:
-                    raise TomauError(f"{source}: the video has no frames that can be decoded")
-                out.mux(vout.encode(None))
-                if aout is not None and not copy_audio:
-                    out.mux(aout.encode(None))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            for rgb in colorize_frames(colorizer, video_frames(), smoother, batch_size):
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame.pts, frame.time_base = timestamps.popleft(), vin.time_base
+                out.mux(vout.encode(frame))
+                done += 1
+                if progress:
+                    progress(done, max(info.frames, done))
+            if done == 0:
+                raise TomauError(f"{source}: the video has no frames that can be decoded")
+            out.mux(vout.encode(None))
+            if aout is not None and not copy_audio:
+                out.mux(aout.encode(None))
     return info
-
 
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int | Fraction = 25,
