@@ -154,6 +154,7 @@ def test_page_upload_colourise_download(page_url, browser_page, tmp_path):
 def test_page_shows_a_clear_message_for_a_bad_file(page_url, browser_page, tmp_path):
     page = browser_page
     page.goto(page_url)
+    page.wait_for_selector("#colourise")
     bad = tmp_path / "letter.jpg"
     bad.write_text("this is not a photo")
     page.locator("#photo-input input[type=file]").set_input_files(str(bad))
