@@ -162,3 +162,34 @@ def test_page_shows_a_clear_message_for_a_bad_file(page_url, browser_page, tmp_p
     page.click("#colourise")
     page.wait_for_selector("text=not an image Pillow can read", timeout=60_000)
     time.sleep(0.2)
+
+
+def test_page_colour_hints_painted_with_the_brush(page_url, browser_page, tmp_path):
+    page = browser_page
+    page.goto(page_url)
+    page.get_by_role("tab", name="Colour hints").click()
+    photo = tmp_path / "street.png"
+    Image.fromarray(np.tile(np.linspace(60, 200, 400).astype(np.uint8), (300, 1))).save(photo)
+    page.locator("#hint-editor input[type=file]").set_input_files(str(photo))
+    page.locator("#hint-editor button[aria-label=Color]").wait_for()
+    time.sleep(1)  # the editor draws the photo
+    page.locator("#hint-editor button[aria-label=Color]").click()
+    page.locator('#hint-editor button.color[style*="rgb(47, 109, 181)"]').click()  # blue from the palette
+    page.get_by_text("Upload the photo, pick a colour").click()  # close the palette
+    box = page.locator("#hint-editor canvas").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - 60, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 60, cy + 10, steps=12)
+    page.mouse.up()
+    page.get_by_label("Start from the model's colours (else: strokes alone)").uncheck()
+    page.click("#apply-hints")
+    link = page.locator("#hint-download a").first
+    link.wait_for(timeout=120_000)
+    with page.expect_download() as info:
+        link.click()
+    target = tmp_path / "hinted.png"
+    info.value.save_as(target)
+    result = np.asarray(Image.open(target).convert("RGB")).astype(int)
+    assert result.shape == (300, 400, 3)
+    assert (result[..., 2] - result[..., 0]).mean() > 15  # blue, from the one blue stroke

@@ -190,7 +190,7 @@ def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_
                     apply = gr.Button("Apply hints", variant="primary", elem_id="apply-hints")
                 with gr.Column():
                     hint_out = gr.Image(label="Result", type="numpy", elem_id="hint-result")
-                    hint_download = gr.File(label="Download")
+                    hint_download = gr.File(label="Download", elem_id="hint-download")
             apply.click(guarded(session.colour_hints), [editor, hint_model, on_model], [hint_out, hint_download])
         with gr.Tab("Film"):
             with gr.Row():

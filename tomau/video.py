@@ -179,6 +179,7 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, coloriz
         ain = inp.streams.audio[0] if inp.streams.audio else None
         # x264 with 4:2:0 chroma needs even sizes: an odd last row or column is dropped
         w, h = info.width - info.width % 2, info.height - info.height % 2
+        batch_size = max(1, min(batch_size, 16_000_000 // max(w * h, 1)))  # bounded memory: 7 frames of 1080p, 1 of 4K
         with av.open(str(tmp), "w", format=fmt) as out:
             vout = out.add_stream(codec, rate=info.fps, options=options)
             vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
