@@ -193,3 +193,18 @@ def test_page_colour_hints_painted_with_the_brush(page_url, browser_page, tmp_pa
     result = np.asarray(Image.open(target).convert("RGB")).astype(int)
     assert result.shape == (300, 400, 3)
     assert (result[..., 2] - result[..., 0]).mean() > 15  # blue, from the one blue stroke
+
+
+def test_page_refuses_uploads_over_the_limit(browser_page):
+    from tomau.serve import serve
+
+    port = free_port()
+    app = serve(port=port, block=False, max_upload_mb=0.05)
+    try:
+        page = browser_page
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#colourise")
+        page.locator("#photo-input input[type=file]").set_input_files(str(SAMPLES / "1860_girls.jpg"))  # 83 kB
+        page.wait_for_selector("text=exceed the maximum allowed size", timeout=30_000)
+    finally:
+        app.close()

@@ -215,6 +215,6 @@ def serve(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None = 
     app = build_app(models, max_pixels, max_video_seconds)
     app.queue(default_concurrency_limit=1)
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
-    app.launch(server_name=host, server_port=port, max_file_size=f"{max_upload_mb:g}mb", prevent_thread_lock=not block,
+    app.launch(server_name=host, server_port=port, max_file_size=int(max_upload_mb * 1024 * 1024), prevent_thread_lock=not block,
                theme=theme, show_error=True, quiet=not block, allowed_paths=[str(app.session.outdir)])
     return app
