@@ -89,3 +89,16 @@ def test_smoothing_does_not_smear_moving_content_and_resets_at_cuts():
     assert inner.mean() > 35 and np.abs(trail).mean() < 5
     cut = smoother(np.random.default_rng(1).random((size, size)), np.full((2, size, size), -20.0))  # a new shot
     assert np.allclose(cut, -20.0)
+
+
+def test_a_folder_of_photos_and_films(tmp_path, tinted_model):
+    from PIL import Image
+
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    grey_clip(folder / "reel.mov", n=4, audio=False)
+    Image.fromarray(np.full((40, 50), 120, np.uint8)).save(folder / "photo.png")
+    assert main(["colorize", str(folder), "-m", str(tinted_model), "-o", str(tmp_path / "out"), "-q"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photo.png", "reel.mp4"]  # films become .mp4
+    assert main(["colorize", str(folder / "reel.mov"), str(tmp_path / "missing.mp4"), "-m", str(tinted_model),
+                 "-o", str(tmp_path / "out2"), "-q"]) == 3  # one done, one missing

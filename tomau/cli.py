@@ -44,11 +44,10 @@ def _failure(err: Exception, target: Path) -> str:
 
 # ---- colorize -----------------------------------------------------------------------------------
 def cmd_colorize(args) -> int:
+    """Photos, then films; exit code 0 = all done, 3 = some failed, 2 = none done, 1 = nothing to do."""
     import torch
-    from tqdm import tqdm
 
-    from .images import collect_inputs, load_image, make_output_dir, output_path, save_image
-    from .inference import load_model
+    from .images import collect_inputs
     from .video import is_video
 
     if args.threads:
@@ -59,12 +58,22 @@ def cmd_colorize(args) -> int:
     if not files:
         _say("error: nothing to colourise")
         return 1
-    max_pixels = args.max_pixels or None
     videos = [(f, rel) for f, rel in files if is_video(f)]
-    if videos:
-        if len(videos) != len(files):
-            raise TomauError("give photos and films in separate commands")
-        return _colorize_videos(args, videos)
+    photos = [(f, rel) for f, rel in files if not is_video(f)]
+    if videos and (args.samples is not None or args.reference):
+        raise TomauError("--samples and --reference apply to photos, not films; colourise the films in another command")
+    codes = [_colorize_photos(args, photos, len(errors))] if photos else []
+    codes += [_colorize_videos(args, videos, 0 if photos else len(errors))] if videos else []
+    return codes[0] if len(set(codes)) == 1 else 3
+
+
+def _colorize_photos(args, files, failed_before: int) -> int:
+    from tqdm import tqdm
+
+    from .images import load_image, make_output_dir, output_path, save_image
+    from .inference import load_model
+
+    max_pixels = args.max_pixels or None
     reference = None
     if args.reference:
         from .reference import colorize_from_reference
@@ -77,7 +86,7 @@ def cmd_colorize(args) -> int:
     if args.samples is not None:
         model.check_samples(args.samples)  # before any image is read
     protected = {f.resolve() for f, _ in files}
-    done, failed, colour_seen = 0, len(errors), False
+    done, failed, colour_seen = 0, failed_before, False
     bar = tqdm(total=len(files), unit="img", desc="colourising", disable=len(files) < 2 or args.quiet)
     pending = []
 
@@ -135,19 +144,17 @@ def cmd_colorize(args) -> int:
     return 0 if failed == 0 else (2 if done == 0 else 3)
 
 
-def _colorize_videos(args, videos) -> int:
+def _colorize_videos(args, videos, failed_before: int) -> int:
     from tqdm import tqdm
 
     from .images import make_output_dir
     from .inference import load_model
     from .video import colorize_video, output_name, probe
 
-    if args.samples is not None or args.reference:
-        raise TomauError("--samples and --reference apply to photos, not films")
     outdir = make_output_dir(args.output)
     model = load_model(args.model, args.device)
     protected = {f.resolve() for f, _ in videos}
-    done = failed = 0
+    done, failed = 0, failed_before
     for path, rel in videos:
         target = outdir / output_name(rel)
         if target.resolve() in protected:
