@@ -102,3 +102,23 @@ def test_a_folder_of_photos_and_films(tmp_path, tinted_model):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photo.png", "reel.mp4"]  # films become .mp4
     assert main(["colorize", str(folder / "reel.mov"), str(tmp_path / "missing.mp4"), "-m", str(tinted_model),
                  "-o", str(tmp_path / "out2"), "-q"]) == 3  # one done, one missing
+
+
+def test_a_phone_film_with_a_display_rotation_comes_out_upright(tmp_path, tinted_model):
+    clip = tmp_path / "phone.mp4"
+    with av.open(str(clip), "w") as c:
+        s = c.add_stream("libx264", rate=5)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.set_display_rotation(90)  # players turn the stored 64x48 frames a quarter turn counterclockwise
+        for _ in range(3):
+            stored = np.full((48, 64, 3), 30, np.uint8)
+            stored[:, :16] = 230  # a bright left edge, which is the bottom edge once turned counterclockwise
+            c.mux(s.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")))
+        c.mux(s.encode(None))
+    assert probe(clip).rotation == 90 and probe(clip).upright_size == (48, 64)
+    assert main(["colorize", str(clip), "-m", str(tinted_model), "-o", str(tmp_path / "out"), "-q"]) == 0
+    info = probe(tmp_path / "out" / "phone.mp4")
+    assert (info.width, info.height, info.rotation) == (48, 64, 0)
+    with av.open(str(tmp_path / "out" / "phone.mp4")) as c:
+        grey = next(c.decode(video=0)).to_ndarray(format="rgb24").mean(-1)
+    assert grey[-16:].mean() > grey[:-16].mean() + 100  # bright at the bottom: upright

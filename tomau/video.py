@@ -40,6 +40,12 @@ class VideoInfo:
     frames: int  # as the container says, or estimated from the duration; 0 when unknown
     duration: float  # seconds
     has_audio: bool
+    rotation: int = 0  # degrees counterclockwise that players turn the stored frames (phone videos), 0/90/180/270
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """(width, height) as the film is shown."""
+        return (self.height, self.width) if self.rotation in (90, 270) else (self.width, self.height)
 
 
 def _open(path: str | os.PathLike):
@@ -56,8 +62,17 @@ def _open(path: str | os.PathLike):
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
+    """Size, rate, length, audio and display rotation (read from the first frame) of a film."""
+    import av
+
     with _open(path) as container:
-        return _info(container)
+        info = _info(container)
+        try:
+            first = next(container.decode(video=0), None)
+        except av.error.FFmpegError:
+            first = None
+        info.rotation = int(round((first.rotation if first is not None else 0) / 90)) % 4 * 90
+        return info
 
 
 def _info(container) -> VideoInfo:
@@ -172,13 +187,16 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, coloriz
         raise TomauError(f"{target}: that is the input film; inputs are never overwritten")
     fmt, codec, options = _output_settings(target)
     smoother = TemporalSmoother(smoothing) if smoothing > 0 else None
+    info = probe(source)
     with atomic_path(target, target.suffix) as tmp, _open(source) as inp:
-        info = _info(inp)
         vin = inp.streams.video[0]
         vin.thread_type = "AUTO"
         ain = inp.streams.audio[0] if inp.streams.audio else None
+        # frames are turned upright (the model was trained on upright photos) and written without a rotation;
         # x264 with 4:2:0 chroma needs even sizes: an odd last row or column is dropped
-        w, h = info.width - info.width % 2, info.height - info.height % 2
+        turns = info.rotation // 90
+        w, h = info.upright_size
+        w, h = w - w % 2, h - h % 2
         batch_size = max(1, min(batch_size, 16_000_000 // max(w * h, 1)))  # bounded memory: 7 frames of 1080p, 1 of 4K
         with av.open(str(tmp), "w", format=fmt) as out:
             vout = out.add_stream(codec, rate=info.fps, options=options)
@@ -209,7 +227,7 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, coloriz
                         continue
                     for frame in packet.decode():
                         timestamps.append(frame.pts)
-                        yield frame.to_ndarray(format="rgb24")[:h, :w]
+                        yield np.rot90(frame.to_ndarray(format="rgb24"), turns)[:h, :w]
 
             for rgb in colorize_frames(colorizer, video_frames(), smoother, batch_size):
                 frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
