@@ -122,3 +122,45 @@ def test_a_phone_film_with_a_display_rotation_comes_out_upright(tmp_path, tinted
     with av.open(str(tmp_path / "out" / "phone.mp4")) as c:
         grey = next(c.decode(video=0)).to_ndarray(format="rgb24").mean(-1)
     assert grey[-16:].mean() > grey[:-16].mean() + 100  # bright at the bottom: upright
+
+
+def test_a_damaged_film_is_colourised_around_the_damage(tmp_path, tinted_model, capsys):
+    clip = grey_clip(tmp_path / "damaged.mp4", n=30, w=160, h=120)
+    data = bytearray(clip.read_bytes())
+    rng = np.random.default_rng(0)
+    for offset in range(len(data) // 3, len(data) // 3 + 3000, 7):  # garbage in the middle of the video data
+        data[offset] = rng.integers(0, 256)
+    clip.write_bytes(bytes(data))
+    assert main(["colorize", str(clip), "-m", str(tinted_model), "-o", str(tmp_path / "out"), "-q"]) == 0
+    assert "damaged packets could not be decoded and were skipped" in capsys.readouterr().err
+    assert 20 <= probe(tmp_path / "out" / "damaged.mp4").frames <= 30
+    (tmp_path / "cut.mp4").write_bytes(bytes(data[: len(data) // 2]))  # cut short: no index at the end
+    assert main(["colorize", str(tmp_path / "cut.mp4"), "-m", str(tinted_model), "-o", str(tmp_path / "out"), "-q"]) == 2
+    assert "cannot read this file as a video" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, audio_codec, out_name", [("reel.mov", "pcm_s16le", "reel.mp4"), ("reel.webm", "libopus", "reel.webm")])
+def test_audio_that_the_output_cannot_carry_is_re_encoded(tmp_path, tinted_model, name, audio_codec, out_name):
+    clip = tmp_path / name
+    rate = 48000
+    with av.open(str(clip), "w") as c:
+        v = c.add_stream("libvpx-vp9" if name.endswith(".webm") else "libx264", rate=10)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = c.add_stream(audio_codec, rate=rate)
+        a.layout = "mono"
+        for _ in range(10):
+            c.mux(v.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 100, np.uint8), format="rgb24")))
+        c.mux(v.encode(None))
+        fmt = "s16" if audio_codec == "pcm_s16le" else "flt"
+        for start in range(0, rate, 960):
+            samples = (0.2 * np.sin(np.arange(start, start + 960) / 10))[None]
+            frame = av.AudioFrame.from_ndarray((samples * 32000).astype(np.int16) if fmt == "s16" else samples.astype(np.float32),
+                                               format=fmt, layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            c.mux(a.encode(frame))
+        c.mux(a.encode(None))
+    assert main(["colorize", str(clip), "-m", str(tinted_model), "-o", str(tmp_path / "out"), "-q"]) == 0
+    out = tmp_path / "out" / out_name
+    assert probe(out).has_audio and probe(out).frames == 10
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name in ("aac", "opus", "libopus")

@@ -167,9 +167,11 @@ def _colorize_videos(args, videos, failed_before: int) -> int:
                 bar.total = total
                 bar.update(n - bar.n)
 
-            colorize_video(path, target, model, smoothing=args.temporal_smoothing, batch_size=args.batch_size,
-                           progress=progress)
+            info = colorize_video(path, target, model, smoothing=args.temporal_smoothing, batch_size=args.batch_size,
+                                  progress=progress)
             bar.close()
+            if info.damaged:
+                _say(f"note: {path}: {info.damaged} damaged packets could not be decoded and were skipped")
             done += 1
             if not args.quiet:
                 _say(f"{path} -> {target} ({info.width}x{info.height}, {float(info.fps):.3g} fps, {info.duration:.1f} s"

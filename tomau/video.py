@@ -41,6 +41,7 @@ class VideoInfo:
     duration: float  # seconds
     has_audio: bool
     rotation: int = 0  # degrees counterclockwise that players turn the stored frames (phone videos), 0/90/180/270
+    damaged: int = 0  # packets that could not be decoded and were skipped (set by colorize_video)
 
     @property
     def upright_size(self) -> tuple[int, int]:
@@ -170,6 +171,16 @@ def _output_settings(target: Path) -> tuple[str, str, dict]:
     return ("matroska" if ext == ".mkv" else "mp4"), "libx264", {"crf": "18", "preset": "veryfast"}
 
 
+def _audio_output(out, ain, fmt: str):
+    """(output audio stream, copied?) for the input audio stream ``ain``: a copy of the packets where the
+    container can hold the codec, else re-encoded (AAC; Opus in WebM)."""
+    if fmt == "matroska" or (fmt == "mp4" and ain.codec_context.name in _MP4_AUDIO):
+        return out.add_stream_from_template(ain), True
+    aout = out.add_stream("libopus" if fmt == "webm" else "aac", rate=ain.codec_context.sample_rate or 48000)
+    aout.layout = ain.codec_context.layout.name if ain.codec_context.layout else "stereo"
+    return aout, False
+
+
 def output_name(source: Path) -> Path:
     """The result's file name: .mkv and .webm stay, everything else becomes .mp4 (H.264)."""
     return source.with_suffix(source.suffix.lower() if source.suffix.lower() in (".mkv", ".webm", ".mp4") else ".mp4")
@@ -188,59 +199,62 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, coloriz
     fmt, codec, options = _output_settings(target)
     smoother = TemporalSmoother(smoothing) if smoothing > 0 else None
     info = probe(source)
-    with atomic_path(target, target.suffix) as tmp, _open(source) as inp:
-        vin = inp.streams.video[0]
-        vin.thread_type = "AUTO"
-        ain = inp.streams.audio[0] if inp.streams.audio else None
-        # frames are turned upright (the model was trained on upright photos) and written without a rotation;
-        # x264 with 4:2:0 chroma needs even sizes: an odd last row or column is dropped
-        turns = info.rotation // 90
-        w, h = info.upright_size
-        w, h = w - w % 2, h - h % 2
-        batch_size = max(1, min(batch_size, 16_000_000 // max(w * h, 1)))  # bounded memory: 7 frames of 1080p, 1 of 4K
-        with av.open(str(tmp), "w", format=fmt) as out:
-            vout = out.add_stream(codec, rate=info.fps, options=options)
-            vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
-            vout.time_base = vin.time_base
-            aout, copy_audio = None, False
-            if ain is not None:
-                copy_audio = fmt == "matroska" or (fmt == "mp4" and ain.codec_context.name in _MP4_AUDIO)
-                if copy_audio:
-                    aout = out.add_stream_from_template(ain)
-                else:
-                    aout = out.add_stream("libopus" if fmt == "webm" else "aac", rate=ain.codec_context.sample_rate or 48000)
-                    aout.layout = ain.codec_context.layout.name if ain.codec_context.layout else "stereo"
-            timestamps: deque[int | None] = deque()  # pts of decoded frames not yet encoded
-            done = 0
+    try:
+        with atomic_path(target, target.suffix) as tmp, _open(source) as inp:
+            vin = inp.streams.video[0]
+            vin.thread_type = "AUTO"
+            ain = inp.streams.audio[0] if inp.streams.audio else None
+            # frames are turned upright (the model was trained on upright photos) and written without a rotation;
+            # x264 with 4:2:0 chroma needs even sizes: an odd last row or column is dropped
+            turns = info.rotation // 90
+            w, h = info.upright_size
+            w, h = w - w % 2, h - h % 2
+            batch_size = max(1, min(batch_size, 16_000_000 // max(w * h, 1)))  # bounded memory: 7 frames of 1080p, 1 of 4K
+            with av.open(str(tmp), "w", format=fmt) as out:
+                vout = out.add_stream(codec, rate=info.fps, options=options)
+                vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
+                vout.time_base = vin.time_base
+                aout, copy_audio = _audio_output(out, ain, fmt) if ain is not None else (None, False)
+                timestamps: deque[int | None] = deque()  # pts of decoded frames not yet encoded
+                done = 0
 
-            def video_frames():
-                for packet in inp.demux(*([vin, ain] if ain is not None else [vin])):
-                    if packet.stream is ain:
-                        if copy_audio:
-                            if packet.dts is not None:
-                                packet.stream = aout
-                                out.mux(packet)
-                        else:
-                            for frame in packet.decode():
-                                frame.pts = None
-                                out.mux(aout.encode(frame))
-                        continue
-                    for frame in packet.decode():
-                        timestamps.append(frame.pts)
-                        yield np.rot90(frame.to_ndarray(format="rgb24"), turns)[:h, :w]
+                def decoded(packet):
+                    try:
+                        return packet.decode()
+                    except av.error.InvalidDataError:  # a damaged packet: skipped, as players do
+                        info.damaged += 1
+                        return []
 
-            for rgb in colorize_frames(colorizer, video_frames(), smoother, batch_size):
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                frame.pts, frame.time_base = timestamps.popleft(), vin.time_base
-                out.mux(vout.encode(frame))
-                done += 1
-                if progress:
-                    progress(done, max(info.frames, done))
-            if done == 0:
-                raise TomauError(f"{source}: the video has no frames that can be decoded")
-            out.mux(vout.encode(None))
-            if aout is not None and not copy_audio:
-                out.mux(aout.encode(None))
+                def video_frames():
+                    for packet in inp.demux(*([vin, ain] if ain is not None else [vin])):
+                        if packet.stream is ain:
+                            if copy_audio:
+                                if packet.dts is not None:
+                                    packet.stream = aout
+                                    out.mux(packet)
+                            else:
+                                for frame in decoded(packet):
+                                    frame.pts = None
+                                    out.mux(aout.encode(frame))
+                            continue
+                        for frame in decoded(packet):
+                            timestamps.append(frame.pts)
+                            yield np.rot90(frame.to_ndarray(format="rgb24"), turns)[:h, :w]
+
+                for rgb in colorize_frames(colorizer, video_frames(), smoother, batch_size):
+                    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                    frame.pts, frame.time_base = timestamps.popleft(), vin.time_base
+                    out.mux(vout.encode(frame))
+                    done += 1
+                    if progress:
+                        progress(done, max(info.frames, done))
+                if done == 0:
+                    raise TomauError(f"{source}: the video has no frames that can be decoded")
+                out.mux(vout.encode(None))
+                if aout is not None and not copy_audio:
+                    out.mux(aout.encode(None))
+    except av.error.FFmpegError as err:  # anything else FFmpeg refuses, in one sentence
+        raise TomauError(f"{source}: the film could not be colourised ({err.strerror or err})") from None
     return info
 
 
