@@ -71,6 +71,17 @@ def test_handlers_refuse_bad_input_in_one_sentence(tmp_path, grey_photo, tinted_
             call()
 
 
+def test_serve_checks_the_models_it_is_given_at_start_up(tinted_model):
+    from tomau.serve import colouriser_names
+
+    names = colouriser_names([str(tinted_model)])
+    assert "default" in names and "flowers_gan" not in names and names[-1] == str(tinted_model)
+    with pytest.raises(TomauError, match="not a colourisation model"):
+        colouriser_names(["flowers_gan"])
+    with pytest.raises(TomauError, match="no such model"):
+        colouriser_names(["/nonexistent/model.safetensors"])
+
+
 def test_hint_handler_uses_the_painted_strokes(tinted_model):
     h, w = 40, 60
     photo = np.full((h, w, 3), 90, np.uint8)
@@ -130,6 +141,16 @@ def browser_page():
         browser.close()
 
 
+def download(page, file_box: str, target: Path) -> Path:
+    """Wait for the result's link in a File box, click it as a user would, save what the browser receives."""
+    link = page.locator(f"{file_box} a").first
+    link.wait_for(timeout=120_000)
+    with page.expect_download() as info:
+        link.click()
+    info.value.save_as(target)
+    return target
+
+
 def test_page_upload_colourise_download(page_url, browser_page, tmp_path):
     page = browser_page
     page.goto(page_url)
@@ -139,12 +160,7 @@ def test_page_upload_colourise_download(page_url, browser_page, tmp_path):
     page.locator("#photo-input input[type=file]").set_input_files(str(photo))
     page.wait_for_selector("#photo-input >> text=girls_grey.jpg")
     page.click("#colourise")
-    link = page.locator("#photo-download a").first
-    link.wait_for(timeout=120_000)
-    with page.expect_download() as info:
-        link.click()
-    target = tmp_path / "downloaded.png"
-    info.value.save_as(target)
+    target = download(page, "#photo-download", tmp_path / "downloaded.png")
     result = Image.open(target)
     assert result.size == Image.open(photo).size
     assert chroma(photo) == 0 and chroma(target) > 4  # coloured
@@ -184,12 +200,7 @@ def test_page_colour_hints_painted_with_the_brush(page_url, browser_page, tmp_pa
     page.mouse.up()
     page.get_by_label("Start from the model's colours (else: strokes alone)").uncheck()
     page.click("#apply-hints")
-    link = page.locator("#hint-download a").first
-    link.wait_for(timeout=120_000)
-    with page.expect_download() as info:
-        link.click()
-    target = tmp_path / "hinted.png"
-    info.value.save_as(target)
+    target = download(page, "#hint-download", tmp_path / "hinted.png")
     result = np.asarray(Image.open(target).convert("RGB")).astype(int)
     assert result.shape == (300, 400, 3)
     assert (result[..., 2] - result[..., 0]).mean() > 15  # blue, from the one blue stroke

@@ -491,7 +491,6 @@ def cmd_serve(args) -> int:
 
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         _say(f"warning: serving on {args.host}: anyone who can reach this address can use the page and upload files")
-    _say(f"tomau: open http://{'localhost' if args.host in ('127.0.0.1', '::1') else args.host}:{args.port} (Ctrl+C stops)")
     serve(args.host, args.port, args.model, args.max_upload_mb, args.max_pixels or None, args.max_video_seconds)
     return 0
 

@@ -30,7 +30,11 @@ def colouriser_names(extra: list[str] | None = None) -> list[str]:
     from .modelfile import bundled_models, load_model_file
 
     names = [n for n in bundled_models() if load_model_file(n)[0].get("task", "colorize") == "colorize"]
-    return names + [str(e) for e in extra or [] if str(e) not in names]
+    for e in extra or []:  # checked now, so a wrong path fails at start-up, not at the first request
+        if load_model_file(str(e))[0].get("task", "colorize") != "colorize":
+            raise TomauError(f"{e}: not a colourisation model (tomau train pix2pix / resunet / cvae / mdn make those)")
+        names.append(str(e))
+    return names
 
 
 class Session:
@@ -153,10 +157,6 @@ def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_
                 raise gr.Error(f"could not process the file ({err.strerror or err})") from None
         return run
 
-    def photo_handler(photo, model_name, reference, method, samples):
-        pair, gallery, path = guarded(session.colourise_photo)(photo, model_name, reference, method, samples)
-        return pair, gallery, path
-
     def film_handler(film, model_name, smoothing, progress=gr.Progress()):
         path = guarded(session.colourise_film)(film, model_name, smoothing, progress)
         return path, path
@@ -177,7 +177,7 @@ def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_
                     slider = gr.ImageSlider(label="Before / after", type="numpy", elem_id="before-after")
                     gallery = gr.Gallery(label="Other colourings", columns=4, height=200)
                     download = gr.File(label="Download", elem_id="photo-download")
-            go.click(photo_handler, [photo, model, reference, method, samples], [slider, gallery, download])
+            go.click(guarded(session.colourise_photo), [photo, model, reference, method, samples], [slider, gallery, download])
         with gr.Tab("Colour hints"):
             gr.Markdown("Upload the photo, pick a colour, paint a few strokes on the things to colour, then press Apply.")
             with gr.Row():
