@@ -76,7 +76,7 @@ def _colorize_photos(args, files, failed_before: int) -> int:
     max_pixels = args.max_pixels or None
     reference = None
     if args.reference:
-        from .reference import colorize_from_reference
+        from .reference import colorize_from_reference, needs_model
 
         if args.samples is not None:
             raise TomauError("--reference gives one colouring per photo; use either --samples or --reference")
@@ -103,10 +103,11 @@ def _colorize_photos(args, files, failed_before: int) -> int:
         rgbs = [p[1].rgb for p in pending]
         if args.samples:
             results = model.sample_arrays(rgbs, args.samples, args.seed, batch_size=args.batch_size)
+        elif reference is not None:
+            model_rgbs = model.colorize_arrays(rgbs, args.batch_size) if needs_model(args.reference_method) else [None] * len(rgbs)
+            results = [[colorize_from_reference(rgb, reference, args.reference_method, m)] for rgb, m in zip(rgbs, model_rgbs)]
         else:
             results = [[r] for r in model.colorize_arrays(rgbs, batch_size=args.batch_size)]
-        if reference is not None:
-            results = [[colorize_from_reference(rgb, reference, args.reference_method, outs[0])] for rgb, outs in zip(rgbs, results)]
         for (rel, img), outs in zip(pending, results):
             target = output_path(outdir, rel, img.format, img.alpha is not None, protected)
             try:

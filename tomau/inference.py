@@ -100,13 +100,16 @@ def colorize(image: Image.Image, model: Colorizer | str | None = None, samples: 
         raise TomauError("a reference photo gives one colouring; use either samples or reference")
     image = ImageOps.exif_transpose(image)
     rgb, alpha = pil_to_float_rgb(image)
-    if not isinstance(model, Colorizer) and not (reference is not None and reference_method == "welsh"):
+    use_model = True
+    if reference is not None:
+        from .reference import colorize_from_reference, needs_model
+
+        use_model = needs_model(reference_method)
+    if use_model and not isinstance(model, Colorizer):
         model = load_model(model or DEFAULT_MODEL)
     if reference is not None:
-        from .reference import colorize_from_reference
-
         ref_rgb = pil_to_float_rgb(ImageOps.exif_transpose(reference))[0]
-        model_rgb = model.colorize_arrays([rgb])[0] if reference_method != "welsh" else None
+        model_rgb = model.colorize_arrays([rgb])[0] if use_model else None
         arrays = [colorize_from_reference(rgb, ref_rgb, reference_method, model_rgb)]
     elif samples is not None:
         arrays = model.sample_arrays([rgb], samples, seed)[0]

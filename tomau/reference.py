@@ -26,6 +26,11 @@ from .hints import lab_to_rgb_u8, propagate, rgb_to_lab
 METHODS = ("stats", "welsh")
 
 
+def needs_model(method: str) -> bool:
+    """Whether ``method`` works on a model's colouring (stats) or on the grey photo alone (welsh)."""
+    return method != "welsh"
+
+
 def _features(l: np.ndarray, windows: tuple[int, ...]) -> np.ndarray:
     """(H, W, 1 + 2 x len(windows)): lightness, then local mean and standard deviation over each window."""
     feats = [l]
@@ -87,7 +92,7 @@ def colorize_from_reference(rgb: np.ndarray, ref_rgb: np.ndarray, method: str = 
         ab = propagate(lab[..., 0] / 100, no_hints, matched, soft=matched, soft_weight=smoothness)
     else:
         if model_rgb is None:
-            raise TomauError("the stats method moves a model's colours to the reference's; give a model")
+            raise TomauError(f"the {method} method moves a model's colours to the reference's; give a model")
         model_ab = rgb_to_lab(model_rgb.astype(np.float32) / 255)[..., 1:]
         ref_ab = ref_lab[..., 1:].reshape(-1, 2)
         mu, sd = model_ab.reshape(-1, 2).mean(0), model_ab.reshape(-1, 2).std(0)

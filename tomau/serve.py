@@ -62,7 +62,7 @@ class Session:
     def colourise_photo(self, photo: str | None, model_name: str, reference: str | None = None,
                         method: str = "model only", samples: int = 1):
         """-> ((before, after) uint8 arrays, [extra colourings], path of the PNG to download)."""
-        from .reference import colorize_from_reference
+        from .reference import colorize_from_reference, needs_model
 
         if not photo:
             raise TomauError("upload a photo first")
@@ -72,7 +72,7 @@ class Session:
             how = "stats"
         if how and not reference:
             raise TomauError("this method needs a reference photo: upload a colour photo of a similar scene")
-        model = self.model(model_name) if how != "welsh" else None
+        model = self.model(model_name) if how is None or needs_model(how) else None
         gallery: list[np.ndarray] = []
         if how:
             ref = load_image(reference, self.max_pixels).rgb
