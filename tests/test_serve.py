@@ -82,6 +82,17 @@ def test_serve_checks_the_models_it_is_given_at_start_up(tinted_model):
         colouriser_names(["/nonexistent/model.safetensors"])
 
 
+def test_serve_without_gradio_says_how_to_get_it(monkeypatch, capsys):
+    import importlib.util
+
+    from tomau.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gradio" else real(name, *a))
+    assert main(["serve"]) == 2
+    assert "pip install 'tomau[serve]'" in capsys.readouterr().err
+
+
 def test_hint_handler_uses_the_painted_strokes(tinted_model):
     h, w = 40, 60
     photo = np.full((h, w, 3), 90, np.uint8)
@@ -219,3 +230,22 @@ def test_page_refuses_uploads_over_the_limit(browser_page):
         page.wait_for_selector("text=exceed the maximum allowed size", timeout=30_000)
     finally:
         app.close()
+
+
+def test_page_several_colourings_from_a_diverse_model(page_url, browser_page, tmp_path):
+    page = browser_page
+    page.goto(page_url)
+    page.wait_for_selector("#colourise")
+    assert not page.locator("#samples").is_visible()  # the default model gives one colouring
+    page.locator("#photo-model input").click()
+    page.get_by_role("option", name="faces").click()
+    page.locator("#samples").wait_for(state="visible")
+    page.locator("#samples input[type=number]").fill("3")
+    page.locator("#samples input[type=number]").press("Enter")
+    photo = tmp_path / "face.png"
+    Image.open(SAMPLES / "1860_girls.jpg").convert("L").resize((128, 128)).save(photo)
+    page.locator("#photo-input input[type=file]").set_input_files(str(photo))
+    page.wait_for_selector("#photo-input >> text=face.png")
+    page.click("#colourise")
+    page.wait_for_function("document.querySelectorAll('#colourings img').length >= 3", timeout=60_000)
+    assert page.locator("#colourings img").count() == 3

@@ -488,8 +488,12 @@ def cmd_hint(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    import importlib.util
+
     from .serve import serve
 
+    if importlib.util.find_spec("gradio") is None:
+        raise TomauError("the web page needs Gradio: pip install 'tomau[serve]' (or pip install gradio)")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         _say(f"warning: serving on {args.host}: anyone who can reach this address can use the page and upload files")
     serve(args.host, args.port, args.model, args.max_upload_mb, args.max_pixels or None, args.max_video_seconds)

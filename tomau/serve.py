@@ -171,13 +171,20 @@ def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_
                     with gr.Accordion("Reference photo (optional)", open=False):
                         reference = gr.File(label="Colour photo of a similar scene", elem_id="reference-input")
                         method = gr.Radio(list(METHODS), value="model only", label="Colours from")
-                    samples = gr.Slider(1, 8, value=1, step=1, label="Colourings (diverse models: faces, scenes)")
+                    diverse = session.model(names[0]).can_sample
+                    samples = gr.Slider(1, 8, value=1, step=1, label="Colourings", visible=diverse, elem_id="samples")
                     go = gr.Button("Colourise", variant="primary", elem_id="colourise")
                 with gr.Column():
                     slider = gr.ImageSlider(label="Before / after", type="numpy", elem_id="before-after")
-                    gallery = gr.Gallery(label="Other colourings", columns=4, height=200)
+                    gallery = gr.Gallery(label="Colourings, most likely first", columns=4, height=200, visible=diverse, elem_id="colourings")
                     download = gr.File(label="Download", elem_id="photo-download")
             go.click(guarded(session.colourise_photo), [photo, model, reference, method, samples], [slider, gallery, download])
+
+            def show_samples(name):  # the colourings slider and gallery only for diverse models (faces, scenes)
+                diverse = guarded(session.model)(name).can_sample
+                return gr.update(visible=diverse), gr.update(visible=diverse)
+
+            model.change(show_samples, model, [samples, gallery])
         with gr.Tab("Colour hints"):
             gr.Markdown("Upload the photo, pick a colour, paint a few strokes on the things to colour, then press Apply.")
             with gr.Row():
