@@ -41,7 +41,7 @@ def test_photo_handler_colours_offers_download_and_keeps_the_input(tmp_path, gre
     assert grey_photo.read_bytes() == before_bytes
     ref = tmp_path / "ref.png"
     Image.fromarray(np.tile(np.array([[[200, 40, 40], [40, 60, 200]]], np.uint8), (24, 32, 1))).save(ref)
-    for method in ("model + reference palette (stats)", "reference only (Welsh et al.)"):
+    for method in ("stats", "welsh"):  # the handler takes the method names as well as the labels
         _, _, download = session.colourise_photo(str(grey_photo), str(tinted_model), str(ref), method)
         assert chroma(download) > 10
 
@@ -60,7 +60,7 @@ def test_handlers_refuse_bad_input_in_one_sentence(tmp_path, grey_photo, tinted_
         (lambda: session.colourise_photo(None, "default"), "upload a photo"),
         (lambda: session.colourise_photo(str(bad), "default"), "notes.png"),
         (lambda: session.colourise_photo(str(grey_photo), str(tinted_model)), "megapixel|pixels"),
-        (lambda: Session().colourise_photo(str(grey_photo), str(tinted_model), None, "reference only (Welsh et al.)"), "reference photo"),
+        (lambda: Session().colourise_photo(str(grey_photo), str(tinted_model), None, "welsh"), "reference photo"),
         (lambda: session.colour_hints(None, "default"), "upload a photo"),
         (lambda: Session().colour_hints({"background": np.zeros((8, 8, 3), np.uint8), "layers": []}, "default"), "draw some colour"),
         (lambda: session.colourise_film(None, "default"), "upload a film"),

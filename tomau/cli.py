@@ -550,7 +550,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--reference", metavar="REF", help="take the colours from this colour photo of a similar scene")
     c.add_argument("--reference-method", choices=["stats", "welsh"], default="stats",
                    help="stats: the model colourises, then its palette is moved to the reference's (default); "
-                        "welsh: match pixels by lightness and texture (Welsh et al. 2002), no model")
+                        "welsh: match pixels by lightness and texture (Welsh et al. 2002), no model; "
+                        "best when the reference is a coloured copy of the same picture (a hand-tinted print)")
     c.add_argument("-q", "--quiet", action="store_true")
     c.set_defaults(func=cmd_colorize)
 

@@ -22,7 +22,8 @@ from .errors import TomauError
 from .images import DEFAULT_MAX_PIXELS, load_image, save_image
 
 BRUSH_COLOURS = ["#b5332e", "#d9822b", "#e8c547", "#4f8a3c", "#2f6db5", "#7a4fa0", "#8a5a3b", "#e0ac8f", "#6f8fa8"]
-METHODS = {"model only": None, "model + reference palette (stats)": "stats", "reference only (Welsh et al.)": "welsh"}
+METHODS = {"model only": None, "model + reference palette (stats)": "stats",
+           "reference only (Welsh et al.; best for a tinted copy of the same picture)": "welsh"}
 
 
 def colouriser_names(extra: list[str] | None = None) -> list[str]:
