@@ -496,7 +496,8 @@ def cmd_serve(args) -> int:
         raise TomauError("the web page needs Gradio: pip install 'tomau[serve]' (or pip install gradio)")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         _say(f"warning: serving on {args.host}: anyone who can reach this address can use the page and upload files")
-    serve(args.host, args.port, args.model, args.max_upload_mb, args.max_pixels or None, args.max_video_seconds)
+    serve(args.host, args.port, args.model, args.max_upload_mb, args.max_pixels or None, args.max_video_seconds,
+          device=args.device)
     return 0
 
 
@@ -622,7 +623,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("serve", help="a local web page: photos, colour hints, reference photos, films")
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
-    v.add_argument("--port", type=int, default=7860)
+    v.add_argument("--port", type=int, default=7860, help="(default 7860)")
+    v.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: cpu)")
     v.add_argument("-m", "--model", action="append", help="also offer this model file or run folder (repeatable)")
     v.add_argument("--max-upload-mb", type=float, default=200, help="largest upload accepted (default 200 MB)")
     v.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest photo (default 100 MP)")

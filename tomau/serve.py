@@ -41,8 +41,8 @@ def colouriser_names(extra: list[str] | None = None) -> list[str]:
 class Session:
     """Loaded models (kept between requests) and the limits; one per app."""
 
-    def __init__(self, max_pixels: int | None = DEFAULT_MAX_PIXELS, max_video_seconds: float = 300):
-        self.max_pixels, self.max_video_seconds = max_pixels, max_video_seconds
+    def __init__(self, max_pixels: int | None = DEFAULT_MAX_PIXELS, max_video_seconds: float = 300, device: str = "cpu"):
+        self.max_pixels, self.max_video_seconds, self.device = max_pixels, max_video_seconds, device
         self._models: dict[str, object] = {}
         self._lock = threading.Lock()
         self.outdir = Path(tempfile.mkdtemp(prefix="tomau_serve_"))
@@ -52,7 +52,7 @@ class Session:
 
         with self._lock:
             if name not in self._models:
-                self._models[name] = load_model(name)
+                self._models[name] = load_model(name, self.device)
             return self._models[name]
 
     def _out(self, source: str | os.PathLike, suffix: str) -> Path:
@@ -138,12 +138,13 @@ class Session:
         return str(target)
 
 
-def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS, max_video_seconds: float = 300):
+def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS, max_video_seconds: float = 300,
+              device: str = "cpu"):
     """The Gradio Blocks app (not started)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
-    session = Session(max_pixels, max_video_seconds)
+    session = Session(max_pixels, max_video_seconds, device)
     names = colouriser_names(models)
     if not names:
         raise TomauError("no colourisation model found: give one with --model")
@@ -216,11 +217,12 @@ def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_
 
 
 def serve(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None = None, max_upload_mb: float = 200,
-          max_pixels: int | None = DEFAULT_MAX_PIXELS, max_video_seconds: float = 300, block: bool = True):
+          max_pixels: int | None = DEFAULT_MAX_PIXELS, max_video_seconds: float = 300, block: bool = True,
+          device: str = "cpu"):
     """Start the page; returns the app (with block=False, the server runs in a background thread)."""
     import gradio as gr
 
-    app = build_app(models, max_pixels, max_video_seconds)
+    app = build_app(models, max_pixels, max_video_seconds, device)
     app.queue(default_concurrency_limit=1)
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     app.launch(server_name=host, server_port=port, max_file_size=int(max_upload_mb * 1024 * 1024), prevent_thread_lock=not block,
