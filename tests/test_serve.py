@@ -152,6 +152,23 @@ def browser_page():
         browser.close()
 
 
+def upload(page, box: str, path: Path, shown: str, inside: bool = True) -> None:
+    """Give ``path`` to the file input in ``box`` and wait until ``shown`` appears there (or anywhere, inside=False). The page can take a
+    moment after it is drawn before its upload handlers listen; a file given too early is dropped, so try again
+    (seen about once in ten runs, in the editor and in the file box alike)."""
+    file_input = page.locator(f"{box} input[type=file]").first
+    for attempt in range(4):
+        file_input.set_input_files([])  # the same file given twice is no change, and no upload; clear first
+        file_input.set_input_files(str(path))
+        try:
+            (page.locator(box) if inside else page).locator(shown).first.wait_for(timeout=8_000)
+            return
+        except Exception:
+            if attempt == 3:
+                page.screenshot(path="/tmp/upload_fail.png")
+                raise
+
+
 def download(page, file_box: str, target: Path) -> Path:
     """Wait for the result's link in a File box, click it as a user would, save what the browser receives."""
     link = page.locator(f"{file_box} a").first
@@ -168,8 +185,7 @@ def test_page_upload_colourise_download(page_url, browser_page, tmp_path):
     page.wait_for_selector("#colourise")
     photo = tmp_path / "girls_grey.jpg"
     Image.open(SAMPLES / "1860_girls.jpg").convert("L").save(photo)  # truly grey: any colour comes from the model
-    page.locator("#photo-input input[type=file]").set_input_files(str(photo))
-    page.wait_for_selector("#photo-input >> text=girls_grey.jpg")
+    upload(page, "#photo-input", photo, "text=girls_grey.jpg")
     page.click("#colourise")
     target = download(page, "#photo-download", tmp_path / "downloaded.png")
     result = Image.open(target)
@@ -184,8 +200,7 @@ def test_page_shows_a_clear_message_for_a_bad_file(page_url, browser_page, tmp_p
     page.wait_for_selector("#colourise")
     bad = tmp_path / "letter.jpg"
     bad.write_text("this is not a photo")
-    page.locator("#photo-input input[type=file]").set_input_files(str(bad))
-    page.wait_for_selector("#photo-input >> text=letter.jpg")
+    upload(page, "#photo-input", bad, "text=letter.jpg")
     page.click("#colourise")
     page.wait_for_selector("text=not an image Pillow can read", timeout=60_000)
     time.sleep(0.2)
@@ -197,8 +212,7 @@ def test_page_colour_hints_painted_with_the_brush(page_url, browser_page, tmp_pa
     page.get_by_role("tab", name="Colour hints").click()
     photo = tmp_path / "street.png"
     Image.fromarray(np.tile(np.linspace(60, 200, 400).astype(np.uint8), (300, 1))).save(photo)
-    page.locator("#hint-editor input[type=file]").set_input_files(str(photo))
-    page.locator("#hint-editor button[aria-label=Color]").wait_for()
+    upload(page, "#hint-editor", photo, "button[aria-label=Color]")
     time.sleep(1)  # the editor draws the photo
     page.locator("#hint-editor button[aria-label=Color]").click()
     page.locator('#hint-editor button.color[style*="rgb(47, 109, 181)"]').click()  # blue from the palette
@@ -226,8 +240,7 @@ def test_page_refuses_uploads_over_the_limit(browser_page):
         page = browser_page
         page.goto(f"http://127.0.0.1:{port}/")
         page.wait_for_selector("#colourise")
-        page.locator("#photo-input input[type=file]").set_input_files(str(SAMPLES / "1860_girls.jpg"))  # 83 kB
-        page.wait_for_selector("text=exceed the maximum allowed size", timeout=30_000)
+        upload(page, "#photo-input", SAMPLES / "1860_girls.jpg", "text=exceed the maximum allowed size", inside=False)  # 83 kB
     finally:
         app.close()
 
@@ -244,8 +257,7 @@ def test_page_several_colourings_from_a_diverse_model(page_url, browser_page, tm
     page.locator("#samples input[type=number]").press("Enter")
     photo = tmp_path / "face.png"
     Image.open(SAMPLES / "1860_girls.jpg").convert("L").resize((128, 128)).save(photo)
-    page.locator("#photo-input input[type=file]").set_input_files(str(photo))
-    page.wait_for_selector("#photo-input >> text=face.png")
+    upload(page, "#photo-input", photo, "text=face.png")
     page.click("#colourise")
     page.wait_for_function("document.querySelectorAll('#colourings img').length >= 3", timeout=60_000)
     assert page.locator("#colourings img").count() == 3
