@@ -150,7 +150,7 @@ def _colorize_videos(args, videos, failed_before: int) -> int:
 
     from .images import make_output_dir
     from .inference import load_model
-    from .video import colorize_video, output_name, probe
+    from .video import colorize_video, output_name
 
     outdir = make_output_dir(args.output)
     model = load_model(args.model, args.device)
@@ -161,16 +161,20 @@ def _colorize_videos(args, videos, failed_before: int) -> int:
         if target.resolve() in protected:
             target = target.with_name(f"{target.stem}_color{target.suffix}")
         try:
-            info = probe(path)
-            bar = tqdm(total=info.frames or None, unit="frame", desc=path.name, disable=args.quiet)
+            bars = []  # made at the first frame, once the film has been opened and its length is known
 
-            def progress(n, total, bar=bar):
-                bar.total = total
-                bar.update(n - bar.n)
+            def progress(n, total):
+                if not bars:
+                    bars.append(tqdm(total=total, unit="frame", desc=path.name, disable=args.quiet))
+                bars[0].total = total
+                bars[0].update(n - bars[0].n)
 
-            info = colorize_video(path, target, model, smoothing=args.temporal_smoothing, batch_size=args.batch_size,
-                                  progress=progress)
-            bar.close()
+            try:
+                info = colorize_video(path, target, model, smoothing=args.temporal_smoothing, batch_size=args.batch_size,
+                                      progress=progress)
+            finally:
+                for bar in bars:
+                    bar.close()
             if info.damaged:
                 _say(f"note: {path}: {info.damaged} damaged packets could not be decoded and were skipped")
             done += 1

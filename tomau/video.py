@@ -24,6 +24,7 @@ import torch
 
 from .errors import TomauError
 from .images import VIDEO_EXTENSIONS, atomic_path
+
 # audio codecs an .mp4 can carry as they are; others are re-encoded to AAC
 _MP4_AUDIO = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
 
