@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -109,8 +108,7 @@ def test_hint_handler_uses_the_painted_strokes(tinted_model):
 
 def test_film_handler(tmp_path, tinted_model):
     pytest.importorskip("av")
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_video import grey_clip
+    from .test_video import grey_clip
 
     clip = grey_clip(tmp_path / "film.mp4", n=6)
     out = Session().colourise_film(str(clip), str(tinted_model), 0.9)
@@ -179,7 +177,7 @@ def download(page, file_box: str, target: Path) -> Path:
     return target
 
 
-def test_page_upload_colourise_download(page_url, browser_page, tmp_path):
+def test_page_upload_colourise_download(browser_page, page_url, tmp_path):
     page = browser_page
     page.goto(page_url)
     page.wait_for_selector("#colourise")
@@ -194,7 +192,7 @@ def test_page_upload_colourise_download(page_url, browser_page, tmp_path):
     page.screenshot(path=str(tmp_path / "page.png"))
 
 
-def test_page_shows_a_clear_message_for_a_bad_file(page_url, browser_page, tmp_path):
+def test_page_shows_a_clear_message_for_a_bad_file(browser_page, page_url, tmp_path):
     page = browser_page
     page.goto(page_url)
     page.wait_for_selector("#colourise")
@@ -206,7 +204,7 @@ def test_page_shows_a_clear_message_for_a_bad_file(page_url, browser_page, tmp_p
     time.sleep(0.2)
 
 
-def test_page_colour_hints_painted_with_the_brush(page_url, browser_page, tmp_path):
+def test_page_colour_hints_painted_with_the_brush(browser_page, page_url, tmp_path):
     page = browser_page
     page.goto(page_url)
     page.get_by_role("tab", name="Colour hints").click()
@@ -245,7 +243,7 @@ def test_page_refuses_uploads_over_the_limit(browser_page):
         app.close()
 
 
-def test_page_several_colourings_from_a_diverse_model(page_url, browser_page, tmp_path):
+def test_page_several_colourings_from_a_diverse_model(browser_page, page_url, tmp_path):
     page = browser_page
     page.goto(page_url)
     page.wait_for_selector("#colourise")
