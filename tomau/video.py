@@ -217,7 +217,7 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, coloriz
                 vout.time_base = vin.time_base
                 aout, copy_audio = _audio_output(out, ain, fmt) if ain is not None else (None, False)
                 timestamps: deque[int | None] = deque()  # pts of decoded frames not yet encoded
-                done = 0
+                done, last_pts = 0, None
 
                 def decoded(packet):
                     try:
@@ -244,7 +244,10 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, coloriz
 
                 for rgb in colorize_frames(colorizer, video_frames(), smoother, batch_size):
                     frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                    frame.pts, frame.time_base = timestamps.popleft(), vin.time_base
+                    pts = timestamps.popleft()
+                    if last_pts is not None and (pts is None or pts <= last_pts):
+                        pts = last_pts + 1  # damage can leave a frame a missing or repeated time; the encoder needs them rising
+                    frame.pts, frame.time_base, last_pts = pts, vin.time_base, pts
                     out.mux(vout.encode(frame))
                     done += 1
                     if progress:
