@@ -2,6 +2,7 @@
 
     python scripts/make_grid.py ../shared/data/historical -n 8 -o docs/images/historical_grid.jpg
     python scripts/make_grid.py PHOTOS --models default other.safetensors -o grid.jpg
+    python scripts/make_grid.py ../shared/data/photos/val --truth --models "old=old.safetensors" "new=default" -o g.jpg
     python scripts/make_grid.py FACES -n 4 --models runs/faces_mdn --samples 8 -o faces.jpg
     python scripts/make_grid.py ../shared/data/maps/val -n 4 --translate runs/maps -o maps.jpg
 Rows: the input, then one row per model. With --samples (a diverse model): one row per photo,
@@ -28,6 +29,7 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=200)
     ap.add_argument("--samples", type=int, default=0, help="diverse model: N colourings per photo, one row per photo")
     ap.add_argument("--translate", metavar="MODEL", help="a translator: rows of input | output | target from pair files")
+    ap.add_argument("--truth", action="store_true", help="colour photos: rows grey input | models | the photo itself")
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
     files = sorted(p for p in Path(args.folder).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
@@ -49,11 +51,16 @@ def main() -> None:
         rows = [[g, *s, o] for g, s, o in zip(greys, samples, originals)]
         labels = [p.name[:12] for p in picks]
     else:
-        rows, labels = [originals], ["input"]
+        greys = [np.repeat(np.asarray(Image.fromarray(o).convert("L"))[..., None], 3, 2) for o in originals]
+        rows, labels = ([greys], ["grey input"]) if args.truth else ([originals], ["input"])
         for name in args.models:
+            label, _, name = name.rpartition("=")
             model = load_model(name)
             rows.append(model.colorize_arrays([img.rgb for img in images], batch_size=1))
-            labels.append(Path(name).stem)
+            labels.append(label or Path(name).stem)
+        if args.truth:
+            rows.append(originals)
+            labels.append("truth")
     h, pad = args.height, 4
     tiles = [[Image.fromarray(a).resize((max(1, round(a.shape[1] * h / a.shape[0])), h), Image.LANCZOS) for a in row] for row in rows]
     width = max(sum(t.width for t in row) + pad * (len(row) + 1) for row in tiles)

@@ -12,9 +12,17 @@ import pytest
 from PIL import Image
 
 from tomau.errors import TomauError
-from tomau.serve import Session
+from tomau.serve import Session, stop
 
 SAMPLES = Path(__file__).resolve().parents[1] / "tomau" / "samples"
+
+
+@pytest.fixture(autouse=True)
+def private_temp(tmp_path_factory, monkeypatch):
+    """Sessions made by the handler tests keep their folders in pytest's temp area, not the machine's."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("tmp")))
 
 
 def chroma(path_or_array) -> float:
@@ -135,7 +143,7 @@ def page_url():
     port = free_port()
     app = serve(port=port, block=False)
     yield f"http://127.0.0.1:{port}/"
-    app.close()
+    stop(app)
 
 
 @pytest.fixture
@@ -240,7 +248,7 @@ def test_page_refuses_uploads_over_the_limit(browser_page):
         page.wait_for_selector("#colourise")
         upload(page, "#photo-input", SAMPLES / "1860_girls.jpg", "text=exceed the maximum allowed size", inside=False)  # 83 kB
     finally:
-        app.close()
+        stop(app)
 
 
 def test_page_several_colourings_from_a_diverse_model(browser_page, page_url, tmp_path):
@@ -259,3 +267,53 @@ def test_page_several_colourings_from_a_diverse_model(browser_page, page_url, tm
     page.click("#colourise")
     page.wait_for_function("document.querySelectorAll('#colourings img').length >= 3", timeout=60_000)
     assert page.locator("#colourings img").count() == 3
+
+
+def test_session_sweeps_old_files_and_cleans_up(grey_photo, tinted_model):
+    session = Session(keep_minutes=1)
+    _, _, download = session.colourise_photo(str(grey_photo), str(tinted_model))
+    upload = session.upload_dir / "abc" / "x.png"
+    upload.parent.mkdir()
+    upload.write_bytes(b"x")
+    assert session.sweep(now=time.time()) == 0  # young files stay
+    assert session.sweep(now=time.time() + 61) == 2 and not Path(download).exists() and not upload.exists()
+    assert session.outdir.is_dir() and not any(session.outdir.iterdir()) and not any(session.upload_dir.iterdir())
+    session.cleanup()
+    assert not session.root.exists()
+
+
+def test_a_served_page_leaves_nothing_behind_after_sigterm(tmp_path, grey_photo):
+    """Run `tomau serve` for real, colourise an uploaded photo through its API, stop it with SIGTERM: every
+    upload and result is gone (and nothing went to Gradio's shared temp folder)."""
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    client_mod = pytest.importorskip("gradio_client")
+    port = free_port()
+    env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"), GRADIO_ANALYTICS_ENABLED="False")
+    (tmp_path / "tmp").mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "tomau", "serve", "--port", str(port)], env=env,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stderr.readline()
+        root = Path(re.search(r"kept in (\S+)", line).group(1))
+        assert root.is_dir() and str(root).startswith(str(tmp_path / "tmp"))
+        for _ in range(240):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        client = client_mod.Client(f"http://127.0.0.1:{port}/", download_files=str(tmp_path / "client"), verbose=False)
+        result = client.predict(client_mod.handle_file(str(grey_photo)), "default", None, "model only", 1, api_name="/colourise")
+        assert Path(result[2]).exists()  # the client's copy of the PNG
+        stored = [p for p in root.rglob("*") if p.is_file()]
+        assert any(p.suffix == ".png" and "results" in p.parts for p in stored) and any("uploads" in p.parts for p in stored)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert not root.exists()
+    left = [p for p in (tmp_path / "tmp").rglob("*") if p.is_file()]
+    assert left == [], left

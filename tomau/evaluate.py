@@ -38,8 +38,12 @@ def _summary(preds: list[np.ndarray], truths: list[np.ndarray]) -> dict[str, flo
     }
 
 
-def evaluate_files(colorizer, files: list[Path], size: int = 256, batch_size: int = 16, progress: bool = True) -> dict:
-    """Returns {"model": {psnr, ssim, cf, dcf}, "grey": {...}, "truth": {"cf"}, "n", "size"}."""
+def evaluate_files(colorizer, files: list[Path], size: int = 256, batch_size: int = 16, progress: bool = True,
+                   frechet=None) -> dict:
+    """Returns {"model": {psnr, ssim, cf, dcf}, "grey": {...}, "truth": {"cf"}, "n", "size"}.
+
+    With ``frechet`` (a tomau.frechet.FeatureNet, or True for the default one) "model" and "grey" also get
+    ``fd``: the Frechet distance of their images to the true photos on that network's pooled features."""
     from tqdm import tqdm
 
     truths, preds = [], []
@@ -51,9 +55,17 @@ def evaluate_files(colorizer, files: list[Path], size: int = 256, batch_size: in
         bar.update(len(chunk))
     bar.close()
     greys = [grey_baseline(t) for t in truths]
+    model, grey = _summary(preds, truths), _summary(greys, truths)
+    if frechet:
+        from .frechet import FeatureNet, feature_statistics, frechet_distance
+
+        net = frechet if isinstance(frechet, FeatureNet) else FeatureNet()
+        true_stats = feature_statistics(net(truths))
+        model["fd"] = frechet_distance(*feature_statistics(net(preds)), *true_stats)
+        grey["fd"] = frechet_distance(*feature_statistics(net(greys)), *true_stats)
     return {
-        "model": _summary(preds, truths),
-        "grey": _summary(greys, truths),
+        "model": model,
+        "grey": grey,
         "truth": {"cf": float(np.mean([colourfulness(t) for t in truths]))},
         "n": len(files),
         "size": size,

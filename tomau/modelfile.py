@@ -79,7 +79,12 @@ def load_model_file(name_or_path: str | Path) -> tuple[dict, dict[str, torch.Ten
 
 def load_state_checked(net: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """load_state_dict with one clear sentence when the file does not fit the network its config describes."""
-    own = net.state_dict()
+    check_state_fits(net.state_dict(), state, source)
+    net.load_state_dict(state, strict=False)
+
+
+def check_state_fits(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], source: str) -> None:
+    """One sentence naming the missing, unexpected and wrongly shaped tensors, if any."""
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in own]
     wrong = [k for k in state if k in own and state[k].shape != own[k].shape]
@@ -90,7 +95,6 @@ def load_state_checked(net: torch.nn.Module, state: dict[str, torch.Tensor], sou
             if keys
         )
         raise TomauError(f"{source}: the weights do not match the network in its config ({detail})")
-    net.load_state_dict(state, strict=False)
 
 
 def interpolate_models(a: str | Path, b: str | Path, alpha: float) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -121,6 +125,27 @@ def load_network(model: str | Path, task: str, what: str, device: str = "cpu") -
     if device != "cpu" and device.startswith("cuda") and not torch.cuda.is_available():
         raise TomauError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU here; use --device cpu")
     spec = config.get("generator", {})
+    if not isinstance(spec, dict) or not isinstance(spec.get("params", {}), dict):
+        raise TomauError(f"{model}: the file's generator config is not a mapping; the file is damaged or was not written by tomau")
+    size = config.get("image_size", 64)
+    if not isinstance(size, int) or isinstance(size, bool) or not 8 <= size <= 4096:
+        raise TomauError(f"{model}: the file's image_size {size!r} is not a whole number between 8 and 4096; the file is damaged or edited")
+    check_shapes_before_building(GENERATORS, spec, state, str(model))
     net = build_network(GENERATORS, spec.get("kind", "?"), spec.get("params", {}))
     load_state_checked(net, state, str(model))
     return net, config
+
+
+def check_shapes_before_building(registry: dict, spec: dict, state: dict[str, torch.Tensor], source: str) -> None:
+    """Build the config's network on PyTorch's "meta" device (shapes only, no memory) and compare every tensor
+    with the file's, so an edited or hostile config (``ngf: 200000``) is refused before anything is allocated."""
+    from .models import build_network
+
+    try:
+        with torch.device("meta"):
+            shell = build_network(registry, spec.get("kind", "?"), spec.get("params", {}))
+    except TomauError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a config field of the wrong type or value
+        raise TomauError(f"{source}: the file's network config is not valid ({type(err).__name__}: {err})") from None
+    check_state_fits(shell.state_dict(), state, source)

@@ -41,11 +41,42 @@ def colouriser_names(extra: list[str] | None = None) -> list[str]:
 class Session:
     """Loaded models (kept between requests) and the limits; one per app."""
 
-    def __init__(self, max_pixels: int | None = DEFAULT_MAX_PIXELS, max_video_seconds: float = 300, device: str = "cpu"):
+    def __init__(self, max_pixels: int | None = DEFAULT_MAX_PIXELS, max_video_seconds: float = 300, device: str = "cpu",
+                 keep_minutes: float = 10):
         self.max_pixels, self.max_video_seconds, self.device = max_pixels, max_video_seconds, device
+        self.keep_seconds = keep_minutes * 60
         self._models: dict[str, object] = {}
         self._lock = threading.Lock()
-        self.outdir = Path(tempfile.mkdtemp(prefix="tomau_serve_"))
+        # everything this page stores - Gradio's copies of uploads and our results - lives under one folder,
+        # swept of files older than keep_minutes while the server runs and removed when it stops
+        self.root = Path(tempfile.mkdtemp(prefix="tomau_serve_"))
+        self.outdir = self.root / "results"
+        self.upload_dir = self.root / "uploads"
+        self.outdir.mkdir()
+        self.upload_dir.mkdir()
+
+    def sweep(self, now: float | None = None) -> int:
+        """Delete stored files older than keep_minutes (and folders left empty); returns how many files went."""
+        import time
+
+        now = time.time() if now is None else now
+        removed = 0
+        for path in sorted(self.root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            try:
+                if path.is_file() and now - path.stat().st_mtime > self.keep_seconds:
+                    path.unlink()
+                    removed += 1
+                elif path.is_dir() and path not in (self.outdir, self.upload_dir) and not any(path.iterdir()):
+                    path.rmdir()
+            except OSError:
+                pass  # in use or already gone
+        return removed
+
+    def cleanup(self) -> None:
+        """Remove every upload and result of this server (called when it stops)."""
+        import shutil
+
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def model(self, name: str):
         from .inference import load_model
@@ -139,15 +170,15 @@ class Session:
 
 
 def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS, max_video_seconds: float = 300,
-              device: str = "cpu"):
-    """The Gradio Blocks app (not started)."""
+              device: str = "cpu", keep_minutes: float = 10):
+    """The Gradio Blocks app (not started). ``app.session.cleanup()`` removes what it stored (``stop`` does both)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    import gradio as gr
-
-    session = Session(max_pixels, max_video_seconds, device)
     names = colouriser_names(models)
     if not names:
         raise TomauError("no colourisation model found: give one with --model")
+    session = Session(max_pixels, max_video_seconds, device, keep_minutes)
+    os.environ["GRADIO_TEMP_DIR"] = str(session.upload_dir)  # read by Gradio when the app is made: uploads go there
+    import gradio as gr
 
     def guarded(fn):
         def run(*args, **kwargs):
@@ -163,7 +194,8 @@ def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_
         path = guarded(session.colourise_film)(film, model_name, smoothing, progress)
         return path, path
 
-    with gr.Blocks(title="tomau") as app:
+    keep = max(1, int(session.keep_seconds))
+    with gr.Blocks(title="tomau", delete_cache=(min(60, keep), keep)) as app:
         gr.Markdown("# tomau\nColourise black-and-white photos and films. Everything runs on this computer.")
         with gr.Tab("Photo"):
             with gr.Row():
@@ -180,7 +212,8 @@ def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_
                     slider = gr.ImageSlider(label="Before / after", type="numpy", elem_id="before-after")
                     gallery = gr.Gallery(label="Colourings, most likely first", columns=4, height=200, visible=diverse, elem_id="colourings")
                     download = gr.File(label="Download", elem_id="photo-download")
-            go.click(guarded(session.colourise_photo), [photo, model, reference, method, samples], [slider, gallery, download])
+            go.click(guarded(session.colourise_photo), [photo, model, reference, method, samples], [slider, gallery, download],
+                     api_name="colourise")
 
             def show_samples(name):  # the colourings slider and gallery only for diverse models (faces, scenes)
                 diverse = guarded(session.model)(name).can_sample
@@ -216,15 +249,47 @@ def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_
     return app
 
 
+def stop(app) -> None:
+    """Close the server and delete every upload and result it stored."""
+    try:
+        app.close()
+    finally:
+        app.session.cleanup()
+
+
 def serve(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None = None, max_upload_mb: float = 200,
           max_pixels: int | None = DEFAULT_MAX_PIXELS, max_video_seconds: float = 300, block: bool = True,
-          device: str = "cpu"):
-    """Start the page; returns the app (with block=False, the server runs in a background thread)."""
+          device: str = "cpu", keep_minutes: float = 10):
+    """Start the page; returns the app (with block=False, the server runs in a background thread: end it with
+    ``stop(app)``). Uploads and results older than ``keep_minutes`` are deleted while it runs, all of them when it
+    stops (Ctrl-C, SIGTERM, or ``stop``)."""
+    import atexit
+    import signal
+    import sys
+
     import gradio as gr
 
-    app = build_app(models, max_pixels, max_video_seconds, device)
+    app = build_app(models, max_pixels, max_video_seconds, device, keep_minutes)
+    session = app.session
+    atexit.register(session.cleanup)
+    ticker = threading.Event()
+
+    def sweeper():
+        while not ticker.wait(min(60.0, max(1.0, session.keep_seconds / 2))):
+            session.sweep()
+
+    threading.Thread(target=sweeper, daemon=True, name="tomau-sweeper").start()
     app.queue(default_concurrency_limit=1)
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
-    app.launch(server_name=host, server_port=port, max_file_size=int(max_upload_mb * 1024 * 1024), prevent_thread_lock=not block,
-               theme=theme, show_error=True, quiet=not block, allowed_paths=[str(app.session.outdir)])
+    if block and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))  # SIGTERM ends like Ctrl-C
+    print(f"uploads and results are kept in {session.root} for {keep_minutes:g} minutes, and deleted when the server stops",
+          file=sys.stderr, flush=True)
+    try:
+        app.launch(server_name=host, server_port=port, max_file_size=int(max_upload_mb * 1024 * 1024), prevent_thread_lock=not block,
+                   theme=theme, show_error=True, quiet=not block, allowed_paths=[str(session.outdir)])
+    finally:
+        if block:
+            ticker.set()
+            stop(app)
     return app

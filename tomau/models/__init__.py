@@ -9,6 +9,7 @@ from torch import nn
 from ..errors import TomauError
 from .cvae import CVAEConfig, DiverseColorizer
 from .dcgan import DCGANConfig, DCGANGenerator
+from .effunet import EffUNetColorizer, EffUNetConfig
 from .patchgan import PatchGANConfig, PatchGANDiscriminator
 from .resunet import ResUNetConfig, ResUNetGenerator
 from .unet import UNetConfig, UNetGenerator
@@ -17,6 +18,7 @@ from .unet import UNetConfig, UNetGenerator
 GENERATORS = {
     "unet": (UNetConfig, UNetGenerator),
     "resunet": (ResUNetConfig, ResUNetGenerator),
+    "effunet": (EffUNetConfig, EffUNetColorizer),
     "cvae": (CVAEConfig, DiverseColorizer),
     "dcgan": (DCGANConfig, DCGANGenerator),
 }

@@ -123,7 +123,11 @@ def next_run_dir(out: Path, family: str, name: str) -> Path:
 
 
 def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """RNG states as tensors and plain numbers only, so the checkpoint loads with torch.load(weights_only=True)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+             "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -131,7 +135,11 @@ def _rng_state() -> dict:
 
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    np_state = state["numpy"]
+    if isinstance(np_state, dict):
+        np.random.set_state(("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"], np_state["has_gauss"], np_state["gauss"]))
+    else:  # checkpoints written before tomau 0.2 (loaded only with --trust-checkpoint)
+        np.random.set_state(np_state)
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -182,10 +190,10 @@ def plot_losses(metrics_path: Path, out_path: Path) -> None:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool = False):
+    def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool = False, trust_checkpoint: bool = False):
         from accelerate import Accelerator
 
-        self.cfg, self.run_dir, self.quiet = cfg, run_dir, quiet
+        self.cfg, self.run_dir, self.quiet, self.trust_checkpoint = cfg, run_dir, quiet, trust_checkpoint
         self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
         acc = self.accelerator
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels
@@ -254,8 +262,14 @@ class Trainer:
         return self.ema.module if self.ema is not None else self._unwrapped("G")
 
     def _load_checkpoint(self) -> None:
+        import pickle
+
         try:
-            ckpt = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
+            # weights_only: tensors, numbers, strings, lists and dicts only; a pickled object (which could run code) is refused
+            ckpt = torch.load(self.ckpt_path, map_location="cpu", weights_only=not self.trust_checkpoint)
+        except pickle.UnpicklingError:
+            raise TomauError(f"{self.ckpt_path}: the checkpoint holds pickled Python objects, which could run code, so it was not loaded; "
+                             "if you made it yourself with an older tomau, resume with --trust-checkpoint") from None
         except Exception as err:  # noqa: BLE001
             raise TomauError(f"{self.ckpt_path}: cannot read the checkpoint ({err})") from None
         for name, net in self.family.nets.items():
@@ -392,8 +406,9 @@ class Trainer:
         return self.run_dir
 
 
-def train(cfg: TrainConfig, resume_dir: str | None = None, quiet: bool = False) -> Path:
-    """Train (or resume) a run; returns the run folder."""
+def train(cfg: TrainConfig, resume_dir: str | None = None, quiet: bool = False, trust_checkpoint: bool = False) -> Path:
+    """Train (or resume) a run; returns the run folder. ``trust_checkpoint`` lets an old checkpoint with pickled
+    objects load (only for run folders the user made: unpickling can run code)."""
     if resume_dir:
         run_dir = Path(resume_dir)
         ckpt = run_dir / "checkpoint.pt"
@@ -412,7 +427,7 @@ def train(cfg: TrainConfig, resume_dir: str | None = None, quiet: bool = False) 
         run_dir = Path(chosen[0])
         if (run_dir / "checkpoint.pt").exists():
             raise TomauError(f"{run_dir}: already holds a run; pass --resume {run_dir} to continue it or choose another --name")
-    trainer = Trainer(cfg, run_dir, resume=bool(resume_dir), quiet=quiet)
+    trainer = Trainer(cfg, run_dir, resume=bool(resume_dir), quiet=quiet, trust_checkpoint=trust_checkpoint)
     return trainer.run()
 
 

@@ -1,0 +1,90 @@
+"""The colouriser's quality table: every model on every dev set, beside the grey baseline and the truth.
+
+    python bench/colour.py --model "old default=tomau/weights/old.safetensors" --model "new default=default" \
+        [--shared ../shared/data] [--threads 2] [--out bench/results/colour.json]
+
+Sets (256x256, bicubic; the model sees only L):
+  photos/val     ../shared/data/photos/val, 600 diverse photos (the colouriser's dev set)
+  people         the 150 photos of people in photos/val (MANIFEST.csv: the Human-Segmentation source)
+  imagenette     ../shared/data/imagenette/val, 386 photos of 10 ImageNet classes
+  faces          every 10th file of ../shared/data/faces (UTKFace), 486 faces none of the models trained on
+Columns: PSNR, SSIM, CF (Hasler-Suesstrunk colourfulness), |dCF| (per image, vs truth), FD-lite0 (Frechet distance
+on EfficientNet-Lite0 pooled features, to the true photos; not Inception FID), ms per 256x256 photo end to end
+at batch 1 (L -> model -> full-res recombination), parameters.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common import RESULTS, median_ms
+
+from tomau.evaluate import evaluate_files
+from tomau.frechet import FeatureNet
+from tomau.inference import load_model
+
+
+def dev_sets(shared: Path) -> dict[str, list[Path]]:
+    val = sorted((shared / "photos" / "val").glob("*.jpg"))
+    people = []
+    manifest = shared / "photos" / "MANIFEST.csv"
+    if manifest.exists():
+        with open(manifest) as f:
+            people = sorted(shared / "photos" / r["file"] for r in csv.DictReader(f)
+                            if r["split"] == "val" and r["repo"].startswith("VikramShenoy97/"))
+    return {"photos/val": val, "people": people,
+            "imagenette": sorted((shared / "imagenette" / "val").glob("*/*")),
+            "faces": sorted((shared / "faces").glob("*.jpg"))[::10]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", action="append", required=True, help="LABEL=MODEL (bundled name, file or run folder)")
+    ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    ap.add_argument("--sets", nargs="+", default=["photos/val", "people", "imagenette", "faces"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(RESULTS / "colour.json"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    sets = dev_sets(Path(args.shared))
+    features = FeatureNet()
+    results: dict = {"sets": {}, "models": []}
+    for spec in args.model:
+        label, _, name = spec.rpartition("=")
+        model = load_model(name)
+        photo = np.random.default_rng(0).random((256, 256, 3)).astype(np.float32)
+        ms = median_ms(lambda: model.colorize_arrays([photo], batch_size=1), 10)
+        params = sum(p.numel() for p in model.net.parameters())
+        results["models"].append({"label": label or name, "model": name, "ms_per_image": ms, "parameters": params})
+        for set_name in args.sets:
+            files = sets[set_name]
+            if not files:
+                print(f"skipping {set_name}: no files under {args.shared}")
+                continue
+            scores = evaluate_files(model, files, 256, progress=False, frechet=features)
+            entry = results["sets"].setdefault(set_name, {"n": len(files), "grey": scores["grey"], "truth_cf": scores["truth"]["cf"], "models": {}})
+            entry["models"][label or name] = scores["model"]
+            m = scores["model"]
+            print(f"{label or name:28s} {set_name:11s} PSNR {m['psnr']:.2f} SSIM {m['ssim']:.3f} CF {m['cf']:.1f} |dCF| {m['dcf']:.1f} FD {m['fd']:.2f}", flush=True)
+    for set_name, entry in results["sets"].items():
+        print(f"\n**{set_name}** ({entry['n']} photos, truth CF {entry['truth_cf']:.1f})\n")
+        print("| model | PSNR dB | SSIM | CF | \\|dCF\\| | FD-lite0 | ms/img | params |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        g = entry["grey"]
+        print(f"| grey baseline (ab = 0) | {g['psnr']:.2f} | {g['ssim']:.3f} | {g['cf']:.1f} | {g['dcf']:.1f} | {g['fd']:.2f} | 0 | 0 |")
+        for info in results["models"]:
+            m = entry["models"].get(info["label"])
+            if m:
+                print(f"| {info['label']} | {m['psnr']:.2f} | {m['ssim']:.3f} | {m['cf']:.1f} | {m['dcf']:.1f} | {m['fd']:.2f} | "
+                      f"{info['ms_per_image']:.0f} | {info['parameters'] / 1e6:.1f} M |")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

