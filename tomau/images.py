@@ -26,6 +26,8 @@ DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: larger files are refused unless the 
 # formats that can store an 8-bit RGB result (and those of them that can store alpha)
 _WRITABLE = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
 _ALPHA_OK = {"PNG", "TIFF", "WEBP"}
+_FORMAT_BY_SUFFIX = {".jpg": "JPEG", ".jpeg": "JPEG", ".jfif": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF",
+                     ".webp": "WEBP", ".bmp": "BMP", ".gif": "GIF"}
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -168,7 +170,8 @@ def output_path(outdir: Path, rel: Path, source_format: str | None, has_alpha: b
 
 
 def make_output_dir(path: str | Path) -> Path:
-    """Create an output folder (parents too), or say in one sentence why it cannot be."""
+    """Create an output folder (parents too) and check that files can be written in it - before any work -
+    or say in one sentence why not. Stale temp files of an interrupted earlier run are removed."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise TomauError(f"{path}: exists and is not a folder; give -o a folder")
@@ -176,7 +179,55 @@ def make_output_dir(path: str | Path) -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise TomauError(f"{path}: cannot create the output folder ({err.strerror or err})") from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".tomau-write-test.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise TomauError(f"{path}: cannot write to the output folder ({err.strerror or err})") from None
+    remove_stale_temps(path, min_age_s=600)
     return path
+
+
+def remove_stale_temps(folder: Path, min_age_s: float = 0, recursive: bool = True) -> int:
+    """Delete temp files of tomau's own naming (``.NAME.XXXXXXXX.tmp``, from :func:`atomic_path`) that a killed
+    run left behind, if older than ``min_age_s`` (so a run still writing keeps its own); returns the count."""
+    import re
+    import time
+
+    pattern = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+    now, removed = time.time(), 0
+    for p in (folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")):
+        try:
+            if pattern.match(p.name) and p.is_file() and now - p.stat().st_mtime >= min_age_s:
+                p.unlink()
+                removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def unique_targets(pairs: list[tuple[Path, Path]], outdir: Path) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """Give every input its own output name before any work: inputs whose results would share a name
+    (``d1/a.jpg`` and ``d2/a.jpg``; ``a.gif`` and ``a.png``, both written as PNG) get ``_2``, ``_3`` ...
+    Returns the renamed (file, relative name) pairs and one note per renamed input."""
+    taken: dict[Path, Path] = {}
+    out, notes = [], []
+    for f, rel in pairs:
+        fmt = _FORMAT_BY_SUFFIX.get(rel.suffix.lower(), "")
+        ext = rel.suffix.lower() if fmt in _WRITABLE else ".png"  # as output_path names it (alpha aside)
+        key = (rel.parent / rel.stem).as_posix().lower() + ext
+        new, n = rel, 1
+        while key in taken:
+            n += 1
+            new = rel.with_name(f"{rel.stem}_{n}{rel.suffix}")
+            key = (new.parent / new.stem).as_posix().lower() + ext
+        taken[key] = f
+        if new != rel:
+            notes.append(f"note: {f} would be written under the same name as {taken[(rel.parent / rel.stem).as_posix().lower() + ext]}; "
+                         f"its result is named {outdir / new.with_suffix(ext)}")
+        out.append((f, new))
+    return out, notes
 
 
 def save_image(path: Path, rgb_u8: np.ndarray, alpha: np.ndarray | None = None, quality: int = 95) -> None:

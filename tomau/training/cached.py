@@ -209,6 +209,9 @@ class CachedTrainer:
         self.ema = {k: v.detach().clone() for k, v in self.decoder.state_dict().items()} if cfg.ema else None
         self.step = 0
         if resume:
+            from ..images import remove_stale_temps
+
+            remove_stale_temps(self.run_dir, recursive=False)  # a kill during a state write leaves its temp file
             self._load_state()
         else:
             if self.run_dir.exists() and any(self.run_dir.iterdir()):

@@ -166,8 +166,12 @@ def plot_losses(metrics_path: Path, out_path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if not metrics_path.exists():
+        return  # nothing logged yet (a checkpoint before the first log line)
     rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
     rows = [r for r in rows if "step" in r]
+    if not rows:
+        return
     keys = sorted({k for r in rows for k in r if k not in ("step", "epoch", "img_per_s") and not k.startswith("val_")})
     val_keys = sorted({k for r in rows for k in r if k.startswith("val_")})
     fig, axes = plt.subplots(1, 1 + bool(val_keys), figsize=(11 if val_keys else 6, 4), squeeze=False)
@@ -221,6 +225,9 @@ class Trainer:
         self._ema_state = None
         self.ckpt_path = run_dir / "checkpoint.pt"
         if resume:
+            from ..images import remove_stale_temps
+
+            remove_stale_temps(run_dir, recursive=False)  # a kill during a checkpoint write leaves its temp file
             self._load_checkpoint()
         elif cfg.init:
             config, state = load_model_file(cfg.init)

@@ -1,0 +1,117 @@
+"""Results never lost, numbers checked, one exit-code table (issue 12, items 1, 2, 4, 9, 10)."""
+from __future__ import annotations
+
+import os
+import stat
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tomau.cli import main
+
+from .conftest import colour_image
+from .test_training import tiny_cfg
+
+
+def _grey(path, seed=0, size=40):
+    Image.fromarray(colour_image(seed, size)).convert("L").save(path)
+    return path
+
+
+def test_inputs_with_one_output_name_each_get_their_own_file(tmp_path, tiny_model_file, capsys):
+    (tmp_path / "d1").mkdir(), (tmp_path / "d2").mkdir(), (tmp_path / "mix").mkdir()
+    a1, a2 = _grey(tmp_path / "d1" / "a.jpg", 1), _grey(tmp_path / "d2" / "a.jpg", 2)
+    for i, ext in enumerate(("gif", "png", "jpg")):
+        _grey(tmp_path / "mix" / f"b.{ext}", 3 + i)
+    out = tmp_path / "out"
+    assert main(["colorize", str(a1), str(a2), str(tmp_path / "mix"), "-o", str(out), "-m", str(tiny_model_file)]) == 0
+    err = capsys.readouterr().err
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["a.jpg", "a_2.jpg", "b.jpg", "b.png", "b_2.png"], written
+    assert "5 colourised" in err and err.count("same name") == 2
+
+
+def test_unwritable_output_is_found_before_any_work(tmp_path, tiny_model_file, capsys, monkeypatch):
+    if os.geteuid() == 0:  # root writes anywhere: make the folder a file's child instead of chmod-ing it
+        target = tmp_path / "afile" / "out"
+        (tmp_path / "afile").write_text("x")
+    else:
+        target = tmp_path / "ro"
+        target.mkdir()
+        target.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    calls = []
+    import tomau.inference as inference
+
+    real = inference.Colorizer.colorize_arrays
+    monkeypatch.setattr(inference.Colorizer, "colorize_arrays", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    photo = _grey(tmp_path / "p.png")
+    assert main(["colorize", str(photo), "-o", str(target), "-m", str(tiny_model_file)]) == 2
+    assert calls == [] and "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["colorize", "x.png", "-o", "o", "--batch-size", "0"], ["colorize", "x.png", "-o", "o", "--batch-size", "-1"],
+    ["colorize", "x.png", "-o", "o", "--max-pixels", "-5"], ["colorize", "x.png", "-o", "o", "--samples", "0"],
+    ["colorize", "x.png", "-o", "o", "--temporal-smoothing", "1.5"], ["generate", "-m", "flowers_gan", "--n", "0", "-o", "o"],
+    ["train", "pix2pix", "--data", "d", "--steps", "0"], ["train", "pix2pix", "--data", "d", "--batch-size", "two"],
+    ["evaluate", "--data", "d", "--size", "0"], ["serve", "--keep-minutes", "-1"], ["blend", "a", "b", "--alpha", "2", "-o", "x"]])
+def test_numbers_are_checked_before_work_in_one_sentence(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("tomau ") and "error: argument" in err[-1] and "Traceback" not in "".join(err)
+
+
+def test_exit_codes_follow_the_table(tmp_path, tiny_model_file, capsys):
+    photo = _grey(tmp_path / "p.png")
+    bad = tmp_path / "bad.png"
+    bad.write_text("no image")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    m = ["-m", str(tiny_model_file)]
+    assert main(["colorize", str(photo), "-o", str(tmp_path / "o1"), *m]) == 0            # all done
+    assert main(["colorize", str(photo), str(bad), "-o", str(tmp_path / "o2"), *m]) == 3  # some failed
+    assert main(["colorize", str(bad), "-o", str(tmp_path / "o3"), *m]) == 2              # none done
+    assert main(["colorize", str(tmp_path / "missing.png"), "-o", str(tmp_path / "o4"), *m]) == 2  # nothing to do
+    assert main(["colorize", str(empty), "-o", str(tmp_path / "o5"), *m]) == 2
+
+
+def test_checkpoint_before_the_first_log_line(tmp_path, colour_folder):
+    from tomau.training.trainer import train
+
+    run = train(tiny_cfg(colour_folder, tmp_path / "r", steps=3, ckpt_every=1, log_every=50), quiet=True)
+    assert (run / "checkpoint.pt").exists() and (run / "model.safetensors").exists()
+
+
+def test_stale_temp_files_of_a_killed_run_are_removed(tmp_path, tiny_model_file):
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".a.png.k3j4l5m6.tmp"
+    stale.write_bytes(b"half")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    fresh = out / ".b.png.abcdefgh.tmp"  # another run may be writing it right now
+    fresh.write_bytes(b"half")
+    mine = out / ".notes.tmp"  # not our naming: never touched
+    mine.write_bytes(b"keep")
+    assert main(["colorize", str(_grey(tmp_path / "p.png")), "-o", str(out), "-m", str(tiny_model_file)]) == 0
+    assert not stale.exists() and fresh.exists() and mine.exists()
+    assert np.asarray(Image.open(out / "p.png")).ndim == 3
+
+
+def test_resume_removes_the_temp_file_of_a_killed_checkpoint_write(tmp_path, colour_folder):
+    import json
+
+    from tomau.training.trainer import TrainConfig, train
+
+    run = train(tiny_cfg(colour_folder, tmp_path / "r", steps=2, ckpt_every=2), quiet=True)
+    orphan = run / ".checkpoint.pt.a1b2c3d4.tmp"
+    orphan.write_bytes(b"half a checkpoint")
+    cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
+    cfg.steps = 3
+    train(cfg, resume_dir=str(run), quiet=True)
+    assert not orphan.exists()
