@@ -115,3 +115,29 @@ def test_resume_removes_the_temp_file_of_a_killed_checkpoint_write(tmp_path, col
     cfg.steps = 3
     train(cfg, resume_dir=str(run), quiet=True)
     assert not orphan.exists()
+
+
+def test_code_review_items(tmp_path, colour_folder, monkeypatch):
+    """Item 13: the GAN generator moves to the device asked for; ResUNetGANConfig() is the pretrain stage and
+    preset("gan") the GAN stage, as on the CLI; an explicit --lr for mdn is kept; checkpoints hold the GradScaler."""
+    import torch
+
+    from tomau import generation
+    from tomau.training.cvae import MDNColorization
+    from tomau.training.pix2pix import STAGES, ResUNetGANConfig
+
+    moved = []
+    monkeypatch.setattr(torch.nn.Module, "to", lambda self, *a, **k: moved.append(a) or self)
+    generation.load_generator("flowers_gan", "cpu")
+    assert moved and moved[-1] == ("cpu",)
+    monkeypatch.undo()
+    fresh, gan = ResUNetGANConfig(), ResUNetGANConfig.preset("gan")
+    assert (fresh.stage, fresh.gan_weight, fresh.lr_g, fresh.beta1) == ("pretrain", 0.0, 1e-4, 0.9)
+    assert (gan.stage, gan.gan_weight, gan.lr_g, gan.lr_d, gan.beta1) == ("gan", *STAGES["gan"].values())
+    assert MDNColorization.config_class().lr == 1e-3 and MDNColorization.config_class(lr=3e-4).lr == 3e-4
+    from tomau.cli import _model_config
+
+    assert _model_config("mdn", {"lr": 3e-4}).lr == 3e-4 and _model_config("mdn", {}).lr == 1e-3
+    assert _model_config("resunet", {"stage": "gan"}).gan_weight == 1.0
+    run = __import__("tomau.training.trainer", fromlist=["train"]).train(tiny_cfg(colour_folder, tmp_path / "r", steps=2, ckpt_every=2), quiet=True)
+    assert "scaler" in torch.load(run / "checkpoint.pt", weights_only=True)

@@ -134,8 +134,6 @@ def decoder_rejects_a_packet(path) -> bool:
     return False
 
 
-@pytest.mark.xfail(strict=False, reason="known defect: for some garblings FFmpeg refuses the film later with "
-                   "'Invalid argument' (one sentence, no partial file) instead of skipping the damage; see the issue 6 note")
 def test_a_damaged_film_is_colourised_around_the_damage(tmp_path, tinted_model, capsys):
     clip = grey_clip(tmp_path / "damaged.mp4", n=30, w=160, h=120)
     clean = clip.read_bytes()
@@ -152,9 +150,18 @@ def test_a_damaged_film_is_colourised_around_the_damage(tmp_path, tinted_model, 
             break
     else:
         pytest.fail("could not make a film with a packet FFmpeg rejects")
-    assert main(["colorize", str(clip), "-m", str(tinted_model), "-o", str(tmp_path / "out"), "-q"]) == 0
-    assert "damaged packets could not be decoded and were skipped" in capsys.readouterr().err
-    assert 20 <= probe(tmp_path / "out" / "damaged.mp4").frames <= 30
+    code = main(["colorize", str(clip), "-m", str(tinted_model), "-o", str(tmp_path / "out"), "-q"])
+    err = capsys.readouterr().err
+    if code == 0:  # the damage is skipped with a note, the rest of the film colourised
+        assert "damaged packets could not be decoded and were skipped" in err
+        assert 20 <= probe(tmp_path / "out" / "damaged.mp4").frames <= 30
+    else:
+        # known defect (issue 6 note): for some garblings FFmpeg refuses the film later with 'Invalid argument'.
+        # What is promised then: exit 2, one sentence naming the film, no partial or temp file left.
+        assert code == 2, err
+        lines = [l for l in err.splitlines() if l.startswith("error:")]
+        assert len(lines) == 1 and "damaged.mp4" in lines[0] and "Traceback" not in err, err
+        assert not any((tmp_path / "out").iterdir()), list((tmp_path / "out").iterdir())
     (tmp_path / "cut.mp4").write_bytes(bytes(data[: len(data) // 2]))  # cut short: no index at the end
     assert main(["colorize", str(tmp_path / "cut.mp4"), "-m", str(tinted_model), "-o", str(tmp_path / "out"), "-q"]) == 2
     assert "cannot read this file as a video" in capsys.readouterr().err

@@ -323,7 +323,6 @@ _FAMILY_FLAGS = {
 
 def _model_config(family: str, given: dict):
     """The family's config: its defaults, then the stage's (resunet), then the flags given."""
-    from .training.pix2pix import STAGES
     from .training.trainer import FAMILIES
 
     every = {f for flags in _FAMILY_FLAGS.values() for f in flags}
@@ -333,9 +332,7 @@ def _model_config(family: str, given: dict):
         raise TomauError(f"--{wrong[0].replace('_', '-')} applies to `tomau train {'/'.join(owners)}`, not {family}")
     model = FAMILIES[family].config_class()
     if family == "resunet":
-        model.stage = given.get("stage", "pretrain")
-        for k, v in STAGES[model.stage].items():
-            setattr(model, k, v)
+        model = FAMILIES[family].config_class.preset(given.get("stage", "pretrain"))
     for k in _FAMILY_FLAGS[family]:
         if k not in given or k == "stage":
             continue

@@ -35,7 +35,7 @@ def generate_batches(generator: torch.nn.Module, n: int, seed: int = 0, device="
 
 def load_generator(model: str, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
     net, config = load_network(model, "generate", "an image generator (tomau train gan)", device)
-    return net.eval(), config
+    return net.to(device).eval(), config
 
 
 def generate(model: str | torch.nn.Module, n: int, seed: int = 0, device: str = "cpu", batch_size: int = 256) -> list[Image.Image]:

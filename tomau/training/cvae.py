@@ -98,13 +98,17 @@ class CVAEColorization(Family):
         }
 
 
+@dataclass
+class MDNTrainConfig(CVAETrainConfig):
+    lr: float = 1e-3  # the seed's MDN learning rate (an explicit --lr is kept as given)
+
+
 class MDNColorization(CVAEColorization):
     name = "mdn"
     use_mdn = True
+    config_class = MDNTrainConfig
 
     def __init__(self, cfg: CVAETrainConfig):
-        if cfg.lr == CVAETrainConfig.lr:
-            cfg.lr = 1e-3  # the seed's MDN learning rate
         if cfg.vae:  # the CVAE's shape comes from its own file, so the two always fit
             vae_cfg = load_model_file(cfg.vae)[0].get("generator", {})
             if vae_cfg.get("kind") != "cvae":

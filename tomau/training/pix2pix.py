@@ -61,9 +61,21 @@ STAGES = {
 
 @dataclass
 class ResUNetGANConfig(Pix2PixConfig):
+    """Defaults are the "pretrain" stage's; ``ResUNetGANConfig.preset("gan")`` gives the GAN stage's (as the CLI's --stage)."""
+
     generator: ResUNetConfig = field(default_factory=ResUNetConfig)
     stage: str = "pretrain"  # a key of STAGES; recorded so a run says which stage it was
     encoder_weights: str = ""  # torchvision ResNet state dict (file or URL) for the encoder; "" = from scratch
+    gan_weight: float = STAGES["pretrain"]["gan_weight"]
+    lr_g: float = STAGES["pretrain"]["lr_g"]
+    beta1: float = STAGES["pretrain"]["beta1"]
+
+    @classmethod
+    def preset(cls, stage: str = "pretrain", **overrides) -> "ResUNetGANConfig":
+        """The config of a stage of the two-stage recipe, then any explicit settings."""
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {sorted(STAGES)}")
+        return cls(stage=stage, **{**STAGES[stage], **overrides})
 
     def validate(self) -> None:
         if self.stage not in STAGES:

@@ -223,6 +223,7 @@ class Trainer:
 
         self.step = 0
         self._ema_state = None
+        self._scaler_state = None
         self.ckpt_path = run_dir / "checkpoint.pt"
         if resume:
             from ..images import remove_stale_temps
@@ -246,6 +247,8 @@ class Trainer:
                 self.ema.load_state_dict(self._ema_state)
             self.ema.to(acc.device)
 
+        if self._scaler_state is not None and getattr(acc, "scaler", None) is not None:
+            acc.scaler.load_state_dict(self._scaler_state)  # fp16 runs resume with their loss scale
         names = list(self.family.nets)
         prepared = acc.prepare(*[self.family.nets[n] for n in names], *[self.family.optimizers[n] for n in names])
         for i, n in enumerate(names):
@@ -287,6 +290,7 @@ class Trainer:
             opt.load_state_dict(ckpt["optimizers"][name])
         self.step = ckpt["step"]
         self._ema_state = ckpt.get("ema")
+        self._scaler_state = ckpt.get("scaler")
         _set_rng_state(ckpt["rng"])
         self.log(f"resumed {self.run_dir} at step {self.step}")
 
@@ -306,6 +310,7 @@ class Trainer:
             "optimizers": {n: o.state_dict() for n, o in self.family.optimizers.items()},
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "rng": _rng_state(),
+            "scaler": acc.scaler.state_dict() if getattr(acc, "scaler", None) is not None else None,  # fp16 loss scale
         }
         write_atomic(self.ckpt_path, lambda f: torch.save(ckpt, f))
         export = self.family.export_config(self.cfg.predict_size or self.cfg.image_size)
