@@ -181,3 +181,21 @@ def test_frechet_on_features_ranks_colour_closer_than_grey(colour_folder):
     res = evaluate_files(Oracle(), files, 64, progress=False, frechet=FeatureNet(size=64))
     assert res["model"]["fd"] == pytest.approx(0, abs=1e-3)
     assert res["grey"]["fd"] > 1
+
+
+def test_the_vividness_dial(tmp_path, colour_folder, zhang_bins, tiny_model_file):
+    from tomau.cli import main
+    from tomau.inference import load_model
+
+    assert main(["train", "effunet", "--data", str(colour_folder), "--bins", str(zhang_bins), "--out", str(tmp_path),
+                 "--name", "e", "--image-size", "32", "--views", "1", "--steps", "3", "--batch-size", "4", "-q"]) == 0
+    photo = np.random.default_rng(1).random((32, 32, 3)).astype(np.float32)
+    faithful = load_model(str(tmp_path / "e"), mix=0.0).colorize_arrays([photo])[0]
+    vivid = load_model(str(tmp_path / "e"), mix=1.0, temperature=0.05).colorize_arrays([photo])[0]
+    assert np.abs(faithful.astype(int) - vivid).mean() > 0.5
+    with pytest.raises(TomauError, match="no classification head"):
+        load_model(str(tiny_model_file), mix=0.5)
+    out = tmp_path / "out"
+    Image.fromarray((photo * 255).astype(np.uint8)).convert("L").save(tmp_path / "g.png")
+    assert main(["colorize", str(tmp_path / "g.png"), "-m", str(tmp_path / "e"), "--mix", "1", "--temperature", "0.2", "-o", str(out)]) == 0
+    assert (out / "g.png").exists()

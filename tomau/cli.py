@@ -118,7 +118,7 @@ def _colorize_photos(args, files, failed_before: int) -> int:
             raise TomauError("--reference gives one colouring per photo; use either --samples or --reference")
         reference = load_image(args.reference, max_pixels).rgb
     outdir = make_output_dir(args.output)
-    model = load_model(args.model, args.device)
+    model = load_model(args.model, args.device, mix=args.mix, temperature=args.temperature)
     if args.samples is not None:
         model.check_samples(args.samples)  # before any image is read
     protected = {f.resolve() for f, _ in files}
@@ -189,7 +189,7 @@ def _colorize_videos(args, videos, failed_before: int) -> int:
     from .video import colorize_video, output_name
 
     outdir = make_output_dir(args.output)
-    model = load_model(args.model, args.device)
+    model = load_model(args.model, args.device, mix=args.mix, temperature=args.temperature)
     protected = {f.resolve() for f, _ in videos}
     done, failed = 0, failed_before
     for path, rel in videos:
@@ -610,6 +610,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0, help="random seed for sampled colourings (default 0)")
     c.add_argument("--temporal-smoothing", type=between(0, 1, high_open=True), default=0.95, metavar="S",
                    help="films: weight of the motion-compensated previous frame's colours, 0 = off (default 0.95)")
+    c.add_argument("--mix", type=between(0, 1), help="fidelity-to-vividness dial of the default (effunet) models: share of "
+                   "the 313-bin classification head's colours, 0 = regression only (faithful, muted) ... 1 (vivid); default: the model's")
+    c.add_argument("--temperature", type=between(0.01, 10), help="annealed-mean temperature of that head: lower = more vivid "
+                   "(Zhang et al. use 0.38); default: the model's")
     c.add_argument("--reference", metavar="REF", help="take the colours from this colour photo of a similar scene")
     c.add_argument("--reference-method", choices=["stats", "welsh"], default="stats",
                    help="stats: the model colourises, then its palette is moved to the reference's (default); "

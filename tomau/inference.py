@@ -83,9 +83,24 @@ class Colorizer:
         return out
 
 
-def load_model(model: str = DEFAULT_MODEL, device: str = "cpu") -> Colorizer:
-    """Load a bundled model by name, a .safetensors model file, or a training run folder."""
+def load_model(model: str = DEFAULT_MODEL, device: str = "cpu", mix: float | None = None,
+               temperature: float | None = None) -> Colorizer:
+    """Load a bundled model by name, a .safetensors model file, or a training run folder.
+
+    ``mix`` and ``temperature`` turn the fidelity-to-vividness dial of models with a classification head
+    (effunet, the default): the share of the annealed mean of the 313 colour bins in the output, and its
+    temperature (lower = more vivid). None keeps the model file's own setting."""
     net, config = load_network(model, "colorize", "a colouriser", device)
+    if mix is not None or temperature is not None:
+        cfg = getattr(net, "config", None)
+        if not hasattr(net, "combine") or not getattr(cfg, "bins", 0):
+            raise TomauError(f"{model}: this model has no classification head, so it has no mix / temperature dial "
+                             "(tomau blend makes a dial between two models)")
+        if mix is not None:
+            cfg.mix = mix
+        if temperature is not None:
+            cfg.temperature = temperature
+        cfg.validate()
     return Colorizer(net, int(config["image_size"]), device, config, name=str(model))
 
 
