@@ -141,3 +141,27 @@ def test_code_review_items(tmp_path, colour_folder, monkeypatch):
     assert _model_config("resunet", {"stage": "gan"}).gan_weight == 1.0
     run = __import__("tomau.training.trainer", fromlist=["train"]).train(tiny_cfg(colour_folder, tmp_path / "r", steps=2, ckpt_every=2), quiet=True)
     assert "scaler" in torch.load(run / "checkpoint.pt", weights_only=True)
+
+
+def test_folder_scans_follow_links_once_and_say_what_is_dropped(tmp_path, tiny_model_file, capsys):
+    from PIL import features
+
+    from tomau.images import collect_inputs
+
+    root = tmp_path / "scans"
+    (root / "real").mkdir(parents=True)
+    _grey(root / "real" / "a.png", 1)
+    (root / "link").symlink_to(root / "real", target_is_directory=True)  # a linked sub-folder
+    (root / "real" / "loop").symlink_to(root, target_is_directory=True)  # and a loop back up
+    (root / "alias.png").symlink_to(root / "real" / "a.png")  # a second name for one file
+    notes = []
+    files, errors = collect_inputs([str(root)], notes)
+    assert errors == [] and len(files) == 1 and notes and all("same file" in n for n in notes)
+    if features.check("avif"):
+        Image.fromarray(colour_image(2, 40)).save(root / "real" / "b.avif")
+        assert any(f.suffix == ".avif" for f, _ in collect_inputs([str(root)])[0])
+    pages = tmp_path / "pages.tif"
+    frames = [Image.fromarray(colour_image(i, 40)).convert("L") for i in range(3)]
+    frames[0].save(pages, save_all=True, append_images=frames[1:])
+    assert main(["colorize", str(pages), "-o", str(tmp_path / "out"), "-m", str(tiny_model_file)]) == 0
+    assert "has 3 pages; only the first is colourised" in capsys.readouterr().err

@@ -317,3 +317,17 @@ def test_a_served_page_leaves_nothing_behind_after_sigterm(tmp_path, grey_photo)
     assert not root.exists()
     left = [p for p in (tmp_path / "tmp").rglob("*") if p.is_file()]
     assert left == [], left
+
+
+def test_page_errors_name_the_users_file_not_the_servers_temp_path(tmp_path):
+    session = Session()
+    upload = session.upload_dir / "0f3a9c" / "grandma.png"
+    upload.parent.mkdir()
+    upload.write_text("not an image")
+    with pytest.raises(TomauError) as err:
+        session.colourise_photo(str(upload), "default")
+    shown = session.user_message(str(err.value))
+    assert shown.startswith("grandma.png:") and str(session.root) not in shown
+    import tempfile
+
+    assert session.user_message(f"{tempfile.gettempdir()}/gradio/abc123/x.png: bad") == "x.png: bad"

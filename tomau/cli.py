@@ -82,9 +82,12 @@ def cmd_colorize(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    files, errors = collect_inputs(args.inputs)
+    notes: list[str] = []
+    files, errors = collect_inputs(args.inputs, notes)
     for e in errors:
         _say(f"error: {e}")
+    for note in notes:
+        _say(note)
     if not files:
         _say("error: nothing to colourise")
         return 2
@@ -167,6 +170,9 @@ def _colorize_photos(args, files, failed_before: int) -> int:
             failed += 1
             bar.update(1)
             continue
+        if img.frames > 1:
+            kind = "pages" if img.format == "TIFF" else "frames"
+            report(f"note: {path} has {img.frames} {kind}; only the first is colourised (the other {img.frames - 1} are not in the result)")
         if img.is_colour and not colour_seen:
             colour_seen = True
             report(f"note: {path} already has colour (a tint or a colour photo); it is colourised from its lightness (L) alone")

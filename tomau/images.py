@@ -22,6 +22,13 @@ from .errors import TomauError
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".wmv", ".ogv"}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".jfif"}
+try:  # AVIF where this Pillow reads it (Pillow 11.3+): found in folders as when named
+    from PIL import features as _features
+
+    if _features.check("avif"):
+        IMAGE_EXTENSIONS.add(".avif")
+except Exception:  # noqa: BLE001 - an old Pillow without the features module entry
+    pass
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: larger files are refused unless the user allows them
 # formats that can store an 8-bit RGB result (and those of them that can store alpha)
 _WRITABLE = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
@@ -51,6 +58,7 @@ class LoadedImage:
     alpha: np.ndarray | None
     is_colour: bool
     format: str | None
+    frames: int = 1  # pages of a multi-page TIFF, frames of an animated GIF/WebP: only the first is colourised
 
 
 def pil_to_float_rgb(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
@@ -106,6 +114,7 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
         with Image.open(path) as im:
             check_size(path, im.size, max_pixels)
             fmt = im.format
+            frames = int(getattr(im, "n_frames", 1) or 1)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 im.load()
@@ -117,10 +126,26 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     except (OSError, SyntaxError, ValueError) as err:
         raise TomauError(f"{path}: the image is corrupt or truncated ({err})") from None
     rgb, alpha = pil_to_float_rgb(im)
-    return LoadedImage(path=path, rgb=rgb, alpha=alpha, is_colour=looks_colour(rgb), format=fmt)
+    return LoadedImage(path=path, rgb=rgb, alpha=alpha, is_colour=looks_colour(rgb), format=fmt, frames=frames)
 
 
-def collect_inputs(items: list[str]) -> tuple[list[tuple[Path, Path]], list[str]]:
+def _walk_files(root: Path, extensions: set[str]) -> list[Path]:
+    """Files below ``root`` with one of ``extensions``, following symlinked folders (each real folder once, so
+    a link loop ends), sorted; paths keep the names they were reached by."""
+    seen: set[str] = set()
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        found += [Path(folder) / f for f in files if Path(f).suffix.lower() in extensions and (Path(folder) / f).is_file()]
+    return sorted(found)
+
+
+def collect_inputs(items: list[str], notes: list[str] | None = None) -> tuple[list[tuple[Path, Path]], list[str]]:
     """Expand files, folders (recursive) and globs.
 
     Returns ([(file, relative output name)], [error sentences for missing paths]). Files inside a
@@ -128,10 +153,11 @@ def collect_inputs(items: list[str]) -> tuple[list[tuple[Path, Path]], list[str]
     """
     found: list[tuple[Path, Path]] = []
     errors: list[str] = []
+    notes = [] if notes is None else notes  # "same file named twice" notes, for the caller to show
     for item in items:
         p = Path(item)
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)
+            files = _walk_files(p, IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)
             if not files:
                 errors.append(f"{p}: the folder holds no image or video files ({', '.join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))})")
             found += [(f, f.relative_to(p)) for f in files]
@@ -144,14 +170,16 @@ def collect_inputs(items: list[str]) -> tuple[list[tuple[Path, Path]], list[str]
             found += [(m, Path(m.name)) for m in matches]
         else:
             errors.append(f"{p}: no such file or folder")
-    # the same file named twice (a folder and a glob, say) is done once
-    seen: set[Path] = set()
+    # the same file named twice (a folder and a glob, or two links to one file) is done once, with a word
+    seen: dict[Path, Path] = {}
     unique = []
     for f, rel in found:
         key = f.resolve()
         if key not in seen:
-            seen.add(key)
+            seen[key] = f
             unique.append((f, rel))
+        elif f != seen[key] and (f.is_symlink() or seen[key].is_symlink() or f.absolute() != seen[key].absolute()):
+            notes.append(f"note: {f} is the same file as {seen[key]}; it is colourised once")
     return unique, errors
 
 

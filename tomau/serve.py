@@ -12,6 +12,7 @@ tested without a browser; tests/test_serve.py also drives the page in headless C
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -71,6 +72,13 @@ class Session:
             except OSError:
                 pass  # in use or already gone
         return removed
+
+    def user_message(self, message: str) -> str:
+        """A message as the user should read it: the server's temp paths become the file's own name."""
+        import re
+
+        roots = [re.escape(str(self.root)), re.escape(str(Path(tempfile.gettempdir()) / "gradio"))]
+        return re.sub(rf"(?:{'|'.join(roots)})/(?:[^\s:/]+/)*([^\s:/]+)", r"\1", message)
 
     def cleanup(self) -> None:
         """Remove every upload and result of this server (called when it stops)."""
@@ -185,9 +193,12 @@ def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_
             try:
                 return fn(*args, **kwargs)
             except TomauError as err:
-                raise gr.Error(str(err)) from None
+                message = str(err)
             except OSError as err:
-                raise gr.Error(f"could not process the file ({err.strerror or err})") from None
+                message = f"could not process the file ({err.strerror or err})"
+            message = session.user_message(message)
+            print(f"tomau serve: {message}", file=sys.stderr, flush=True)  # one line in the server's log, no traceback
+            raise gr.Error(message, print_exception=False) from None
         return run
 
     def film_handler(film, model_name, smoothing, progress=gr.Progress()):
@@ -265,7 +276,6 @@ def serve(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None = 
     stops (Ctrl-C, SIGTERM, or ``stop``)."""
     import atexit
     import signal
-    import sys
 
     import gradio as gr
 
