@@ -165,3 +165,25 @@ def test_folder_scans_follow_links_once_and_say_what_is_dropped(tmp_path, tiny_m
     frames[0].save(pages, save_all=True, append_images=frames[1:])
     assert main(["colorize", str(pages), "-o", str(tmp_path / "out"), "-m", str(tiny_model_file)]) == 0
     assert "has 3 pages; only the first is colourised" in capsys.readouterr().err
+
+
+def test_reruns_skip_finished_work_and_never_eat_their_own_results(tmp_path, tiny_model_file, capsys):
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for i in range(3):
+        _grey(scans / f"p{i}.png", i)
+    m = ["-m", str(tiny_model_file)]
+    # -o inside the input folder, run twice: the second run does not take the first run's results as inputs
+    assert main(["colorize", str(scans), "-o", str(scans / "out"), *m]) == 0
+    assert main(["colorize", str(scans), "-o", str(scans / "out"), *m]) == 0
+    assert sorted(p.name for p in (scans / "out").rglob("*") if p.is_file()) == ["p0.png", "p1.png", "p2.png"]
+    # -o = the input folder, run twice: no _color_color
+    assert main(["colorize", str(scans), "-o", str(scans), *m]) == 0
+    assert main(["colorize", str(scans), "-o", str(scans), *m]) == 0
+    assert sorted(p.name for p in scans.glob("*.png")) == ["p0.png", "p0_color.png", "p1.png", "p1_color.png", "p2.png", "p2_color.png"]
+    # --skip-existing: a rerun after an interrupted batch only does what is missing
+    out = tmp_path / "out"
+    assert main(["colorize", str(scans / "p0.png"), "-o", str(out), *m]) == 0
+    capsys.readouterr()
+    assert main(["colorize", str(scans / "p0.png"), str(scans / "p1.png"), "-o", str(out), "--skip-existing", *m]) == 0
+    assert "1 colourised, 0 failed, 1 already done" in capsys.readouterr().err

@@ -91,9 +91,15 @@ def cmd_colorize(args) -> int:
     if not files:
         _say("error: nothing to colourise")
         return 2
-    from .images import make_output_dir, unique_targets
+    from .images import make_output_dir, unique_targets, without_own_outputs
 
     make_output_dir(args.output)  # writable? checked before the first image
+    files, dropped = without_own_outputs(files, Path(args.output))
+    if dropped and not args.quiet:
+        _say(f"note: {dropped} files in {args.output} are results of an earlier run (not inputs); left alone")
+    if not files:
+        _say("error: nothing to colourise")
+        return 2
     files, notes = unique_targets(files, Path(args.output))
     for note in notes:
         _say(note)
@@ -109,7 +115,7 @@ def cmd_colorize(args) -> int:
 def _colorize_photos(args, files, failed_before: int) -> int:
     from tqdm import tqdm
 
-    from .images import load_image, make_output_dir, output_path, save_image
+    from .images import expected_output, load_image, make_output_dir, output_path, save_image
     from .inference import load_model
 
     max_pixels = args.max_pixels or None
@@ -162,7 +168,12 @@ def _colorize_photos(args, files, failed_before: int) -> int:
         bar.update(len(pending))
         pending.clear()
 
+    skipped = 0
     for path, rel in files:
+        if args.skip_existing and expected_output(outdir, rel, protected).exists():
+            skipped += 1  # written atomically by an earlier run, so complete
+            bar.update(1)
+            continue
         try:
             img = load_image(path, max_pixels)
         except TomauError as err:
@@ -183,8 +194,9 @@ def _colorize_photos(args, files, failed_before: int) -> int:
     flush()
     bar.close()
     if not args.quiet or failed:
-        _say(f"{done} colourised, {failed} failed" + (f"; results in {outdir}" if done else ""))
-    return 0 if failed == 0 else (2 if done == 0 else 3)
+        _say(f"{done} colourised, {failed} failed" + (f", {skipped} already done (--skip-existing)" if skipped else "")
+             + (f"; results in {outdir}" if done else ""))
+    return 0 if failed == 0 else (2 if done + skipped == 0 else 3)
 
 
 def _colorize_videos(args, videos, failed_before: int) -> int:
@@ -625,6 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stats: the model colourises, then its palette is moved to the reference's (default); "
                         "welsh: match pixels by lightness and texture (Welsh et al. 2002), no model; "
                         "best when the reference is a coloured copy of the same picture (a hand-tinted print)")
+    c.add_argument("--skip-existing", action="store_true",
+                   help="photos whose result is already in the output folder are skipped: a rerun finishes an interrupted batch")
     c.add_argument("-q", "--quiet", action="store_true")
     c.set_defaults(func=cmd_colorize)
 

@@ -197,6 +197,29 @@ def output_path(outdir: Path, rel: Path, source_format: str | None, has_alpha: b
     return target
 
 
+def expected_output(outdir: Path, rel: Path, protected: set[Path]) -> Path:
+    """The result's path as :func:`output_path` names it for a file of this suffix (without alpha)."""
+    return output_path(outdir, rel, _FORMAT_BY_SUFFIX.get(rel.suffix.lower()), False, protected)
+
+
+def without_own_outputs(pairs: list[tuple[Path, Path]], outdir: Path) -> tuple[list[tuple[Path, Path]], int]:
+    """Drop inputs that are results of an earlier run into ``outdir``: files below ``outdir`` when it lies inside
+    an input folder, and ``NAME_color.EXT`` beside an input ``NAME.*`` (what -o = the input folder writes)."""
+    out_real = outdir.resolve()
+    stems = {(f.resolve().parent, f.stem) for f, _ in pairs}
+    kept, dropped = [], 0
+    for f, rel in pairs:
+        real = f.resolve()
+        root = Path(*f.absolute().parts[: len(f.absolute().parts) - len(rel.parts)]).resolve()
+        in_out_below_root = out_real != root and root in out_real.parents and out_real in real.parents
+        is_result = f.stem.endswith("_color") and (real.parent, f.stem[: -len("_color")]) in stems
+        if in_out_below_root or is_result:
+            dropped += 1
+            continue
+        kept.append((f, rel))
+    return kept, dropped
+
+
 def make_output_dir(path: str | Path) -> Path:
     """Create an output folder (parents too) and check that files can be written in it - before any work -
     or say in one sentence why not. Stale temp files of an interrupted earlier run are removed."""
