@@ -187,3 +187,27 @@ def test_reruns_skip_finished_work_and_never_eat_their_own_results(tmp_path, tin
     capsys.readouterr()
     assert main(["colorize", str(scans / "p0.png"), str(scans / "p1.png"), "-o", str(out), "--skip-existing", *m]) == 0
     assert "1 colourised, 0 failed, 1 already done" in capsys.readouterr().err
+
+
+def test_archival_scans_keep_16_bits_icc_dpi_and_exif(tmp_path, tiny_model_file):
+    import cv2
+
+    from PIL import ImageCms
+
+    m = ["-m", str(tiny_model_file)]
+    ramp = (np.linspace(0, 65535, 48 * 64).reshape(48, 64)).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "grey16.png")  # 16-bit grey (Pillow mode I;16)
+    cv2.imwrite(str(tmp_path / "rgb16.tif"), np.stack([ramp, ramp, ramp], -1))  # 48-bit TIFF
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "Scanner Co."  # Make
+    Image.fromarray(colour_image(0, 40)).convert("L").save(tmp_path / "meta.jpg", icc_profile=srgb, dpi=(600, 600), exif=exif.tobytes())
+    out = tmp_path / "out"
+    assert main(["colorize", str(tmp_path / "grey16.png"), str(tmp_path / "rgb16.tif"), str(tmp_path / "meta.jpg"), "-o", str(out), *m]) == 0
+    for name in ("grey16.png", "rgb16.tif"):
+        res = cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED)
+        assert res.dtype == np.uint16 and res.shape == (48, 64, 3), name
+        assert len(np.unique(res[..., 1])) > 300  # more levels than 8 bits could hold
+    with Image.open(out / "meta.jpg") as im:
+        assert im.info.get("icc_profile") == srgb and tuple(round(v) for v in im.info["dpi"]) == (600, 600)
+        assert im.getexif().get(0x010F) == "Scanner Co."

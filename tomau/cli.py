@@ -113,6 +113,7 @@ def cmd_colorize(args) -> int:
 
 
 def _colorize_photos(args, files, failed_before: int) -> int:
+    import numpy as np
     from tqdm import tqdm
 
     from .images import expected_output, load_image, make_output_dir, output_path, save_image
@@ -153,12 +154,15 @@ def _colorize_photos(args, files, failed_before: int) -> int:
             results = [[colorize_from_reference(rgb, reference, args.reference_method, m)] for rgb, m in zip(rgbs, model_rgbs)]
         else:
             results = [[r] for r in model.colorize_arrays(rgbs, batch_size=args.batch_size)]
+            for k, (_, img) in enumerate(pending):  # 16-bit scans keep 16 bits per channel
+                if img.bits == 16:
+                    results[k] = model.colorize_arrays([img.rgb], dtype=np.uint16)
         for (rel, img), outs in zip(pending, results):
             target = output_path(outdir, rel, img.format, img.alpha is not None, protected)
             try:
                 for k, out in enumerate(outs):  # name_00, name_01 ... most likely first
                     path = target.with_name(f"{target.stem}_{k:02d}{target.suffix}") if args.samples else target
-                    save_image(path, out, img.alpha)
+                    save_image(path, out, img.alpha, info=img.info)
                 done += 1
                 if not args.quiet and len(files) < 2:
                     _say(f"{img.path} -> {target if not args.samples else target.parent / (target.stem + '_NN' + target.suffix)}")

@@ -59,6 +59,8 @@ class LoadedImage:
     is_colour: bool
     format: str | None
     frames: int = 1  # pages of a multi-page TIFF, frames of an animated GIF/WebP: only the first is colourised
+    bits: int = 8  # 16 for 16-bit PNG/TIFF scans: the result is written with 16 bits per channel too
+    info: dict | None = None  # what the result keeps: icc_profile, dpi, exif (orientation already applied)
 
 
 def pil_to_float_rgb(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
@@ -118,7 +120,13 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 im.load()
+                orientation = im.getexif().get(0x0112, 1)
                 im = ImageOps.exif_transpose(im)
+            info = {k: im.info[k] for k in ("icc_profile", "dpi") if im.info.get(k)}
+            exif = im.getexif()
+            if len(exif):
+                exif[0x0112] = 1  # the rotation is applied to the pixels now
+                info["exif"] = exif.tobytes()
     except TomauError:
         raise
     except UnidentifiedImageError:
@@ -126,7 +134,28 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     except (OSError, SyntaxError, ValueError) as err:
         raise TomauError(f"{path}: the image is corrupt or truncated ({err})") from None
     rgb, alpha = pil_to_float_rgb(im)
-    return LoadedImage(path=path, rgb=rgb, alpha=alpha, is_colour=looks_colour(rgb), format=fmt, frames=frames)
+    bits = 16 if im.mode.startswith("I;16") or (im.mode == "I" and rgb.size and fmt in ("PNG", "TIFF")) else 8
+    if fmt in ("PNG", "TIFF") and im.mode in ("RGB", "RGBA") and orientation in (1, None):
+        deep = _read_16bit_colour(path)  # Pillow reads 48/64-bit PNG and TIFF as 8 bits per channel
+        if deep is not None and deep[0].shape[:2] == rgb.shape[:2]:
+            rgb, alpha, bits = deep[0], (deep[1] if deep[1] is not None else alpha), 16
+    return LoadedImage(path=path, rgb=rgb, alpha=alpha, is_colour=looks_colour(rgb), format=fmt, frames=frames,
+                       bits=bits, info=info)
+
+
+def _read_16bit_colour(path: Path) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """(float RGB, 8-bit alpha or None) of a 16-bit-per-channel colour PNG/TIFF via OpenCV, else None."""
+    try:
+        import cv2
+
+        arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    except Exception:  # noqa: BLE001 - OpenCV missing or unable: Pillow's 8 bits stand
+        return None
+    if arr is None or arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        return None
+    rgb = arr[..., 2::-1].astype(np.float32) / 65535.0
+    alpha = (arr[..., 3] // 257).astype(np.uint8) if arr.shape[2] == 4 else None
+    return np.ascontiguousarray(rgb), alpha
 
 
 def _walk_files(root: Path, extensions: set[str]) -> list[Path]:
@@ -281,15 +310,33 @@ def unique_targets(pairs: list[tuple[Path, Path]], outdir: Path) -> tuple[list[t
     return out, notes
 
 
-def save_image(path: Path, rgb_u8: np.ndarray, alpha: np.ndarray | None = None, quality: int = 95) -> None:
-    """Write an (H, W, 3) uint8 image (plus alpha) atomically: temp file in the same folder, then rename."""
+def save_image(path: Path, rgb_u8: np.ndarray, alpha: np.ndarray | None = None, quality: int = 95,
+               info: dict | None = None) -> None:
+    """Write an (H, W, 3) uint8 image (plus alpha) atomically: temp file in the same folder, then rename.
+
+    A uint16 image goes to PNG/TIFF with 16 bits per channel (other formats get 8). ``info`` (from
+    :class:`LoadedImage`) carries the input's ICC profile, DPI and EXIF into formats that hold them."""
+    ext = path.suffix.lower()
+    if rgb_u8.dtype == np.uint16:
+        if ext in (".png", ".tif", ".tiff"):
+            import cv2
+
+            channels = [rgb_u8[..., ::-1]] + ([alpha.astype(np.uint16)[..., None] * 257] if alpha is not None else [])
+            ok, data = cv2.imencode(ext, np.ascontiguousarray(np.concatenate(channels, axis=2)))
+            if not ok:
+                raise TomauError(f"{path}: OpenCV could not encode the 16-bit result")
+            write_atomic(path, lambda f: f.write(data.tobytes()))
+            return
+        rgb_u8 = (rgb_u8 // 257).astype(np.uint8)
     im = Image.fromarray(rgb_u8, "RGB")
     if alpha is not None:
         im.putalpha(Image.fromarray(alpha, "L"))
-    ext = path.suffix.lower()
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".jfif": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF",
            ".webp": "WEBP", ".bmp": "BMP"}.get(ext, "PNG")
     kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    for key, value in (info or {}).items():
+        if fmt in ("JPEG", "PNG", "TIFF", "WEBP") and not (key == "dpi" and fmt == "WEBP"):
+            kwargs[key] = value
     write_atomic(path, lambda f: im.save(f, format=fmt, **kwargs))
 
 

@@ -40,20 +40,22 @@ class Colorizer:
         return tens_l_orig, color.normalize_l(tens_l_rs)
 
     @staticmethod
-    def recombine(l_orig: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
-        """Upsample ab (2, s, s) to the size of L (1, 1, H, W) and return uint8 RGB (H, W, 3)."""
+    def recombine(l_orig: torch.Tensor, ab: torch.Tensor, dtype=np.uint8) -> np.ndarray:
+        """Upsample ab (2, s, s) to the size of L (1, 1, H, W) and return RGB (H, W, 3) as uint8 (or uint16:
+        16-bit scans keep their 16 bits of lightness)."""
         ab_orig = F.interpolate(ab[None], size=l_orig.shape[-2:], mode="bilinear", align_corners=False)
         rgb = color.model_output_to_rgb(color.normalize_l(l_orig), ab_orig)[0]
-        return (rgb.permute(1, 2, 0) * 255 + 0.5).clamp(0, 255).byte().numpy()
+        top = 65535 if dtype == np.uint16 else 255
+        return (rgb.permute(1, 2, 0).numpy() * top + 0.5).clip(0, top).astype(dtype)
 
     @torch.inference_mode()
-    def colorize_arrays(self, images: list[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
-        """float RGB (H, W, 3) in [0, 1], any sizes -> uint8 RGB (H, W, 3) of the same sizes."""
+    def colorize_arrays(self, images: list[np.ndarray], batch_size: int = 8, dtype=np.uint8) -> list[np.ndarray]:
+        """float RGB (H, W, 3) in [0, 1], any sizes -> RGB (H, W, 3) of the same sizes, uint8 (or ``dtype=np.uint16``)."""
         out: list[np.ndarray] = []
         for i in range(0, len(images), batch_size):
             tens_l_orig, l_rs = self.grey_inputs(images[i : i + batch_size])
             out_ab = self.predict_ab(l_rs).cpu()
-            out += [self.recombine(l, ab) for l, ab in zip(tens_l_orig, out_ab)]
+            out += [self.recombine(l, ab, dtype) for l, ab in zip(tens_l_orig, out_ab)]
         return out
 
     @property
