@@ -51,7 +51,9 @@ def test_train_resume_translate_evaluate(pairs, tmp_path, capsys):
     assert {"G_GAN", "G_L1", "D_real"} <= set(rows[-2])
 
     out = tmp_path / "out"
-    assert main(["translate", str(run), str(pairs), "--paired", "-o", str(out)]) == 0
+    assert main(["translate", str(run), str(pairs), "--paired", "-o", str(out)]) == 0  # tomau 0.1's form still works
+    assert main(["translate", "-m", str(run), str(pairs), "--paired", "-o", str(tmp_path / "out2"), "-q"]) == 0
+    assert len(list((tmp_path / "out2").iterdir())) == len(list(out.iterdir()))
     results = sorted(out.iterdir())
     assert len(results) == 10 and Image.open(results[0]).size == (32, 32)  # the input half's size
     img = translate(Image.fromarray(colour_image(3, 50)), str(run))  # any size: resized in and out

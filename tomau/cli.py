@@ -22,10 +22,10 @@ EPILOG = """examples:
   tomau train mdn --data faces/ --vae runs/v1 --name m1              # then the mixture density network
   tomau evaluate --model default --data val_photos/ --json scores.json
   tomau train gan --data flowers/ --image-size 64 --batch-size 64 --name g1   # RaLSGAN image generator
-  tomau generate --model runs/g1 --n 10000 -o fakes/ && tomau swd flowers/ fakes/
+  tomau generate -m runs/g1 -n 10000 -o fakes/ && tomau swd flowers/ fakes/
   tomau fid real/ fakes/ --weights pt_inception-2015-12-05-6726825d.pth
   tomau train translate --data maps/train --direction AtoB --name m1          # satellite -> map
-  tomau translate runs/m1 maps/val --paired -o maps_out/
+  tomau translate -m runs/m1 maps/val --paired -o maps_out/
   tomau colorize old.jpg --reference similar_colour_photo.jpg -o coloured/
   tomau hint old.jpg --scribbles strokes.png -m default -o coloured/
   tomau colorize film.mp4 -o coloured/                                 # audio, fps and duration kept
@@ -518,6 +518,18 @@ def cmd_translate(args) -> int:
     from .images import collect_inputs, make_output_dir, output_path, save_image
     from .translation import load_translator
 
+    if not args.model:  # tomau 0.1 took the model as the first positional argument
+        from .modelfile import resolve_model_path
+
+        try:
+            resolve_model_path(args.inputs[0])
+        except TomauError:
+            raise TomauError("give the translator with -m MODEL (a model file or run folder)") from None
+        if len(args.inputs) < 2:
+            raise TomauError("give the translator with -m MODEL and the images to translate")
+        args.model, args.inputs = args.inputs[0], args.inputs[1:]
+        if not args.quiet:
+            _say(f"note: the model as first argument is deprecated; write tomau translate -m {args.model} ...")
     translator = load_translator(args.model, args.device)
     files, errors = collect_inputs(args.inputs)
     for e in errors:
@@ -535,7 +547,8 @@ def cmd_translate(args) -> int:
         except (OSError, TomauError) as err:
             _say(f"error: {path}: {err}")
             failed += 1
-    _say(f"{done} translated, {failed} failed" + (f"; results in {outdir}" if done else ""))
+    if not args.quiet or failed:
+        _say(f"{done} translated, {failed} failed" + (f"; results in {outdir}" if done else ""))
     return 0 if failed == 0 else (2 if done == 0 else 3)
 
 
@@ -565,7 +578,8 @@ def cmd_hint(args) -> int:
     if target.resolve() == Path(args.photo).resolve():
         raise TomauError(f"{target}: that is the input photo; inputs are never overwritten")
     save_image(target, out)
-    _say(f"{args.photo} -> {target} ({int(mask.sum())} hinted pixels, solved in {time.time() - t0:.2f} s)")
+    if not args.quiet:
+        _say(f"{args.photo} -> {target} ({int(mask.sum())} hinted pixels, solved in {time.time() - t0:.2f} s)")
     return 0
 
 
@@ -591,7 +605,8 @@ def cmd_blend(args) -> int:
 
     config, state = interpolate_models(args.a, args.b, args.alpha)
     save_model_file(Path(args.output), state, config)
-    _say(f"wrote {args.output}: {1 - args.alpha:g} x {args.a} + {args.alpha:g} x {args.b}")
+    if not args.quiet:
+        _say(f"wrote {args.output}: {1 - args.alpha:g} x {args.a} + {args.alpha:g} x {args.b}")
     return 0
 
 
@@ -620,7 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tomau {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("colorize", aliases=["colourise", "colorise"], help="colourise photos and films")
+    c = sub.add_parser("colorize", epilog="example:\n  tomau colorize old.jpg scans/ -o coloured/ --skip-existing", formatter_class=argparse.RawDescriptionHelpFormatter, aliases=["colourise", "colorise"], help="colourise photos and films")
     c.add_argument("inputs", nargs="+", help="image or video files, folders (recursive) or glob patterns")
     c.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
     c.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"bundled model name, .safetensors file or run folder (default: {DEFAULT_MODEL})")
@@ -646,7 +661,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-q", "--quiet", action="store_true")
     c.set_defaults(func=cmd_colorize)
 
-    t = sub.add_parser("train", help="train a model family on a folder of images")
+    t = sub.add_parser("train", epilog="example:\n  tomau train effunet --data photos/ --bins zhang/ --val-data val/ --name e1", formatter_class=argparse.RawDescriptionHelpFormatter, help="train a model family on a folder of images")
     t.add_argument("family", choices=["pix2pix", "resunet", "effunet", "cvae", "mdn", "gan", "translate"],
                    help="colourisers: pix2pix (the seed's U-Net), resunet (ResNet-encoder U-Net), effunet (pretrained "
                         "EfficientNet-Lite encoder: the default's recipe, fast on a CPU), cvae then mdn (diverse "
@@ -654,7 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_args(t)
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="score a model against colour ground truth")
+    e = sub.add_parser("evaluate", epilog="example:\n  tomau evaluate -m default --data ../shared/data/photos/val --json scores.json", formatter_class=argparse.RawDescriptionHelpFormatter, help="score a model against colour ground truth")
     e.add_argument("--model", "-m", default=DEFAULT_MODEL)
     e.add_argument("--data", required=True, help="folder of colour images (recursive)")
     e.add_argument("--size", type=at_least(8), default=256, help="evaluation resolution (default 256)")
@@ -667,9 +682,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
-    g = sub.add_parser("generate", help="sample images from an unconditional GAN (tomau train gan)")
+    g = sub.add_parser("generate", epilog="example:\n  tomau generate -m flowers_gan -n 64 -o flowers/", formatter_class=argparse.RawDescriptionHelpFormatter, help="sample images from an unconditional GAN (tomau train gan)")
     g.add_argument("--model", "-m", required=True, help="model file or run folder")
-    g.add_argument("--n", type=at_least(1), default=64, help="number of images (default 64)")
+    g.add_argument("-n", "--num", "--n", dest="n", type=at_least(1), default=64, help="number of images (default 64)")
     g.add_argument("-o", "--output", required=True, help="output folder: 00000.png, 00001.png, ...")
     g.add_argument("--seed", type=int, default=0, help="image i of a seed is always the same picture (default 0)")
     g.add_argument("--batch-size", type=at_least(1), default=256)
@@ -677,7 +692,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-q", "--quiet", action="store_true")
     g.set_defaults(func=cmd_generate)
 
-    f = sub.add_parser("fid", help="Frechet Inception distance between two image folders (needs the published Inception weights)")
+    f = sub.add_parser("fid", epilog="example:\n  tomau fid real/ fakes/ --weights pt_inception-2015-12-05-6726825d.pth", formatter_class=argparse.RawDescriptionHelpFormatter, help="Frechet Inception distance between two image folders (needs the published Inception weights)")
     f.add_argument("a", help="folder of images or .npz statistics")
     f.add_argument("b", nargs="?", help="folder of images or .npz statistics")
     f.add_argument("--weights", help="pt_inception-2015-12-05-6726825d.pth: a file or URL (default: the cached file, else the official URL)")
@@ -688,33 +703,36 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("-q", "--quiet", action="store_true")
     f.set_defaults(func=cmd_fid)
 
-    w = sub.add_parser("swd", help="sliced Wasserstein distance between two image folders (no downloaded weights)")
+    w = sub.add_parser("swd", epilog="example:\n  tomau swd flowers/ fakes/ --size 64", formatter_class=argparse.RawDescriptionHelpFormatter, help="sliced Wasserstein distance between two image folders (no downloaded weights)")
     w.add_argument("a")
     w.add_argument("b")
     w.add_argument("--size", type=at_least(8), default=64, help="images are made squares of this side first (default 64)")
     w.add_argument("--fit", choices=["pad", "stretch", "crop"], default="pad")
     w.add_argument("--max-images", type=at_least(0), default=0)
     w.add_argument("--seed", type=int, default=0)
+    w.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes, errors only")
     w.set_defaults(func=cmd_swd)
 
-    x = sub.add_parser("translate", help="translate images with a paired model (tomau train translate)")
-    x.add_argument("model", help="model file or run folder")
+    x = sub.add_parser("translate", epilog="example:\n  tomau translate -m runs/maps ../shared/data/maps/val --paired -o maps_out/", formatter_class=argparse.RawDescriptionHelpFormatter, help="translate images with a paired model (tomau train translate)")
+    x.add_argument("-m", "--model", help="the translator: bundled name, model file or run folder (required)")
     x.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     x.add_argument("-o", "--output", required=True, help="output folder (PNG files)")
     x.add_argument("--paired", action="store_true", help="inputs are A|B pair files: translate their input half")
     x.add_argument("--device", default="cpu")
+    x.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes, errors only")
     x.set_defaults(func=cmd_translate)
 
-    h = sub.add_parser("hint", help="colour a photo from colour scribbles (Levin et al. 2004), alone or on a model's output",
+    h = sub.add_parser("hint", epilog="example:\n  tomau hint old.jpg --scribbles strokes.png -m default -o coloured/", formatter_class=argparse.RawDescriptionHelpFormatter, help="colour a photo from colour scribbles (Levin et al. 2004), alone or on a model's output",
                        description="Scribbles: an image of the photo's size with colour marks - either drawn on the grey "
                                    "photo (marked pixels are the coloured ones) or on a transparent layer (visible pixels).")
     h.add_argument("photo")
     h.add_argument("--scribbles", required=True, help="image of the same size holding the colour hints")
     h.add_argument("-m", "--model", help="start from this colouriser's output; the hints override it where given")
     h.add_argument("-o", "--output", required=True, help="output file, or folder")
+    h.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes, errors only")
     h.set_defaults(func=cmd_hint)
 
-    v = sub.add_parser("serve", help="a local web page: photos, colour hints, reference photos, films")
+    v = sub.add_parser("serve", epilog="example:\n  tomau serve --port 7860 --keep-minutes 10", formatter_class=argparse.RawDescriptionHelpFormatter, help="a local web page: photos, colour hints, reference photos, films")
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
     v.add_argument("--port", type=at_least(0), default=7860, help="(default 7860)")
     v.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: cpu)")
@@ -724,18 +742,21 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--max-video-seconds", type=at_least(0, float), default=300, help="longest film the page takes (default 300)")
     v.add_argument("--keep-minutes", type=at_least(0, float), default=10,
                    help="uploads and results are deleted this long after they were made, and all of them when the server stops (default 10)")
+    v.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes, errors only")
     v.set_defaults(func=cmd_serve)
 
-    b = sub.add_parser("blend", help="interpolate two models' weights: a fidelity-to-vividness dial",
+    b = sub.add_parser("blend", epilog="example:\n  tomau blend runs/stage1 runs/stage2 --alpha 0.8 -o mix.safetensors", formatter_class=argparse.RawDescriptionHelpFormatter, help="interpolate two models' weights: a fidelity-to-vividness dial",
                        description="Network interpolation (ESRGAN): (1 - alpha) * A + alpha * B, for A an L1 model and B a GAN model fine-tuned from it.")
     b.add_argument("a", help="model A (e.g. the L1-only stage-1 run)")
     b.add_argument("b", help="model B (e.g. the GAN run started from A)")
     b.add_argument("--alpha", type=between(0, 1), required=True, help="weight of B, 0..1")
     b.add_argument("-o", "--output", required=True, help="output .safetensors file")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes, errors only")
     b.set_defaults(func=cmd_blend)
 
-    m = sub.add_parser("models", help="list bundled models, or describe one model file")
+    m = sub.add_parser("models", epilog="example:\n  tomau models default", formatter_class=argparse.RawDescriptionHelpFormatter, help="list bundled models, or describe one model file")
     m.add_argument("model", nargs="?", help="model name, file or run folder to describe")
+    m.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes, errors only")
     m.set_defaults(func=cmd_models)
     return parser
 
