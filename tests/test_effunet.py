@@ -199,3 +199,17 @@ def test_the_vividness_dial(tmp_path, colour_folder, zhang_bins, tiny_model_file
     Image.fromarray((photo * 255).astype(np.uint8)).convert("L").save(tmp_path / "g.png")
     assert main(["colorize", str(tmp_path / "g.png"), "-m", str(tmp_path / "e"), "--mix", "1", "--temperature", "0.2", "-o", str(out)]) == 0
     assert (out / "g.png").exists()
+
+
+def test_bundled_effunet_colours_a_sample_photo_offline():
+    from tomau import colorize, load_model
+    from tomau.metrics import colourfulness
+    from tomau.modelfile import SAMPLES_DIR
+
+    model = load_model("effunet")
+    assert model.config["family"] == "effunet" and model.image_size == 128
+    grey = Image.open(SAMPLES_DIR / "1860_girls.jpg").convert("L")
+    out = colorize(grey, model)
+    assert out.size == grey.size and colourfulness(np.asarray(out)) > 8
+    params = model.config["generator"]["params"]
+    assert (params["mix"], params["temperature"]) == (1.0, 0.2)  # the decoding chosen on held-out photos
