@@ -38,6 +38,16 @@ def colouriser_names(extra: list[str] | None = None) -> list[str]:
         names.append(str(e))
     return names
 
+_LIVE: set = set()  # sessions not yet cleaned up
+_UPLOADS: list[Path] = []  # this process's upload folder, while one exists
+
+
+def _shared_upload_dir() -> Path:
+    if not _UPLOADS or not _UPLOADS[0].is_dir():
+        _UPLOADS[:] = [Path(tempfile.mkdtemp(prefix="tomau_serve_uploads_"))]
+    os.environ["GRADIO_TEMP_DIR"] = str(_UPLOADS[0])  # read by Gradio when the app is made and at each upload
+    return _UPLOADS[0]
+
 
 class Session:
     """Loaded models (kept between requests) and the limits; one per app."""
@@ -52,9 +62,11 @@ class Session:
         # swept of files older than keep_minutes while the server runs and removed when it stops
         self.root = Path(tempfile.mkdtemp(prefix="tomau_serve_"))
         self.outdir = self.root / "results"
-        self.upload_dir = self.root / "uploads"
         self.outdir.mkdir()
-        self.upload_dir.mkdir()
+        # Gradio reads its upload folder from the environment at every request, so one process has one:
+        # shared by the pages this process serves, removed when the last of them stops
+        self.upload_dir = _shared_upload_dir()
+        _LIVE.add(self)
 
     def sweep(self, now: float | None = None) -> int:
         """Delete stored files older than keep_minutes (and folders left empty); returns how many files went."""
@@ -62,7 +74,8 @@ class Session:
 
         now = time.time() if now is None else now
         removed = 0
-        for path in sorted(self.root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        paths = [*self.root.rglob("*"), *self.upload_dir.rglob("*")]
+        for path in sorted(paths, key=lambda p: len(p.parts), reverse=True):
             try:
                 if path.is_file() and now - path.stat().st_mtime > self.keep_seconds:
                     path.unlink()
@@ -77,14 +90,19 @@ class Session:
         """A message as the user should read it: the server's temp paths become the file's own name."""
         import re
 
-        roots = [re.escape(str(self.root)), re.escape(str(Path(tempfile.gettempdir()) / "gradio"))]
+        roots = [re.escape(str(p)) for p in (self.root, self.upload_dir, Path(tempfile.gettempdir()) / "gradio")]
         return re.sub(rf"(?:{'|'.join(roots)})/(?:[^\s:/]+/)*([^\s:/]+)", r"\1", message)
 
     def cleanup(self) -> None:
-        """Remove every upload and result of this server (called when it stops)."""
+        """Remove every result of this server, and the uploads when no other page of this process runs."""
         import shutil
 
         shutil.rmtree(self.root, ignore_errors=True)
+        _LIVE.discard(self)
+        if not _LIVE and _UPLOADS:
+            shutil.rmtree(_UPLOADS.pop(), ignore_errors=True)
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+
 
     def model(self, name: str):
         from .inference import load_model
@@ -185,7 +203,6 @@ def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_
     if not names:
         raise TomauError("no colourisation model found: give one with --model")
     session = Session(max_pixels, max_video_seconds, device, keep_minutes)
-    os.environ["GRADIO_TEMP_DIR"] = str(session.upload_dir)  # read by Gradio when the app is made: uploads go there
     import gradio as gr
 
     def guarded(fn):
@@ -293,7 +310,8 @@ def serve(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None = 
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     if block and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))  # SIGTERM ends like Ctrl-C
-    print(f"uploads and results are kept in {session.root} for {keep_minutes:g} minutes, and deleted when the server stops",
+    print(f"uploads and results are kept in {session.root} and {session.upload_dir} for {keep_minutes:g} minutes, "
+          "and deleted when the server stops",
           file=sys.stderr, flush=True)
     try:
         app.launch(server_name=host, server_port=port, max_file_size=int(max_upload_mb * 1024 * 1024), prevent_thread_lock=not block,
