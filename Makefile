@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup browser demo test bench clean
+.PHONY: setup browser demo test test-fast bench clean
 
 setup: $(VENV)/.installed
 
@@ -19,6 +19,10 @@ demo: setup
 
 test: setup browser
 	$(BIN)/python -m pytest -q
+
+# unit tests only (no servers, browsers or extra processes)
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # Debian's Chromium for the web page's end-to-end test; where it cannot be installed the test is skipped with its reason
 browser:
