@@ -61,7 +61,7 @@ def train_effunet(args, given: dict, family_flags: dict) -> int:
         for k in RESUME_OVERRIDES:
             if k in given:
                 setattr(cfg, k, given[k])
-        ignored = [k for k in given if k not in RESUME_OVERRIDES and k not in ("resume", "family", "func", "quiet", "out", "name")]
+        ignored = [k for k in given if k not in RESUME_OVERRIDES and k not in ("resume", "family", "func", "quiet", "out", "name", "command")]
         if ignored:
             _say(f"note: resuming keeps the run's own settings; ignored: {', '.join('--' + k.replace('_', '-') for k in ignored)}")
         cfg.out = str(args.resume)
