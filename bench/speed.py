@@ -7,6 +7,7 @@ Prints a table and writes bench/results/speed.json:
   - end to end for a 1-megapixel JPEG: read + decode, predict, recombine with full-res L, encode + write
     (in-process, the model already loaded, as a batch job sees it), median of several runs
   - one-off costs: model load, and a cold `tomau colorize` process (imports included)
+  - peak memory (RSS) of a `tomau colorize` process on a grey JPEG of 1, 16 and 64 megapixels (--mp to change)
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--out", default=str(RESULTS / "speed.json"))
+    ap.add_argument("--mp", type=float, nargs="*", default=[1, 16, 64], help="megapixel sizes for the peak-memory rows")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -61,6 +63,18 @@ def main() -> None:
                               "--threads", str(args.threads), "-m", args.model], cwd=ROOT, capture_output=True, text=True)
         cold_s = time.perf_counter() - t
         assert cli.returncode == 0, cli.stderr
+        peak_mb = {}
+        for mp in args.mp:  # a fresh process per size: its peak RSS is the photo's cost
+            side_w = int((mp * 1e6 * 4 / 3) ** 0.5)
+            big = Path(tmp) / f"scan_{mp:g}mp.jpg"
+            Image.open(SAMPLES_DIR / "1880_paris.jpg").convert("L").resize((side_w, int(side_w * 3 / 4)), Image.BILINEAR).save(big, quality=90)
+            code = ("import resource, sys; from tomau.cli import main; "
+                    f"rc = main(['colorize', {str(big)!r}, '-o', {str(Path(tmp) / 'big')!r}, '-q', '--max-pixels', '0', '-m', {args.model!r}]); "
+                    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+            run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+            assert run.returncode == 0, run.stderr
+            peak_mb[f"{mp:g}"] = round(int(run.stdout.split()[-1]) / 1024)
+            big.unlink()
 
     params = sum(p.numel() for p in model.net.parameters())
     result = {
@@ -74,6 +88,7 @@ def main() -> None:
         "end_to_end_1mp_jpeg_s": round(e2e_ms / 1000, 3),
         "model_load_s": round(load_s, 3),
         "cold_cli_1mp_s": round(cold_s, 2),
+        "peak_rss_mb_by_megapixels": peak_mb,
         "targets": {"ms_per_image_256_batch1": 100, "end_to_end_1mp_jpeg_s": 1.0},
     }
     rows = [
@@ -82,6 +97,7 @@ def main() -> None:
         ("1 MP JPEG end to end", f"{e2e_ms / 1000:.3f} s", "<= 1 s"),
         ("model load (once)", f"{load_s:.3f} s", ""),
         ("cold CLI run, 1 MP (imports too)", f"{cold_s:.2f} s", ""),
+        *[(f"peak RSS, tomau colorize {mp} MP JPEG", f"{mb} MB", "< 2 GB at 64 MP" if mp == "64" else "") for mp, mb in peak_mb.items()],
     ]
     print(f"tomau speed: model {args.model} ({params / 1e6:.1f} M params), {args.threads} threads, torch {torch.__version__}")
     for name, value, target in rows:

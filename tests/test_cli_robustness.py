@@ -211,3 +211,24 @@ def test_archival_scans_keep_16_bits_icc_dpi_and_exif(tmp_path, tiny_model_file)
     with Image.open(out / "meta.jpg") as im:
         assert im.info.get("icc_profile") == srgb and tuple(round(v) for v in im.info["dpi"]) == (600, 600)
         assert im.getexif().get(0x010F) == "Scanner Co."
+
+
+def test_strip_recombination_equals_the_whole_image_one(monkeypatch):
+    """Item 7: L and the recombination run in strips of rows (memory bounded); the result is the same."""
+    import torch
+    from torch.nn import functional as F
+
+    import tomau.inference as inference
+    from tomau import color
+
+    rng = np.random.default_rng(0)
+    rgb = rng.random((301, 203, 3)).astype(np.float32)
+    ab = torch.rand(2, 32, 32) * 2 - 1
+    whole_l = color.rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None])[:, :1]
+    ab_full = F.interpolate(ab[None], size=(301, 203), mode="bilinear", align_corners=False)
+    whole = (color.model_output_to_rgb(color.normalize_l(whole_l), ab_full)[0].permute(1, 2, 0).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
+    monkeypatch.setattr(inference, "STRIP_PIXELS", 2000)  # ~10 rows a strip
+    l = inference.full_res_l(rgb)
+    assert torch.allclose(l, whole_l, atol=1e-4)
+    got = inference.Colorizer.recombine(l, ab)
+    assert np.abs(got.astype(int) - whole).max() <= 1 and (got != whole).mean() < 1e-3

@@ -82,7 +82,7 @@ def test_serve_checks_the_models_it_is_given_at_start_up(tinted_model):
     from tomau.serve import colouriser_names
 
     names = colouriser_names([str(tinted_model)])
-    assert "default" in names and "flowers_gan" not in names and names[-1] == str(tinted_model)
+    assert "default" in names and "flowers_gan" not in names and names[0] == str(tinted_model)
     with pytest.raises(TomauError, match="not a colourisation model"):
         colouriser_names(["flowers_gan"])
     with pytest.raises(TomauError, match="no such model"):

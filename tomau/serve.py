@@ -28,15 +28,17 @@ METHODS = {"model only": None, "model + reference palette (stats)": "stats",
 
 
 def colouriser_names(extra: list[str] | None = None) -> list[str]:
-    """Bundled colourisers (not generators), then any model files or run folders given."""
-    from .modelfile import bundled_models, load_model_file
+    """The models given (-m: the first is the page's choice), then the bundled colourisers (not generators)."""
+    from .modelfile import DEFAULT_MODEL, bundled_models, load_model_file
 
-    names = [n for n in bundled_models() if load_model_file(n)[0].get("task", "colorize") == "colorize"]
+    names = []
     for e in extra or []:  # checked now, so a wrong path fails at start-up, not at the first request
         if load_model_file(str(e))[0].get("task", "colorize") != "colorize":
-            raise TomauError(f"{e}: not a colourisation model (tomau train pix2pix / resunet / cvae / mdn make those)")
+            raise TomauError(f"{e}: not a colourisation model (tomau train pix2pix / resunet / effunet / cvae / mdn make those)")
         names.append(str(e))
-    return names
+    bundled = [n for n in bundled_models() if load_model_file(n)[0].get("task", "colorize") == "colorize"]
+    bundled.sort(key=lambda n: n != DEFAULT_MODEL)  # the default first among the bundled ones
+    return names + [n for n in bundled if n not in names]
 
 _LIVE: set = set()  # sessions not yet cleaned up
 _UPLOADS: list[Path] = []  # this process's upload folder, while one exists
