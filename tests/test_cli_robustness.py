@@ -232,3 +232,19 @@ def test_strip_recombination_equals_the_whole_image_one(monkeypatch):
     assert torch.allclose(l, whole_l, atol=1e-4)
     got = inference.Colorizer.recombine(l, ab)
     assert np.abs(got.astype(int) - whole).max() <= 1 and (got != whole).mean() < 1e-3
+
+
+def test_one_cli_every_command_has_an_example_quiet_and_marked_required_options(capsys):
+    from tomau.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    for name, command in {n: p for n, p in sub.choices.items() if n not in ("colourise", "colorise")}.items():
+        text = command.format_help()
+        assert "example:" in text, name
+        assert "-q, --quiet" in text, name
+        for action in command._actions:
+            if action.required and action.option_strings:
+                assert "(required)" in (command._get_formatter()._get_help_string(action) or ""), (name, action.dest)
+    assert "-n N, --num N, --n N" in sub.choices["generate"].format_help()
+    assert "-m MODEL, --model MODEL" in sub.choices["translate"].format_help()
