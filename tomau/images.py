@@ -293,21 +293,23 @@ def unique_targets(pairs: list[tuple[Path, Path]], outdir: Path) -> tuple[list[t
     """Give every input its own output name before any work: inputs whose results would share a name
     (``d1/a.jpg`` and ``d2/a.jpg``; ``a.gif`` and ``a.png``, both written as PNG) get ``_2``, ``_3`` ...
     Returns the renamed (file, relative name) pairs and one note per renamed input."""
-    taken: dict[Path, Path] = {}
+    taken: dict[str, Path] = {}  # output name (lower case, as a case-insensitive disk sees it) -> input
     out, notes = [], []
     for f, rel in pairs:
         fmt = _FORMAT_BY_SUFFIX.get(rel.suffix.lower(), "")
         ext = rel.suffix.lower() if fmt in _WRITABLE else ".png"  # as output_path names it (alpha aside)
-        key = (rel.parent / rel.stem).as_posix().lower() + ext
+
+        def key(r: Path) -> str:
+            return (r.parent / r.stem).as_posix().lower() + ext
+
         new, n = rel, 1
-        while key in taken:
+        while key(new) in taken:
             n += 1
             new = rel.with_name(f"{rel.stem}_{n}{rel.suffix}")
-            key = (new.parent / new.stem).as_posix().lower() + ext
-        taken[key] = f
         if new != rel:
-            notes.append(f"note: {f} would be written under the same name as {taken[(rel.parent / rel.stem).as_posix().lower() + ext]}; "
+            notes.append(f"note: {f} would be written under the same name as {taken[key(rel)]}; "
                          f"its result is named {outdir / new.with_suffix(ext)}")
+        taken[key(new)] = f
         out.append((f, new))
     return out, notes
 

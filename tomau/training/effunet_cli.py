@@ -44,18 +44,12 @@ def load_state_config(run: str | Path):
 
 
 def train_effunet(args, given: dict, family_flags: dict) -> int:
-    import torch
-
     from ..data import scan_folder
     from ..models.effunet import EffUNetConfig
     from .cached import CachedTrainConfig, CachedTrainer, build_cache
     from .trainer import next_run_dir
 
-    _check_flags(given, family_flags)
-    if given.get("threads"):
-        if given["threads"] < 1:
-            raise TomauError(f"--threads must be at least 1, not {given['threads']}")
-        torch.set_num_threads(given["threads"])
+    _check_flags(given, family_flags)  # --threads reaches CachedTrainConfig.threads, which the trainer applies
     if args.resume:
         cfg = load_state_config(args.resume)
         for k in RESUME_OVERRIDES:
