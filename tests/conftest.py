@@ -32,6 +32,16 @@ def colour_folder(tmp_path):
     return root
 
 
+@pytest.fixture
+def flower_folder(tmp_path):
+    """24 colourful 40x30 PNGs (not square: the GANs pad them)."""
+    root = tmp_path / "flowers"
+    root.mkdir()
+    for i in range(24):
+        Image.fromarray(colour_image(i, 40)[:, :30]).save(root / f"f{i:02d}.png")
+    return root
+
+
 TINY_UNET = UNetConfig(ngf=4, num_downs=5)  # 32x32 model resolution, a few thousand parameters
 
 

@@ -73,15 +73,6 @@ def test_padding_keeps_the_aspect_ratio(tmp_path):
     assert len(flips) >= 2  # random rotation changes some samples
 
 
-@pytest.fixture
-def flower_folder(tmp_path):
-    root = tmp_path / "flowers"
-    root.mkdir()
-    for i in range(24):
-        Image.fromarray(colour_image(i, 40)[:, :30]).save(root / f"f{i:02d}.png")  # not square: padded
-    return root
-
-
 def test_train_resume_generate_cli(flower_folder, tmp_path, capsys):
     common = ["train", "gan", "--data", str(flower_folder), "--image-size", "16", "--g-width", "64", "--d-width", "32",
               "--batch-size", "8", "--out", str(tmp_path / "runs"), "--name", "g", "--workers", "0", "-q",

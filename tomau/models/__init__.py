@@ -10,6 +10,8 @@ from ..errors import TomauError
 from .cvae import CVAEConfig, DiverseColorizer
 from .dcgan import DCGANConfig, DCGANGenerator
 from .effunet import EffUNetColorizer, EffUNetConfig
+from .fastgan import FastGANConfig, FastGANGenerator
+from .liteunet import LiteUNet, LiteUNetConfig
 from .patchgan import PatchGANConfig, PatchGANDiscriminator
 from .resunet import ResUNetConfig, ResUNetGenerator
 from .unet import UNetConfig, UNetGenerator
@@ -19,8 +21,10 @@ GENERATORS = {
     "unet": (UNetConfig, UNetGenerator),
     "resunet": (ResUNetConfig, ResUNetGenerator),
     "effunet": (EffUNetConfig, EffUNetColorizer),
+    "liteunet": (LiteUNetConfig, LiteUNet),
     "cvae": (CVAEConfig, DiverseColorizer),
     "dcgan": (DCGANConfig, DCGANGenerator),
+    "fastgan": (FastGANConfig, FastGANGenerator),
 }
 DISCRIMINATORS = {"patchgan": (PatchGANConfig, PatchGANDiscriminator)}
 

@@ -56,6 +56,7 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
 
 class UnconditionalGAN(Family):
     name = "gan"
+    generator_kind = "dcgan"  # a key of tomau.models.GENERATORS
     config_class = GANConfig
     colour_only = False  # any image teaches the generator something; greyscale ones included
 
@@ -72,6 +73,10 @@ class UnconditionalGAN(Family):
     def make_dataset(self, files: list[Path], image_size: int, load_size: int | None) -> torch.utils.data.Dataset:
         return SquareImageFolder(files, image_size, self.cfg.fit, self.cfg.max_rotation, augment=True)
 
+    def augment(self, images: torch.Tensor) -> torch.Tensor:
+        """What D sees of a real or generated batch (the seed's GAN: the images themselves)."""
+        return images
+
     def training_step(self, batch_u8: torch.Tensor, accelerator) -> dict[str, torch.Tensor]:
         G, D = self.nets["G"], self.nets["D"]
         opt_g, opt_d = self.optimizers["G"], self.optimizers["D"]
@@ -82,8 +87,8 @@ class UnconditionalGAN(Family):
         # D step: real batch and detached fakes
         opt_d.zero_grad(set_to_none=True)
         with accelerator.autocast():
-            real_logits = D(real)
-            loss_d, _ = adversarial_loss(self.cfg.loss, real_logits, D(fake.detach()), self.cfg.real_label)
+            real_logits = D(self.augment(real))
+            loss_d, _ = adversarial_loss(self.cfg.loss, real_logits, D(self.augment(fake.detach())), self.cfg.real_label)
         accelerator.backward(loss_d)
         opt_d.step()
         # G step with D frozen (unwrapped, so a distributed wrapper does not wait for D's gradients)
@@ -91,7 +96,7 @@ class UnconditionalGAN(Family):
         d_plain = accelerator.unwrap_model(D)
         d_plain.requires_grad_(False)
         with accelerator.autocast():
-            _, loss_g = adversarial_loss(self.cfg.loss, real_logits.detach(), d_plain(fake), self.cfg.real_label)
+            _, loss_g = adversarial_loss(self.cfg.loss, real_logits.detach(), d_plain(self.augment(fake)), self.cfg.real_label)
         d_plain.requires_grad_(True)
         accelerator.backward(loss_g)
         opt_g.step()
@@ -119,7 +124,7 @@ class UnconditionalGAN(Family):
         return {
             "task": "generate",
             "family": self.name,
-            "generator": {"kind": "dcgan", "params": asdict(self.cfg.generator)},
+            "generator": {"kind": self.generator_kind, "params": asdict(self.cfg.generator)},
             "image_size": self.cfg.generator.image_size,
             "losses": {"loss": self.cfg.loss, "real_label": self.cfg.real_label},
             "data_fit": self.cfg.fit,

@@ -36,10 +36,11 @@ from ..models import config_from_dict
 from .cvae import CVAEColorization, MDNColorization
 from .gan import UnconditionalGAN
 from .pix2pix import Pix2PixColorization, ResUNetColorization
-from .translate import PairedTranslation
+from .projected_gan import ProjectedGAN
+from .translate import LiteTranslation, PairedTranslation
 
 FAMILIES = {f.name: f for f in (Pix2PixColorization, ResUNetColorization, CVAEColorization, MDNColorization,
-                                UnconditionalGAN, PairedTranslation)}
+                                UnconditionalGAN, ProjectedGAN, PairedTranslation, LiteTranslation)}
 MIXED_PRECISION = ("no", "bf16", "fp16")
 
 

