@@ -65,6 +65,7 @@ def test_train_resume_translate_evaluate(pairs, tmp_path, capsys):
     scores = json.loads((tmp_path / "s.json").read_text())
     # identity is the worst possible answer for a negative; the constant colour is mid-grey's neighbour
     assert scores["identity"]["psnr"] < scores["constant"]["psnr"]
+    assert {"l1", "rmse", "psnr", "pixel_acc"} <= set(scores["model"]) and "pixel acc" in text
     assert main(["colorize", str(results[0]), "-o", str(tmp_path / "c"), "--model", str(run)]) == 2  # not a colouriser
 
 
@@ -80,6 +81,20 @@ def test_evaluate_pairs_perfect_model(pairs):
     res = evaluate_pairs(Negative(), sorted(pairs.iterdir()))
     assert res["model"]["l1"] < 0.02 and res["model"]["psnr"] > 28  # JPEG noise only
     assert res["n"] == 10
+    assert res["model"]["pixel_acc"] > 0.9 and res["model"]["rmse"] >= res["model"]["l1"]  # RMSE >= mean |error| always
+
+
+def test_pixel_accuracy_and_rmse_known_values():
+    from tomau.translation import _scores
+
+    truth = np.zeros((2, 2, 3), np.uint8)
+    pred = truth.copy()
+    pred[0, 0] = (5, 0, 0)  # within the tolerance: right
+    pred[0, 1] = (0, 6, 0)  # one channel off by 6: wrong
+    s = _scores([pred], [truth])
+    assert s["pixel_acc"] == pytest.approx(0.75)
+    assert s["l1"] == pytest.approx(11 / 12 / 255)
+    assert s["rmse"] == pytest.approx(np.sqrt(61 / 12) / 255)
 
 
 def test_translate_refuses_rebalance(pairs, tmp_path, zhang_bins, capsys):

@@ -490,10 +490,11 @@ def _evaluate_translator(args) -> int:
     res = evaluate_pairs(translator, files, progress=not args.quiet)
     res.update(model_name=args.model, data=str(args.data), direction=translator.direction)
     print(f"{res['n']} pairs from {args.data} ({translator.direction}, model at {translator.image_size}x{translator.image_size})")
-    print(f"{'':<34}{'L1':>8}{'PSNR dB':>9}")
+    print(f"{'':<34}{'L1':>8}{'RMSE':>8}{'PSNR dB':>9}{'pixel acc':>10}")
     for label, key in ((f"model ({Path(args.model).name})", "model"), ("identity (output = input)", "identity"),
                        ("best constant colour (oracle)", "constant")):
-        print(f"{label:<34}{res[key]['l1']:>8.4f}{res[key]['psnr']:>9.2f}")
+        r = res[key]
+        print(f"{label:<34}{r['l1']:>8.4f}{r['rmse']:>8.4f}{r['psnr']:>9.2f}{r['pixel_acc']:>10.3f}")
     if args.json:
         write_atomic(Path(args.json), lambda f: f.write(json.dumps(res, indent=2).encode()))
         print(f"wrote {args.json}")

@@ -58,13 +58,21 @@ def translate(image: Image.Image, model: Translator | str) -> Image.Image:
     return Image.fromarray(model.translate_arrays([np.asarray(image.convert("RGB"), dtype=np.uint8)])[0])
 
 
+PIXEL_TOLERANCE = 5  # a pixel is right when none of its R, G, B is off by more than this (of 255)
+
+
 def _scores(preds: list[np.ndarray], truths: list[np.ndarray]) -> dict[str, float]:
-    return {"l1": float(np.mean([np.abs(p.astype(np.float64) - t) .mean() / 255 for p, t in zip(preds, truths)])),
-            "psnr": float(np.mean([psnr(p, t) for p, t in zip(preds, truths)]))}
+    """Means over images of: L1 and RMSE on [0, 1] pixels, PSNR (dB), and pixel accuracy, the share of
+    pixels whose largest RGB error is at most PIXEL_TOLERANCE (flat map colours are either right or not)."""
+    errs = [np.abs(p.astype(np.float64) - t) for p, t in zip(preds, truths)]
+    return {"l1": float(np.mean([e.mean() / 255 for e in errs])),
+            "rmse": float(np.mean([np.sqrt((e ** 2).mean()) / 255 for e in errs])),
+            "psnr": float(np.mean([psnr(p, t) for p, t in zip(preds, truths)])),
+            "pixel_acc": float(np.mean([(e.max(axis=-1) <= PIXEL_TOLERANCE).mean() for e in errs]))}
 
 
 def evaluate_pairs(translator: Translator, files: list[Path], batch_size: int = 8, progress: bool = False) -> dict:
-    """L1 (mean |error| on [0, 1] pixels) and PSNR (dB) of the model against the true targets of pair files,
+    """L1, RMSE, PSNR and pixel accuracy (see _scores) of the model against the true targets of pair files,
     beside two trivial baselines: the input itself ("identity") and the single colour closest in L2 to all
     targets, i.e. their mean colour ("best constant colour", an oracle: it is fitted on these targets)."""
     from tqdm import tqdm
