@@ -5,7 +5,10 @@
 SWD x 1e3 (tomau.swd, ProGAN's multi-scale sliced Wasserstein distance on 7x7 Laplacian-pyramid patches)
 of generated images against real ones, beside two references on the same data and size: the floor
 (two disjoint halves of the real images) and a ceiling (images of uniform random pixels).
-With --fid-weights (the published pt_inception-2015-12-05 file) FID is reported too. Writes bench/results/gan.json.
+Also FD-lite0 (tomau.frechet): a Frechet distance on the pooled features of ImageNet EfficientNet-Lite0, a network
+the projected discriminator does not use (it judges on Lite1), so G cannot have been trained against the
+metric itself. With --fid-weights (the published pt_inception-2015-12-05 file) FID is reported too.
+Writes bench/results/gan.json.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=2000, help="images per set")
     ap.add_argument("--fid-weights", help="pt_inception-2015-12-05-6726825d.pth, for FID as well")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-frechet", action="store_true", help="skip FD-lite0")
     ap.add_argument("--out", default=str(RESULTS / "gan.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -49,6 +53,16 @@ def main() -> None:
         "trained generator vs real": sliced_wasserstein_distance(half_a[:n], fake, per_level=True),
         "uniform noise vs real (ceiling)": sliced_wasserstein_distance(half_a[:n], noise, per_level=True),
     }
+    fd_rows = {}
+    if not args.no_frechet:
+        from tomau.frechet import FeatureNet, feature_statistics, frechet_distance as fd
+
+        net_fd = FeatureNet()
+        stats = {k: feature_statistics(net_fd([x.permute(1, 2, 0).numpy() for x in imgs]))
+                 for k, imgs in (("a", half_a[:n]), ("b", half_b[:n]), ("fake", fake), ("noise", noise))}
+        fd_rows = {"real vs real (floor)": fd(*stats["a"], *stats["b"]),
+                   "trained generator vs real": fd(*stats["a"], *stats["fake"]),
+                   "uniform noise vs real (ceiling)": fd(*stats["a"], *stats["noise"])}
     fid_rows = {}
     if args.fid_weights:
         import tempfile
@@ -73,12 +87,15 @@ def main() -> None:
     print("| comparison | SWD levels | SWD mean |\n| --- | --- | ---: |")
     for label, levels in rows.items():
         print(f"| {label} | {' / '.join(f'{v:.1f}' for v in levels)} | {sum(levels) / len(levels):.1f} |")
+    for label, v in fd_rows.items():
+        print(f"FD-lite0 {label}: {v:.2f}")
     for label, v in fid_rows.items():
         print(f"FID {label}: {v:.2f}")
     print(f"\ngeneration: {gen_ms:.2f} ms/image on {args.threads} CPU threads (batch 256)")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"model": args.model, "data": args.data, "n": n, "size": size,
                                           "swd": {k: {"levels": v, "mean": sum(v) / len(v)} for k, v in rows.items()},
+                                          "fd_lite0": fd_rows or "not computed (--no-frechet)",
                                           "fid": fid_rows or "not computed: needs --fid-weights (the published Inception file)",
                                           "generation_ms_per_image": gen_ms}, indent=2) + "\n")
     print(f"wrote {args.out}")
