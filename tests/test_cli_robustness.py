@@ -135,10 +135,11 @@ def test_code_review_items(tmp_path, colour_folder, monkeypatch):
     assert (fresh.stage, fresh.gan_weight, fresh.lr_g, fresh.beta1) == ("pretrain", 0.0, 1e-4, 0.9)
     assert (gan.stage, gan.gan_weight, gan.lr_g, gan.lr_d, gan.beta1) == ("gan", *STAGES["gan"].values())
     assert MDNColorization.config_class().lr == 1e-3 and MDNColorization.config_class(lr=3e-4).lr == 3e-4
-    from tomau.cli import _model_config
+    from tomau.training.trainer import FAMILIES
 
-    assert _model_config("mdn", {"lr": 3e-4}).lr == 3e-4 and _model_config("mdn", {}).lr == 1e-3
-    assert _model_config("resunet", {"stage": "gan"}).gan_weight == 1.0
+    assert FAMILIES["mdn"].resolve({"lr": 3e-4}).lr == 3e-4 and FAMILIES["mdn"].resolve({}).lr == 1e-3
+    assert FAMILIES["resunet"].resolve({"stage": "gan"}) == ResUNetGANConfig.preset("gan")  # the CLI's --stage = the API's preset
+    assert FAMILIES["resunet"].resolve({}) == ResUNetGANConfig()
     run = __import__("tomau.training.trainer", fromlist=["train"]).train(tiny_cfg(colour_folder, tmp_path / "r", steps=2, ckpt_every=2), quiet=True)
     assert "scaler" in torch.load(run / "checkpoint.pt", weights_only=True)
 

@@ -16,6 +16,7 @@ from .errors import TomauError
 from .images import make_output_dir, write_atomic
 from .modelfile import load_network
 from .models import evaluating
+from .pipeline import Pipeline
 
 
 def latent(seed: int, index: int, nz: int) -> torch.Tensor:
@@ -36,6 +37,25 @@ def generate_batches(generator: torch.nn.Module, n: int, seed: int = 0, device="
 def load_generator(model: str, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
     net, config = load_network(model, "generate", "an image generator (tomau train gan)", device)
     return net.to(device).eval(), config
+
+
+class Generator(Pipeline):
+    """The generate pipeline: ``p(n, seed=0) -> [uint8 RGB (S, S, 3)]``, images 0 .. n-1 of the seed."""
+
+    task = "generate"
+
+    def __init__(self, net: torch.nn.Module, config: dict | None = None, device="cpu", name: str = ""):
+        self.device = torch.device(device)
+        self.net = net.to(self.device).eval()
+        self.config, self.name = config or {}, name
+
+    @classmethod
+    def load(cls, model: str, device: str = "cpu") -> "Generator":
+        net, config = load_generator(model, device)
+        return cls(net, config, device, str(model))
+
+    def __call__(self, n: int, seed: int = 0, batch_size: int = 256, start: int = 0) -> list[np.ndarray]:
+        return [a.permute(1, 2, 0).numpy() for b in generate_batches(self.net, n, seed, self.device, batch_size, start) for a in b]
 
 
 def generate(model: str | torch.nn.Module, n: int, seed: int = 0, device: str = "cpu", batch_size: int = 256) -> list[Image.Image]:

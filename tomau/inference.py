@@ -15,6 +15,7 @@ from . import color
 from .errors import TomauError
 from .images import pil_to_float_rgb
 from .modelfile import DEFAULT_MODEL, load_network
+from .pipeline import Pipeline
 
 
 STRIP_PIXELS = 1 << 20  # pixels per strip when L is computed and recombined (bounds memory on huge scans)
@@ -31,8 +32,10 @@ def full_res_l(rgb: np.ndarray) -> torch.Tensor:
     return out
 
 
-class Colorizer:
-    """A generator mapping normalised L (N, 1, S, S) to normalised ab (N, 2, S, S), plus its resolution."""
+class Colorizer(Pipeline):
+    """A generator mapping normalised L (N, 1, S, S) to normalised ab (N, 2, S, S), plus its resolution.
+
+    The colorize pipeline (``p(images)``), or for diverse models the sample one (``p(images, n=8)``)."""
 
     def __init__(self, generator: torch.nn.Module, image_size: int, device: str | torch.device = "cpu",
                  config: dict | None = None, name: str = ""):
@@ -92,6 +95,16 @@ class Colorizer:
     @property
     def can_sample(self) -> bool:
         return hasattr(self.net, "sample")
+
+    @property
+    def task(self) -> str:
+        return "sample" if self.can_sample else "colorize"
+
+    def __call__(self, images: list[np.ndarray], n: int | None = None, seed: int = 0, batch_size: int = 8):
+        """Colourings of float RGB images: one each, or with ``n`` a list of n each (diverse models)."""
+        if n is None:
+            return self.colorize_arrays(images, batch_size)
+        return self.sample_arrays(images, n, seed, batch_size)
 
     def check_samples(self, n: int) -> None:
         """Refuse, in one sentence, a number of samples this model cannot give."""

@@ -16,13 +16,23 @@ from .data import PairedImageFolder
 from .errors import TomauError
 from .metrics import psnr
 from .modelfile import load_network
+from .pipeline import Pipeline
 
 
-class Translator:
-    def __init__(self, generator: torch.nn.Module, image_size: int, direction: str = "AtoB", device="cpu", name: str = ""):
+class Translator(Pipeline):
+    """The translate pipeline: ``p(images) -> images``, uint8 RGB of any size in and out."""
+
+    task = "translate"
+
+    def __init__(self, generator: torch.nn.Module, image_size: int, direction: str = "AtoB", device="cpu", name: str = "",
+                 config: dict | None = None):
         self.device = torch.device(device)
         self.net = generator.to(self.device).eval()
         self.image_size, self.direction, self.name = image_size, direction, name
+        self.config = config or {}
+
+    def __call__(self, images: list[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
+        return self.translate_arrays(images, batch_size)
 
     @torch.inference_mode()
     def translate_arrays(self, images: list[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
@@ -48,7 +58,7 @@ class Translator:
 
 def load_translator(model: str, device: str = "cpu") -> Translator:
     net, config = load_network(model, "translate", "an image-to-image translator (tomau train translate)", device)
-    return Translator(net, int(config["image_size"]), config.get("direction", "AtoB"), device, name=str(model))
+    return Translator(net, int(config["image_size"]), config.get("direction", "AtoB"), device, name=str(model), config=config)
 
 
 def translate(image: Image.Image, model: Translator | str) -> Image.Image:

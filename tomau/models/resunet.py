@@ -28,6 +28,9 @@ ENCODER_WEIGHTS_URLS = {
 }
 
 
+UPSAMPLERS = ("pixelshuffle", "transpose")  # the decoder's x2 upsampling: pixel shuffle or a transposed conv
+
+
 @dataclass
 class ResUNetConfig:
     in_channels: int = 1
@@ -46,8 +49,8 @@ class ResUNetConfig:
             raise ValueError(f"depth must be one of {sorted(RESNET_LAYERS)}")
         if len(self.decoder_widths) != 4 or min(self.decoder_widths) < 1:
             raise ValueError("decoder_widths needs 4 positive widths (S/16, S/8, S/4, S/2)")
-        if self.upsample not in ("pixelshuffle", "transpose"):
-            raise ValueError("upsample must be 'pixelshuffle' or 'transpose'")
+        if self.upsample not in UPSAMPLERS:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLERS)}")
 
 
 # ---- encoder: torchvision's ResNet, same names ------------------------------------------------------

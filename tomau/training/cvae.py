@@ -22,6 +22,16 @@ from ..modelfile import load_state_checked
 from ..models import evaluating
 from ..models.cvae import CVAEConfig, DiverseColorizer, mdn_loss, vae_loss
 from .family import Family
+from .options import at_least, option
+
+CVAE_OPTIONS = (
+    option("width", type=at_least(0, float), help="channel multiplier of the CVAE and MDN (1 = the paper's; default 1)"),
+    option("hidden", type=at_least(1), help="size of the colour code z (default: 64)"),
+    option("nmix", type=at_least(1), help="MDN mixture components = colourings offered (default: 8)"),
+    option("kl_weight", type=at_least(0, float), help="weight of the KL term (default: 1e-2)"),
+    option("lr", type=at_least(0, float), help="Adam learning rate (default: the family's: cvae 5e-5, mdn 1e-3, effunet 1e-3)"),
+    option("bins", metavar="DIR", help="pts_in_hull.npy + prior_probs.npy: weight each pixel by its ab bin's inverse prior"),
+)
 
 
 @dataclass
@@ -40,7 +50,9 @@ class CVAETrainConfig:
 
 class CVAEColorization(Family):
     name = "cvae"
+    summary = "diverse colourings, stage 1: the conditional VAE (64x64)"
     config_class = CVAETrainConfig
+    options = CVAE_OPTIONS
     use_mdn = False
 
     def __init__(self, cfg: CVAETrainConfig):
@@ -105,8 +117,10 @@ class MDNTrainConfig(CVAETrainConfig):
 
 class MDNColorization(CVAEColorization):
     name = "mdn"
+    summary = "diverse colourings, stage 2: the mixture density network on a frozen CVAE"
     use_mdn = True
     config_class = MDNTrainConfig
+    options = (*CVAE_OPTIONS, option("vae", metavar="RUN", help="the cvae run (or model file) to freeze under the MDN"))
 
     def __init__(self, cfg: CVAETrainConfig):
         if cfg.vae:  # the CVAE's shape comes from its own file, so the two always fit

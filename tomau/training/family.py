@@ -1,5 +1,9 @@
 """What the training loop (tomau.training.trainer) asks of a model family, with the colourisers' defaults.
 
+A family also owns its settings: ``options`` (its ``tomau train`` flags, tomau.training.options.Option),
+``resolve(given)`` (flags -> its config, the same for the command line and the Python API) and
+``train_from_flags`` (a new or resumed run from ``tomau train FAMILY ...``).
+
 A family owns its networks (``nets``: "G" always, "D" for GANs) and their optimizers, turns a batch of
 uint8 images into losses (``training_step``), draws sample grids (``visuals``), scores validation data
 (``validate``) and writes the model-file config (``export_config``). The defaults here are those of the
@@ -13,12 +17,40 @@ import torch
 from torch import nn
 
 from ..data import ColorImageFolder
+from .options import Option, fresh_train_config, resumed_train_config, set_option
 
 
 class Family:
     name = ""
+    summary = ""  # one line for `tomau train --help`
     config_class: type = object
     colour_only = True  # training scans skip greyscale images (they would teach ab = 0)
+    options: tuple[Option, ...] = ()  # the family's own `tomau train` flags
+    run_options: tuple[str, ...] | None = None  # the run flags (options.TRAIN_OPTIONS) it reads; None = all
+
+    @classmethod
+    def preset(cls, given: dict):
+        """The config the flags start from (a stage's recipe, for instance); by default the config's defaults."""
+        return cls.config_class()
+
+    @classmethod
+    def resolve(cls, given: dict):
+        """The family's config from flag values (argparse dests, e.g. {"ngf": 32}): preset, then each flag given."""
+        config = cls.preset(given)
+        for opt in cls.options:
+            if opt.name in given and opt.path != "":
+                set_option(config, opt.name, given[opt.name], opt.path)
+        return config
+
+    @classmethod
+    def train_from_flags(cls, given: dict, quiet: bool = False, say=print) -> Path:
+        """Train a new run (or resume ``given["resume"]``) from flag values; returns the run folder."""
+        from .trainer import train
+
+        if given.get("resume"):
+            cfg = resumed_train_config(cls, given, say)
+            return train(cfg, resume_dir=given["resume"], quiet=quiet, trust_checkpoint=bool(given.get("trust_checkpoint")))
+        return train(fresh_train_config(cls, given), quiet=quiet)
 
     cfg: object
     nets: dict[str, nn.Module]

@@ -21,6 +21,7 @@ from ..losses import ADVERSARIAL_LOSSES, adversarial_loss
 from ..models import evaluating
 from ..models.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
 from .family import Family
+from .options import at_least, between, option
 
 SAMPLE_SEED = 1234  # the fixed z of the sample grids
 
@@ -56,9 +57,30 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
 
 class UnconditionalGAN(Family):
     name = "gan"
+    summary = "unconditional image generator (DCGAN, RaLSGAN); --image-size 64 or 128"
     generator_kind = "dcgan"  # a key of tomau.models.GENERATORS
     config_class = GANConfig
     colour_only = False  # any image teaches the generator something; greyscale ones included
+    options = (
+        option("nz", type=at_least(1), help="size of the latent vector z (default: 128)"),
+        option("loss", choices=ADVERSARIAL_LOSSES, help="adversarial loss (default: the family's: gan ralsgan, projected-gan hinge)"),
+        option("real_label", type=between(0, 1), help="one-sided label smoothing: target (margin) of real images, e.g. 0.8 (default: 1)"),
+        option("fit", choices=SquareImageFolder.FITS, help="how images become squares (default: pad)"),
+        option("max_rotation", type=at_least(0, float), help="degrees of random rotation, applied to 30%% of images (default: 5)"),
+        option("g_width", type=at_least(1), help="generator channels at 4x4 (default: 1024)"),
+        option("d_width", type=at_least(1), help="discriminator channels at 4x4 (default: 512; projected-gan: "
+               "each scale's first conv, default 64)"),
+        option("lr_g", type=at_least(0, float)),
+        option("lr_d", type=at_least(0, float)),
+        option("beta1", type=between(0, 1, high_open=True)),
+    )
+
+    @classmethod
+    def resolve(cls, given: dict):
+        """The network makes images of one size: --image-size chooses it (default 64)."""
+        config = super().resolve(given)
+        config.generator.image_size = given.get("image_size", 64)
+        return config
 
     def __init__(self, cfg: GANConfig):
         cfg.validate()

