@@ -25,7 +25,7 @@ import torch
 from common import RESULTS, median_ms
 
 from tomau.evaluate import evaluate_files
-from tomau.frechet import FeatureNet
+from tomau.metrics.frechet import FeatureNet
 from tomau.inference import load_model
 
 

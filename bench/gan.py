@@ -23,7 +23,7 @@ from common import RESULTS  # noqa: E402 - also puts the repo on sys.path
 
 from tomau.data import SquareImageFolder, scan_folder  # noqa: E402
 from tomau.generation import generate_batches, load_generator  # noqa: E402
-from tomau.swd import sliced_wasserstein_distance  # noqa: E402
+from tomau.metrics.swd import sliced_wasserstein_distance  # noqa: E402
 
 
 def main() -> None:
@@ -55,7 +55,7 @@ def main() -> None:
     }
     fd_rows = {}
     if not args.no_frechet:
-        from tomau.frechet import FeatureNet, feature_statistics, frechet_distance as fd
+        from tomau.metrics.frechet import FeatureNet, feature_statistics, frechet_distance as fd
 
         net_fd = FeatureNet()
         stats = {k: feature_statistics(net_fd([x.permute(1, 2, 0).numpy() for x in imgs]))
@@ -69,7 +69,7 @@ def main() -> None:
 
         from PIL import Image
 
-        from tomau.fid import frechet_distance, load_fid_inception, statistics, extract_features
+        from tomau.metrics.fid import frechet_distance, load_fid_inception, statistics, extract_features
 
         inception = load_fid_inception(args.fid_weights)
         with tempfile.TemporaryDirectory() as tmp:

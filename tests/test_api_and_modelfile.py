@@ -11,7 +11,7 @@ from tomau.modelfile import SAMPLES_DIR, interpolate_models, load_model_file, lo
 from tomau.models.unet import UNetConfig, UNetGenerator
 
 
-def test_bundled_default_colourises_a_bundled_photo():
+def test_bundled_default_colorizes_a_bundled_photo():
     model = load_model()  # offline: the weights ship inside the package
     photo = Image.open(SAMPLES_DIR / "1860_girls.jpg")
     grey = photo.convert("L")

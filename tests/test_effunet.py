@@ -153,7 +153,7 @@ def test_cli_trains_and_resumes(tmp_path, colour_folder, zhang_bins):
 
 
 def test_frechet_distance_known_answers():
-    from tomau.frechet import frechet_distance
+    from tomau.metrics.frechet import frechet_distance
 
     rng = np.random.default_rng(0)
     a = rng.normal(size=(5, 5))
@@ -171,7 +171,7 @@ def test_frechet_distance_known_answers():
 
 def test_frechet_on_features_ranks_colour_closer_than_grey(colour_folder):
     from tomau.evaluate import evaluate_files
-    from tomau.frechet import FeatureNet
+    from tomau.metrics.frechet import FeatureNet
 
     class Oracle:  # returns the truth for its input's colours: FD 0 for the model, > 0 for grey
         def colorize_arrays(self, images, batch_size=8):

@@ -9,10 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-import tomau.fid as fidmod
+import tomau.metrics.fid as fidmod
 from tomau.cli import main
 from tomau.errors import TomauError
-from tomau.fid import FIDInceptionV3, fid, frechet_distance, load_fid_inception
+from tomau.metrics.fid import fid, frechet_distance, load_fid_inception
+from tomau.models.inception import FIDInceptionV3
 
 from .conftest import colour_image
 

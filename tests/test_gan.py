@@ -13,7 +13,7 @@ from tomau.data import SquareImageFolder
 from tomau.generation import generate, generate_batches, load_generator
 from tomau.losses import adversarial_loss
 from tomau.models.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
-from tomau.swd import laplacian_pyramid, sliced_wasserstein_distance
+from tomau.metrics.swd import laplacian_pyramid, sliced_wasserstein_distance
 
 from .conftest import colour_image
 
@@ -125,7 +125,7 @@ def test_swd_orders_distributions():
     assert len(laplacian_pyramid(torch.zeros(1, 3, 64, 64))) == 3  # 64, 32 band-pass + 16 low-pass
     # the pyramid is invertible: upsampled residuals add back to the image
     x = torch.rand(1, 3, 32, 32)
-    from tomau.swd import pyr_up
+    from tomau.metrics.swd import pyr_up
 
     lap = laplacian_pyramid(x)
     rec = lap[-1]

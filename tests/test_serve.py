@@ -42,19 +42,19 @@ def grey_photo(tmp_path):
 def test_photo_handler_colours_offers_download_and_keeps_the_input(tmp_path, grey_photo, tinted_model):
     session = Session()
     before_bytes = grey_photo.read_bytes()
-    (before, after), gallery, download = session.colourise_photo(str(grey_photo), str(tinted_model))
+    (before, after), gallery, download = session.colorize_photo(str(grey_photo), str(tinted_model))
     assert before.shape == after.shape == (48, 64, 3) and gallery == []
     assert chroma(after) > 10 and chroma(download) > 10 and Path(download).suffix == ".png"
     assert grey_photo.read_bytes() == before_bytes
     ref = tmp_path / "ref.png"
     Image.fromarray(np.tile(np.array([[[200, 40, 40], [40, 60, 200]]], np.uint8), (24, 32, 1))).save(ref)
     for method in ("stats", "welsh"):  # the handler takes the method names as well as the labels
-        _, _, download = session.colourise_photo(str(grey_photo), str(tinted_model), str(ref), method)
+        _, _, download = session.colorize_photo(str(grey_photo), str(tinted_model), str(ref), method)
         assert chroma(download) > 10
 
 
 def test_photo_handler_gives_several_colourings_from_a_diverse_model(grey_photo):
-    (_, after), gallery, _ = Session().colourise_photo(str(grey_photo), "faces", samples=3)  # bundled MDN
+    (_, after), gallery, _ = Session().colorize_photo(str(grey_photo), "faces", samples=3)  # bundled MDN
     assert len(gallery) == 3 and np.array_equal(gallery[0], after)
     assert any(np.abs(g.astype(int) - gallery[0]).mean() > 0.5 for g in gallery[1:])
 
@@ -64,14 +64,14 @@ def test_handlers_refuse_bad_input_in_one_sentence(tmp_path, grey_photo, tinted_
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")
     cases = [
-        (lambda: session.colourise_photo(None, "default"), "upload a photo"),
-        (lambda: session.colourise_photo(str(bad), "default"), "notes.png"),
-        (lambda: session.colourise_photo(str(grey_photo), str(tinted_model)), "megapixel|pixels"),
-        (lambda: Session().colourise_photo(str(grey_photo), str(tinted_model), None, "welsh"), "reference photo"),
+        (lambda: session.colorize_photo(None, "default"), "upload a photo"),
+        (lambda: session.colorize_photo(str(bad), "default"), "notes.png"),
+        (lambda: session.colorize_photo(str(grey_photo), str(tinted_model)), "megapixel|pixels"),
+        (lambda: Session().colorize_photo(str(grey_photo), str(tinted_model), None, "welsh"), "reference photo"),
         (lambda: session.colour_hints(None, "default"), "upload a photo"),
         (lambda: Session().colour_hints({"background": np.zeros((8, 8, 3), np.uint8), "layers": []}, "default"), "draw some colour"),
-        (lambda: session.colourise_film(None, "default"), "upload a film"),
-        (lambda: session.colourise_film(str(grey_photo), "default"), "not a video file"),
+        (lambda: session.colorize_film(None, "default"), "upload a film"),
+        (lambda: session.colorize_film(str(grey_photo), "default"), "not a video file"),
     ]
     for call, message in cases:
         with pytest.raises(TomauError, match=message):
@@ -79,14 +79,14 @@ def test_handlers_refuse_bad_input_in_one_sentence(tmp_path, grey_photo, tinted_
 
 
 def test_serve_checks_the_models_it_is_given_at_start_up(tinted_model):
-    from tomau.serve import colouriser_names
+    from tomau.serve import colorizer_names
 
-    names = colouriser_names([str(tinted_model)])
+    names = colorizer_names([str(tinted_model)])
     assert "default" in names and "flowers_gan" not in names and names[0] == str(tinted_model)
     with pytest.raises(TomauError, match="not a colourisation model"):
-        colouriser_names(["flowers_gan"])
+        colorizer_names(["flowers_gan"])
     with pytest.raises(TomauError, match="no such model"):
-        colouriser_names(["/nonexistent/model.safetensors"])
+        colorizer_names(["/nonexistent/model.safetensors"])
 
 
 def test_serve_without_gradio_says_how_to_get_it(monkeypatch, capsys):
@@ -119,7 +119,7 @@ def test_film_handler(tmp_path, tinted_model):
     from .test_video import grey_clip
 
     clip = grey_clip(tmp_path / "film.mp4", n=6)
-    out = Session().colourise_film(str(clip), str(tinted_model), 0.9)
+    out = Session().colorize_film(str(clip), str(tinted_model), 0.9)
     assert Path(out).name == "film_colour.mp4" and Path(out).stat().st_size > 0
 
 
@@ -185,7 +185,7 @@ def download(page, file_box: str, target: Path) -> Path:
     return target
 
 
-def test_page_upload_colourise_download(browser_page, page_url, tmp_path):
+def test_page_upload_colorize_download(browser_page, page_url, tmp_path):
     page = browser_page
     page.goto(page_url)
     page.wait_for_selector("#colourise")
@@ -271,7 +271,7 @@ def test_page_several_colourings_from_a_diverse_model(browser_page, page_url, tm
 
 def test_session_sweeps_old_files_and_cleans_up(grey_photo, tinted_model):
     session = Session(keep_minutes=1)
-    _, _, download = session.colourise_photo(str(grey_photo), str(tinted_model))
+    _, _, download = session.colorize_photo(str(grey_photo), str(tinted_model))
     upload = session.upload_dir / "abcsweep" / "x.png"
     upload.parent.mkdir()
     upload.write_bytes(b"x")
@@ -325,7 +325,7 @@ def test_page_errors_name_the_users_file_not_the_servers_temp_path(tmp_path):
     upload.parent.mkdir()
     upload.write_text("not an image")
     with pytest.raises(TomauError) as err:
-        session.colourise_photo(str(upload), "default")
+        session.colorize_photo(str(upload), "default")
     shown = session.user_message(str(err.value))
     assert shown.startswith("grandma.png:") and str(session.root) not in shown
     import tempfile

@@ -85,7 +85,7 @@ def test_evaluate_pairs_perfect_model(pairs):
 
 
 def test_pixel_accuracy_and_rmse_known_values():
-    from tomau.translation import _scores
+    from tomau.metrics.translation import translation_scores as _scores
 
     truth = np.zeros((2, 2, 3), np.uint8)
     pred = truth.copy()

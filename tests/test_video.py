@@ -134,7 +134,7 @@ def decoder_rejects_a_packet(path) -> bool:
     return False
 
 
-def test_a_damaged_film_is_colourised_around_the_damage(tmp_path, tinted_model, capsys):
+def test_a_damaged_film_is_colorized_around_the_damage(tmp_path, tinted_model, capsys):
     clip = grey_clip(tmp_path / "damaged.mp4", n=30, w=160, h=120)
     clean = clip.read_bytes()
     # x264's bytes vary a little from run to run, so where garbage lands does too: take the first garbling that

@@ -38,10 +38,10 @@ class Counts:
 
 
 def colorings(model, images: list, samples: int | None = None, seed: int = 0, reference: np.ndarray | None = None,
-              reference_method: str = "stats", batch_size: int = 8, say=_stderr) -> list[list[np.ndarray]]:
+              reference_method: str = "stats", batch_size: int = 8, say=_stderr, keep_16_bits: bool = True) -> list[list[np.ndarray]]:
     """uint8 results for tomau.images.Image-like objects (``.rgb``, ``.bits``): per image a list of one colouring,
     or of ``samples`` diverse ones (most likely first), or one with ``reference``'s colours. 16-bit scans give
-    16-bit results."""
+    16-bit results (``keep_16_bits``)."""
     rgbs = [img.rgb for img in images]
     if samples:
         return model.sample_arrays(rgbs, samples, seed, batch_size=batch_size)
@@ -52,7 +52,7 @@ def colorings(model, images: list, samples: int | None = None, seed: int = 0, re
         return [[colorize_from_reference(rgb, reference, reference_method, m)] for rgb, m in zip(rgbs, model_rgbs)]
     results = [[r] for r in model.colorize_arrays(rgbs, batch_size=batch_size)]
     for k, img in enumerate(images):  # 16-bit scans keep 16 bits per channel
-        if getattr(img, "bits", 8) == 16:
+        if keep_16_bits and getattr(img, "bits", 8) == 16:
             results[k] = model.colorize_arrays([img.rgb], dtype=np.uint16)
             if (img.info or {}).keys() & {"icc_profile", "exif"}:
                 say(f"note: {img.path}: the 16-bit result keeps 16 bits per channel but not the input's ICC profile "

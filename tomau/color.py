@@ -1,6 +1,6 @@
-"""CIE Lab colour math in one place: sRGB <-> Lab (D65) in torch, and the seed's normalisation.
+"""CIE Lab colour math in one place: sRGB <-> Lab (D65) in torch, and the models' normalisation (below).
 
-Conventions (seed 003, section 3.3):
+Conventions:
     L in [0, 100]      ->  l_norm  = L / 50 - 1     in [-1, 1]
     a, b in ~[-110, 110] -> ab_norm = ab / 110      in ~[-1, 1]
 

@@ -157,7 +157,7 @@ def _to_tensor(im: Image.Image) -> torch.Tensor:
 
 
 class SquareImageFolder(Dataset):
-    """Images for unconditional GANs (seed 004): padded to a square with black (not stretched), resized to
+    """Images for unconditional GANs (DCGAN-style): padded to a square with black (not stretched), resized to
     ``image_size``; when augmenting, flipped (p = 0.5) and rotated by up to ``max_rotation`` degrees (p = 0.3).
     ``fit="stretch"`` resizes without padding, ``fit="crop"`` takes the centre square."""
 

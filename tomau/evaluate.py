@@ -42,7 +42,7 @@ def evaluate_files(colorizer, files: list[Path], size: int = 256, batch_size: in
                    frechet=None) -> dict:
     """Returns {"model": {psnr, ssim, cf, dcf}, "grey": {...}, "truth": {"cf"}, "n", "size"}.
 
-    With ``frechet`` (a tomau.frechet.FeatureNet, or True for the default one) "model" and "grey" also get
+    With ``frechet`` (a tomau.metrics.frechet.FeatureNet, or True for the default one) "model" and "grey" also get
     ``fd``: the Frechet distance of their images to the true photos on that network's pooled features."""
     from tqdm import tqdm
 
@@ -57,7 +57,7 @@ def evaluate_files(colorizer, files: list[Path], size: int = 256, batch_size: in
     greys = [grey_baseline(t) for t in truths]
     model, grey = _summary(preds, truths), _summary(greys, truths)
     if frechet:
-        from .frechet import FeatureNet, feature_statistics, frechet_distance
+        from .metrics.frechet import FeatureNet, feature_statistics, frechet_distance
 
         net = frechet if isinstance(frechet, FeatureNet) else FeatureNet()
         true_stats = feature_statistics(net(truths))

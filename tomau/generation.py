@@ -40,7 +40,7 @@ def load_generator(model: str, device: str = "cpu") -> tuple[torch.nn.Module, di
 
 
 class Generator(Pipeline):
-    """The generate pipeline: ``p(n, seed=0) -> [uint8 RGB (S, S, 3)]``, images 0 .. n-1 of the seed."""
+    """The generate pipeline: ``p(n, seed=0) -> [uint8 RGB (S, S, 3)]``, images 0 .. n-1 of that seed."""
 
     task = "generate"
 

@@ -6,7 +6,7 @@ model), Film (upload a video, colourise every frame, download). Bound to 127.0.0
 uploads above ``max_upload_mb`` are refused by the server, photos above ``max_pixels`` and films longer than
 ``max_video_seconds`` with one sentence. Every failure is shown as one sentence in the page.
 
-The handlers are plain functions (``colourise_photo``, ``colour_hints``, ``colourise_film``) so they are
+The handlers are plain functions (``colorize_photo``, ``colour_hints``, ``colorize_film``) so they are
 tested without a browser; tests/test_serve.py also drives the page in headless Chromium.
 """
 from __future__ import annotations
@@ -27,16 +27,17 @@ METHODS = {"model only": None, "model + reference palette (stats)": "stats",
            "reference only (Welsh et al.; best for a tinted copy of the same picture)": "welsh"}
 
 
-def colouriser_names(extra: list[str] | None = None) -> list[str]:
+def colorizer_names(extra: list[str] | None = None) -> list[str]:
     """The models given (-m: the first is the page's choice), then the bundled colourisers (not generators)."""
-    from .modelfile import DEFAULT_MODEL, bundled_models, load_model_file
+    from .modelfile import DEFAULT_MODEL, bundled_models
+    from .pipeline import task_of
 
     names = []
     for e in extra or []:  # checked now, so a wrong path fails at start-up, not at the first request
-        if load_model_file(str(e))[0].get("task", "colorize") != "colorize":
+        if task_of(str(e)) != "colorize":
             raise TomauError(f"{e}: not a colourisation model (tomau train pix2pix / resunet / effunet / cvae / mdn make those)")
         names.append(str(e))
-    bundled = [n for n in bundled_models() if load_model_file(n)[0].get("task", "colorize") == "colorize"]
+    bundled = [n for n in bundled_models() if task_of(n) == "colorize"]
     bundled.sort(key=lambda n: n != DEFAULT_MODEL)  # the default first among the bundled ones
     return names + [n for n in bundled if n not in names]
 
@@ -107,11 +108,11 @@ class Session:
 
 
     def model(self, name: str):
-        from .inference import load_model
+        from .pipeline import load
 
         with self._lock:
             if name not in self._models:
-                self._models[name] = load_model(name, self.device)
+                self._models[name] = load(name, "colorize", self.device)
             return self._models[name]
 
     def _out(self, source: str | os.PathLike, suffix: str) -> Path:
@@ -119,10 +120,11 @@ class Session:
         return folder / f"{Path(source).stem}_colour{suffix}"
 
     # ---- handlers: inputs as the page gives them, outputs as the page shows them ----------------------------
-    def colourise_photo(self, photo: str | None, model_name: str, reference: str | None = None,
+    def colorize_photo(self, photo: str | None, model_name: str, reference: str | None = None,
                         method: str = "model only", samples: int = 1):
         """-> ((before, after) uint8 arrays, [extra colourings], path of the PNG to download)."""
-        from .reference import colorize_from_reference, needs_model
+        from .batch import colorings
+        from .reference import needs_model
 
         if not photo:
             raise TomauError("upload a photo first")
@@ -133,16 +135,12 @@ class Session:
         if how and not reference:
             raise TomauError("this method needs a reference photo: upload a colour photo of a similar scene")
         model = self.model(model_name) if how is None or needs_model(how) else None
-        gallery: list[np.ndarray] = []
-        if how:
-            ref = load_image(reference, self.max_pixels).rgb
-            model_rgb = model.colorize_arrays([img.rgb])[0] if model is not None else None
-            result = colorize_from_reference(img.rgb, ref, how, model_rgb)
-        elif samples > 1 and model.can_sample:
-            gallery = model.sample_arrays([img.rgb], int(samples))[0]
-            result = gallery[0]
-        else:
-            result = model.colorize_arrays([img.rgb])[0]
+        several = not how and samples > 1 and model.can_sample
+        ref = load_image(reference, self.max_pixels).rgb if how else None
+        outs = colorings(model, [img], int(samples) if several else None, reference=ref, reference_method=how or "stats",
+                          keep_16_bits=False)[0]
+        gallery: list[np.ndarray] = outs if several else []
+        result = outs[0]
         target = self._out(photo, ".png")
         save_image(target, result, img.alpha)
         before = (img.rgb * 255 + 0.5).astype(np.uint8)
@@ -178,7 +176,7 @@ class Session:
         save_image(target, result)
         return result, str(target)
 
-    def colourise_film(self, film: str | None, model_name: str, smoothing: float = 0.95, progress=None):
+    def colorize_film(self, film: str | None, model_name: str, smoothing: float = 0.95, progress=None):
         """-> path of the colourised film (also offered for download)."""
         from .images import VIDEO_EXTENSIONS
         from .video import colorize_video, is_video, output_name, probe
@@ -201,7 +199,7 @@ def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_
               device: str = "cpu", keep_minutes: float = 10):
     """The Gradio Blocks app (not started). ``app.session.cleanup()`` removes what it stored (``stop`` does both)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    names = colouriser_names(models)
+    names = colorizer_names(models)
     if not names:
         raise TomauError("no colourisation model found: give one with --model")
     session = Session(max_pixels, max_video_seconds, device, keep_minutes)
@@ -221,7 +219,7 @@ def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_
         return run
 
     def film_handler(film, model_name, smoothing, progress=gr.Progress()):
-        path = guarded(session.colourise_film)(film, model_name, smoothing, progress)
+        path = guarded(session.colorize_film)(film, model_name, smoothing, progress)
         return path, path
 
     keep = max(1, int(session.keep_seconds))
@@ -242,7 +240,7 @@ def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_
                     slider = gr.ImageSlider(label="Before / after", type="numpy", elem_id="before-after")
                     gallery = gr.Gallery(label="Colourings, most likely first", columns=4, height=200, visible=diverse, elem_id="colourings")
                     download = gr.File(label="Download", elem_id="photo-download")
-            go.click(guarded(session.colourise_photo), [photo, model, reference, method, samples], [slider, gallery, download],
+            go.click(guarded(session.colorize_photo), [photo, model, reference, method, samples], [slider, gallery, download],
                      api_name="colourise")
 
             def show_samples(name):  # the colourings slider and gallery only for diverse models (faces, scenes)

@@ -14,7 +14,7 @@ from PIL import Image
 
 from .data import PairedImageFolder
 from .errors import TomauError
-from .metrics import psnr
+from .metrics.translation import translation_scores
 from .modelfile import load_network
 from .pipeline import Pipeline
 
@@ -68,21 +68,8 @@ def translate(image: Image.Image, model: Translator | str) -> Image.Image:
     return Image.fromarray(model.translate_arrays([np.asarray(image.convert("RGB"), dtype=np.uint8)])[0])
 
 
-PIXEL_TOLERANCE = 5  # a pixel is right when none of its R, G, B is off by more than this (of 255)
-
-
-def _scores(preds: list[np.ndarray], truths: list[np.ndarray]) -> dict[str, float]:
-    """Means over images of: L1 and RMSE on [0, 1] pixels, PSNR (dB), and pixel accuracy, the share of
-    pixels whose largest RGB error is at most PIXEL_TOLERANCE (flat map colours are either right or not)."""
-    errs = [np.abs(p.astype(np.float64) - t) for p, t in zip(preds, truths)]
-    return {"l1": float(np.mean([e.mean() / 255 for e in errs])),
-            "rmse": float(np.mean([np.sqrt((e ** 2).mean()) / 255 for e in errs])),
-            "psnr": float(np.mean([psnr(p, t) for p, t in zip(preds, truths)])),
-            "pixel_acc": float(np.mean([(e.max(axis=-1) <= PIXEL_TOLERANCE).mean() for e in errs]))}
-
-
 def evaluate_pairs(translator: Translator, files: list[Path], batch_size: int = 8, progress: bool = False) -> dict:
-    """L1, RMSE, PSNR and pixel accuracy (see _scores) of the model against the true targets of pair files,
+    """L1, RMSE, PSNR and pixel accuracy (tomau.metrics.translation) of the model against the true targets of pair files,
     beside two trivial baselines: the input itself ("identity") and the single colour closest in L2 to all
     targets, i.e. their mean colour ("best constant colour", an oracle: it is fitted on these targets)."""
     from tqdm import tqdm
@@ -100,5 +87,5 @@ def evaluate_pairs(translator: Translator, files: list[Path], batch_size: int = 
         preds += translator.translate_arrays(inputs[i : i + batch_size], batch_size)
     mean_colour = np.mean([t.reshape(-1, 3).mean(0) for t in truths], axis=0)
     constant = [np.broadcast_to(np.round(mean_colour).astype(np.uint8), t.shape) for t in truths]
-    return {"model": _scores(preds, truths), "identity": _scores(inputs, truths),
-            "constant": _scores(constant, truths), "constant_rgb": [round(float(c), 1) for c in mean_colour], "n": len(files)}
+    return {"model": translation_scores(preds, truths), "identity": translation_scores(inputs, truths),
+            "constant": translation_scores(constant, truths), "constant_rgb": [round(float(c), 1) for c in mean_colour], "n": len(files)}

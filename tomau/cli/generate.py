@@ -64,7 +64,7 @@ def cmd_generate(args) -> int:
 def cmd_fid(args) -> int:
     import torch
 
-    from ..fid import fid, folder_statistics, load_fid_inception, save_statistics
+    from ..metrics.fid import fid, folder_statistics, load_fid_inception, save_statistics
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -83,7 +83,7 @@ def cmd_fid(args) -> int:
 
 def cmd_swd(args) -> int:
     from ..data import SquareImageFolder, scan_folder
-    from ..swd import sliced_wasserstein_distance
+    from ..metrics.swd import sliced_wasserstein_distance
 
     sets = [SquareImageFolder(scan_folder(folder, args.max_images or None, progress=False, colour_only=False).usable,
                               args.size, args.fit).stack() for folder in (args.a, args.b)]

@@ -1,4 +1,9 @@
-"""Networks by name. One file per network family; this registry is what the CLI and model files use."""
+"""Networks by name. One file per network family; this registry is what the CLI and model files use.
+
+Generators (GENERATORS, what a model file rebuilds): unet, resunet, effunet (on efficientnet_lite), liteunet,
+cvae, dcgan, fastgan. Discriminators and feature networks, used in training and scoring only: patchgan,
+dcgan's, projected (on efficientnet_lite), inception (FID).
+"""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -12,7 +17,6 @@ from .dcgan import DCGANConfig, DCGANGenerator
 from .effunet import EffUNetColorizer, EffUNetConfig
 from .fastgan import FastGANConfig, FastGANGenerator
 from .liteunet import LiteUNet, LiteUNetConfig
-from .patchgan import PatchGANConfig, PatchGANDiscriminator
 from .resunet import ResUNetConfig, ResUNetGenerator
 from .unet import UNetConfig, UNetGenerator
 
@@ -26,7 +30,6 @@ GENERATORS = {
     "dcgan": (DCGANConfig, DCGANGenerator),
     "fastgan": (FastGANConfig, FastGANGenerator),
 }
-DISCRIMINATORS = {"patchgan": (PatchGANConfig, PatchGANDiscriminator)}
 
 
 def config_from_dict(cls, params: dict):

@@ -1,13 +1,13 @@
-"""Diverse colourisation (Deshpande et al., CVPR 2017; seed 000): a conditional VAE plus a mixture density network.
+"""Diverse colourisation (Deshpande et al., CVPR 2017): a conditional VAE plus a mixture density network.
 
 CVAE     encoder on the colour field ab (2 x 64 x 64) -> mu, logvar (``hidden`` = 64);
          conditional encoder on the grey image L -> skip features at 32, 16, 8 and 4 px;
          decoder from z (upsampled to 4 px) and those features -> ab, tanh.
-MDN      from the conditional encoder's 32-px features (the seed uses VGG features of Zhang et al.'s
+MDN      from the conditional encoder's 32-px features (the paper uses VGG features of Zhang et al.'s
          network, which we do not have) -> ``nmix`` = 8 means over z and their mixture weights.
 At inference each mixture mean decodes into one colouring; sorted by weight, they are the N choices.
 
-``width`` scales every channel count (1.0 = the seed: 128-256-512-1024) so a model fits 25 MB.
+``width`` scales every channel count (1.0 = the paper's: 128-256-512-1024) so a model fits 25 MB.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from torch.nn import functional as F
 class CVAEConfig:
     hidden: int = 64  # size of the colour code z
     nmix: int = 8  # mixture components of the MDN
-    width: float = 1.0  # channel multiplier; 1.0 = the seed's 128-256-512-1024
+    width: float = 1.0  # channel multiplier; 1.0 = the paper's 128-256-512-1024
     image_size: int = 64  # the encoder's fully connected layer fixes the resolution
     use_mdn: bool = True  # False for stage 1 (the CVAE alone; z then comes from the prior N(0, I))
 
@@ -36,7 +36,7 @@ class CVAEConfig:
 
     def validate(self) -> None:
         if self.image_size != 64:
-            raise ValueError("the seed's CVAE works at 64x64 (image_size must be 64)")
+            raise ValueError("Deshpande et al.'s CVAE works at 64x64 (image_size must be 64)")
         if self.hidden < 1 or self.nmix < 1 or self.width <= 0:
             raise ValueError("hidden, nmix and width must be positive")
 
@@ -102,7 +102,7 @@ class MDN(nn.Module):
     def __init__(self, cfg: CVAEConfig, feat_channels: int):
         super().__init__()
         self.hidden, self.nmix = cfg.hidden, cfg.nmix
-        spec = [(384, 1), (320, 1), (288, 1), (256, 2), (128, 1), (96, 2), (64, 2)]  # the seed's stack
+        spec = [(384, 1), (320, 1), (288, 1), (256, 2), (128, 1), (96, 2), (64, 2)]  # the paper's stack
         layers, prev = [], feat_channels
         for c, stride in spec:
             c = max(8, round(c * cfg.width))
@@ -174,9 +174,9 @@ class DiverseColorizer(nn.Module):
         return self.vae.decode(z.reshape(-1, z.shape[-1]), rep).view(l.shape[0], n, 2, *l.shape[-2:])
 
 
-# ---- losses (seed 000) -------------------------------------------------------------------------------
+# ---- losses (Deshpande et al. 2017) -------------------------------------------------------------------------------
 def vae_loss(mu, logvar, pred, gt, weights, kl_weight: float = 1e-2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """KL (summed over the batch, as the seed) * kl_weight + per-image sqrt of the prior-weighted squared error
+    """KL (summed over the batch, as Deshpande et al.) * kl_weight + per-image sqrt of the prior-weighted squared error
     (batch mean). Returns (total, kl, recon)."""
     kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum()
     recon = ((gt - pred).pow(2) * weights).flatten(1).sum(1).sqrt().mean()
@@ -184,7 +184,7 @@ def vae_loss(mu, logvar, pred, gt, weights, kl_weight: float = 1e-2) -> tuple[to
 
 
 def mdn_loss(gmm_mu, gmm_pi, mu, logvar) -> torch.Tensor:
-    """The seed's MDN loss: z ~ q(z | colour); distance to the nearest mixture mean (scaled by sqrt(50))
+    """Deshpande et al.'s MDN loss: z ~ q(z | colour); distance to the nearest mixture mean (scaled by sqrt(50))
     minus the log weight of that component, averaged over the batch."""
     z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
     dist = torch.sqrt(((z[:, None, :] - gmm_mu).pow(2) * 50).sum(-1) + 1e-12)  # (N, nmix)

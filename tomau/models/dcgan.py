@@ -1,12 +1,12 @@
-"""DCGAN-style generator and discriminator for unconditional images (seed 004).
+"""DCGAN-style generator and discriminator for unconditional images (Radford et al. 2016, "Unsupervised Representation Learning with Deep Convolutional GANs").
 
 Generator  z (nz = 128) -> ConvTranspose 4x4 "fully connected" to 1024 x 4 x 4, then stride-2
            ConvTranspose + BatchNorm + ReLU blocks halving the width and doubling the side until
            ``image_size``, then ConvTranspose 3x3 to RGB and tanh. At 128x128 this is exactly the
-           seed's network (13,275,939 parameters); at 64x64 it stops one block earlier.
+           reference network (13,275,939 parameters); at 64x64 it stops one block earlier.
 Discriminator  stride-2 Conv 4x4 + LeakyReLU(0.2) blocks (BatchNorm on the last three) down to 4 x 4 x 512,
            then Conv 4x4 to one **logit** per image: no sigmoid, the losses (tomau.losses) take
-           logits, as RaLSGAN needs. At 128x128 this is the seed's network (2,796,800 parameters).
+           logits, as RaLSGAN needs. At 128x128 this is the reference network (2,796,800 parameters).
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ class DCGANDiscriminator(nn.Module):
         c_in = cfg.channels
         for i, w in enumerate(widths):
             layers.append(nn.Conv2d(c_in, w, 4, 2, 1, bias=False))
-            if i >= n - 3:  # the seed normalises the last three blocks, not the first ones
+            if i >= n - 3:  # the reference normalises the last three blocks, not the first ones
                 layers.append(nn.BatchNorm2d(w))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             c_in = w

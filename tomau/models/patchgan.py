@@ -1,4 +1,4 @@
-"""The 70x70 PatchGAN discriminator (pix2pix; seed 003 section 3.4.2).
+"""The 70x70 PatchGAN discriminator (pix2pix: Isola et al. 2017, "Image-to-Image Translation with Conditional Adversarial Networks").
 
 C64-C128-C256-C512 with 4x4 convs (stride 2, 2, 2, then 1), LeakyReLU(0.2), BatchNorm on all but
 the first block, then a 4x4 stride-1 conv to one logit per patch. For a 256x256 input the output is
@@ -57,7 +57,7 @@ class PatchGANDiscriminator(nn.Module):
 
 
 def receptive_field(module: nn.Module) -> int:
-    """Receptive field of a chain of convs, by the seed's recursion K_{l-1} = k + s_l (K_l - 1)."""
+    """Receptive field of a chain of convs, by the recursion (Araujo et al. 2019, "Computing Receptive Fields of CNNs") K_{l-1} = k + s_l (K_l - 1)."""
     convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
     field = 1
     for conv in reversed(convs):

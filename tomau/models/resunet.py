@@ -1,4 +1,4 @@
-"""U-Net with a ResNet encoder (seed 003 sections 3.4.3-3.4.5): ResNet18/34 down, a light decoder up.
+"""U-Net with a ResNet encoder (He et al. 2016 encoder in a U-Net, Ronneberger et al. 2015): ResNet18/34 down, a light decoder up.
 
 Encoder  torchvision's ResNet, written here with torchvision's parameter names (conv1, bn1, layer1..4,
          downsample.0/1), so an official ImageNet ``resnet18``/``resnet34`` state dict loads into it

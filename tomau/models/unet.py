@@ -1,4 +1,4 @@
-"""The pix2pix U-Net generator (Isola et al. 2017; seed 003 section 3.4.1).
+"""The pix2pix U-Net generator (Isola et al. 2017).
 
 Encoder  C64-C128-C256-C512-C512-C512-C512-C512 (for ngf=64, num_downs=8): 4x4 convs, stride 2,
          LeakyReLU(0.2), BatchNorm on every block but the first and the innermost.
@@ -8,7 +8,7 @@ Decoder  mirror image with ReLU, 4x4 transposed convs, BatchNorm, 50% dropout on
 
 ``num_downs`` sets the depth: a 2**num_downs input reaches a 1x1 bottleneck (8 for 256x256).
 Width (``ngf``) and depth are config so that a CPU-sized variant exists; ``unet_256`` with ngf=64
-is the seed's network (54 M parameters).
+is pix2pix's unet_256 (54 M parameters).
 """
 from __future__ import annotations
 

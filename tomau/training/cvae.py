@@ -1,9 +1,9 @@
-"""Diverse colourisation, trained in two stages (seed 000):
+"""Diverse colourisation, trained in two stages (Deshpande et al., CVPR 2017, "Learning Diverse Image Colorization"):
 
 ``cvae``  the conditional VAE on (L, ab) at 64x64: KL * 1e-2 + per-image sqrt of the squared ab error weighted
           per pixel by the inverse prior of its ab bin (313 bins), Adam 5e-5.
 ``mdn``   the mixture density network on the frozen CVAE's grey features, trained so one of its 8 means lands
-          near the CVAE posterior's z for the true colours (seed's MDN loss), Adam 1e-3. Start it with --vae RUN.
+          near the CVAE posterior's z for the true colours (the paper's MDN loss), Adam 1e-3. Start it with --vae RUN.
 Both train the same network class (tomau.models.cvae.DiverseColorizer) under the name "G", so the shared
 trainer, checkpoints and model files serve them unchanged.
 """
@@ -62,7 +62,7 @@ class CVAEColorization(Family):
         self.nets: dict[str, nn.Module] = {"G": DiverseColorizer(cfg.generator)}
         self.optimizers = {"G": torch.optim.Adam(self.trainable(self.nets["G"]).parameters(), lr=cfg.lr)}
         self.bins = ABBins.from_folder(cfg.bins) if cfg.bins else None
-        # the seed weighs each pixel by the inverse prior of its ab bin
+        # Deshpande et al. weigh each pixel by the inverse prior of its ab bin
         self.bin_weights = 1.0 / self.bins.prior if self.bins is not None else None
 
     @staticmethod
@@ -112,7 +112,7 @@ class CVAEColorization(Family):
 
 @dataclass
 class MDNTrainConfig(CVAETrainConfig):
-    lr: float = 1e-3  # the seed's MDN learning rate (an explicit --lr is kept as given)
+    lr: float = 1e-3  # Deshpande et al.'s MDN learning rate (an explicit --lr is kept as given)
 
 
 class MDNColorization(CVAEColorization):

@@ -1,12 +1,11 @@
-"""Unconditional image generation (seed 004): a DCGAN-style G and D trained with a loss chosen by name.
+"""Unconditional image generation (Radford et al. 2016, DCGAN; RaLSGAN of Jolicoeur-Martineau 2018): a DCGAN-style G and D trained with a loss chosen by name.
 
-Data: any folder of images, padded to a square with black (the seed found padding better than
-stretching), resized, flipped and slightly rotated (tomau.data.SquareImageFolder).
+Data: any folder of images, padded to a square with black (padding keeps
+shapes that stretching distorts), resized, flipped and slightly rotated (tomau.data.SquareImageFolder).
 Step: D on a real batch and on G(z) (detached), then G with D frozen. The relativistic loss (RaLSGAN,
-the default) also needs D's logits on the real batch for G's step: the seed reuses those of D's step,
-and so does this code (detached: they carry no gradient to G).
+the default) also needs D's logits on the real batch for G's step: this code reuses those of D's step (detached: they carry no gradient to G).
 Validation (``--val-data``): the sliced Wasserstein distance between generated and held-out images
-(tomau.swd), which needs no downloaded network.
+(tomau.metrics.swd), which needs no downloaded network.
 """
 from __future__ import annotations
 
@@ -30,8 +29,8 @@ SAMPLE_SEED = 1234  # the fixed z of the sample grids
 class GANConfig:
     generator: DCGANConfig = field(default_factory=DCGANConfig)  # G and D share size, z and widths
     loss: str = "ralsgan"  # a name in tomau.losses.ADVERSARIAL_LOSSES
-    real_label: float = 1.0  # < 1: one-sided label smoothing (the seed uses 0.8)
-    lr_g: float = 8e-4  # the seed's learning rates (batch 64)
+    real_label: float = 1.0  # < 1: one-sided label smoothing (Salimans et al. 2016; 0.8 is a common choice)
+    lr_g: float = 8e-4  # tuned for batch 64
     lr_d: float = 8e-4
     beta1: float = 0.5
     beta2: float = 0.999
@@ -96,7 +95,7 @@ class UnconditionalGAN(Family):
         return SquareImageFolder(files, image_size, self.cfg.fit, self.cfg.max_rotation, augment=True)
 
     def augment(self, images: torch.Tensor) -> torch.Tensor:
-        """What D sees of a real or generated batch (the seed's GAN: the images themselves)."""
+        """What D sees of a real or generated batch (DCGAN: the images themselves)."""
         return images
 
     def training_step(self, batch_u8: torch.Tensor, accelerator) -> dict[str, torch.Tensor]:
@@ -134,7 +133,7 @@ class UnconditionalGAN(Family):
     def validate(self, generator: nn.Module, files: list[Path], size: int, device) -> dict[str, float]:
         """Sliced Wasserstein distance (x 1e3) between as many generated images as held-out files."""
         from ..generation import generate_batches
-        from ..swd import sliced_wasserstein_distance
+        from ..metrics.swd import sliced_wasserstein_distance
 
         if self._val_real is None or self._val_real[0] != files:  # decoded once, not at every checkpoint
             self._val_real = (files, SquareImageFolder(files, size, self.cfg.fit).stack())

@@ -1,10 +1,10 @@
 """Colourisation GANs as trainable families: G maps L to ab, the 70x70 PatchGAN D judges (L, ab).
 
-``pix2pix``  the seed's U-Net generator (tomau.models.unet).
+``pix2pix``  pix2pix's U-Net generator (Isola et al. 2017) (tomau.models.unet).
 ``resunet``  a ResNet18/34-encoder U-Net (tomau.models.resunet), trained in two stages (STAGES).
 
 
-Loss (seed 003): G* = arg min_G max_D  L_cGAN(G, D) + lambda * L1(G),  lambda = 100.
+Loss (Isola et al. 2017): G* = arg min_G max_D  L_cGAN(G, D) + lambda * L1(G),  lambda = 100.
 Each step trains D on the real pair and on G's output (detached), then G with D frozen.
 ``gan_weight = 0`` is the L1-only pre-training of stage 1: D is neither built nor trained.
 """
@@ -17,7 +17,7 @@ from torch import nn
 
 from .. import color
 from ..colorbins import ABBins
-from ..losses import GAN_LOSSES, GANLoss
+from ..losses import TARGET_LOSSES, GANLoss
 from ..models import GENERATORS, build_network, evaluating
 from ..models.patchgan import PatchGANConfig, PatchGANDiscriminator
 from ..errors import TomauError
@@ -29,7 +29,7 @@ from .options import at_least, between, option
 # the cGAN + L1 flags of pix2pix, resunet and the translators
 GAN_OPTIONS = (
     option("ndf", type=at_least(1), help="PatchGAN width (default: 64)"),
-    option("gan_mode", choices=GAN_LOSSES, help="the PatchGAN's adversarial loss (default: vanilla)"),
+    option("gan_mode", choices=TARGET_LOSSES, help="the PatchGAN's adversarial loss (default: vanilla)"),
     option("gan_weight", type=at_least(0, float), help="weight of the cGAN loss; 0 = L1-only pre-training"),
     option("l1_weight", type=at_least(0, float), help="lambda, weight of the L1 loss (default: 100)"),
     option("lr_g", type=at_least(0, float), help="G's Adam learning rate (default: the family's)"),
@@ -51,9 +51,9 @@ UNET_OPTIONS = (
 class Pix2PixConfig:
     generator: UNetConfig = field(default_factory=UNetConfig)
     discriminator: PatchGANConfig = field(default_factory=PatchGANConfig)
-    gan_mode: str = "vanilla"  # a name in tomau.losses.GAN_LOSSES
+    gan_mode: str = "vanilla"  # a name in tomau.losses.TARGET_LOSSES (vanilla, lsgan)
     gan_weight: float = 1.0  # 0 = L1-only pre-training (stage 1)
-    l1_weight: float = 100.0  # the seed's lambda
+    l1_weight: float = 100.0  # Isola et al.'s lambda
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
@@ -64,8 +64,8 @@ class Pix2PixConfig:
     def validate(self) -> None:
         if not 0.0 <= self.rebalance_lambda <= 1.0:
             raise ValueError("rebalance_lambda must be in [0, 1]")
-        if self.gan_mode not in GAN_LOSSES:
-            raise ValueError(f"gan_mode must be one of {sorted(GAN_LOSSES)}")
+        if self.gan_mode not in TARGET_LOSSES:
+            raise ValueError(f"gan_mode must be one of {sorted(TARGET_LOSSES)}")
         if self.gan_weight < 0 or self.l1_weight < 0 or self.gan_weight + self.l1_weight == 0:
             raise ValueError("gan_weight and l1_weight must be >= 0 and not both 0")
         if self.lr_g <= 0 or self.lr_d <= 0:
@@ -74,7 +74,7 @@ class Pix2PixConfig:
         self.discriminator.validate()
 
 
-# the seed's two-stage recipe (section 3.4.4-3.4.5): settings each --stage starts from
+# the two-stage recipe (L1 pre-training, then the cGAN, as in DeOldify's NoGAN training): settings each --stage starts from
 STAGES = {
     "pretrain": {"gan_weight": 0.0, "lr_g": 1e-4, "beta1": 0.9},  # generator alone on L1
     "gan": {"gan_weight": 1.0, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5},  # + 70x70 PatchGAN, lambda = 100
@@ -198,7 +198,7 @@ class Pix2PixColorization(Family):
 
 
 class ResUNetColorization(Pix2PixColorization):
-    """The same cGAN + L1 training with the ResNet-encoder U-Net as G (seed 003 section 3.4.3)."""
+    """The same cGAN + L1 training with the ResNet-encoder U-Net as G (a ResNet encoder, He et al. 2016)."""
 
     name = "resunet"
     summary = "ResNet-encoder U-Net colouriser, trained in two stages"

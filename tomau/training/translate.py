@@ -1,4 +1,4 @@
-"""Paired image-to-image translation (seed 001: pix2pix on maps): RGB in, RGB out.
+"""Paired image-to-image translation (pix2pix on maps, Isola et al. 2017): RGB in, RGB out.
 
 The colouriser's recipe with three channels on both sides: the same U-Net generator and 70x70 PatchGAN
 (on the input and output stacked, 6 channels), cGAN + lambda * L1 with lambda = 100, Adam 2e-4 (0.5, 0.999).

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .errors import TomauError
+from ..errors import TomauError
 
 FD_NETWORK = "efficientnet_lite0"
 FD_SIZE = 224
@@ -50,7 +50,7 @@ class FeatureNet:
 
     def __init__(self, name: str = FD_NETWORK, net: torch.nn.Module | None = None, size: int = FD_SIZE):
         if net is None:
-            from .models.efficientnet_lite import pretrained
+            from ..models.efficientnet_lite import pretrained
 
             net = pretrained(name)
         self.net, self.size, self.name = net.eval(), size, name
