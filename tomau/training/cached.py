@@ -1,6 +1,6 @@
 """CPU-first training of the EfficientNet-Lite colouriser: the frozen encoder runs once, the decoder trains.
 
-1. ``build_cache``: every training photo is cut into ``views`` crops (view 0: centre crop; later views:
+1. ``build_cache`` (tomau.training.feature_cache): every training photo is cut into ``views`` crops (view 0: centre crop; later views:
    random scale, crop and flip), the frozen encoder's skips (strides 4-32) are computed once and stored as
    fp16 memory-mapped arrays, with the crop's Lab at 1/4 resolution (the decoder's L input and ab target).
 2. ``train_cached``: the decoder trains on random (image, view) rows of the cache - no image decoding and
@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.nn import functional as F
 
 from .. import color
@@ -34,106 +33,7 @@ from ..errors import TomauError
 from ..images import write_atomic
 from ..modelfile import load_model_file, save_model_file
 from ..models.effunet import EffUNetColorizer, EffUNetConfig
-
-CACHE_FORMAT = 1
-
-
-# ---- the cache ------------------------------------------------------------------------------------
-def _crop(im: Image.Image, size: int, rng: random.Random | None) -> Image.Image:
-    """Shorter side to ``size`` (view 0) or to a random 1-1.3 x ``size`` (other views), crop, maybe flip."""
-    w, h = im.size
-    target = size if rng is None else size * rng.uniform(1.0, 1.3)
-    scale = target / min(w, h)
-    im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
-    w, h = im.size
-    x, y = ((w - size) // 2, (h - size) // 2) if rng is None else (rng.randint(0, w - size), rng.randint(0, h - size))
-    im = im.crop((x, y, x + size, y + size))
-    if rng is not None and rng.random() < 0.5:
-        im = im.transpose(Image.FLIP_LEFT_RIGHT)
-    return im
-
-
-def _load_crops(path: Path, size: int, views: int, seed: int) -> np.ndarray:
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        rng = random.Random(f"{seed}:{path.name}")
-        return np.stack([np.asarray(_crop(im, size, None if v == 0 else rng), np.uint8) for v in range(views)])
-
-
-def cache_shapes(encoder: str, size: int) -> dict[str, tuple[int, ...]]:
-    net = EffUNetColorizer(EffUNetConfig(encoder=encoder, bins=0, mix=0))
-    chans = net.encoder.feature_channels[1:]
-    shapes = {f"f{s}": (c, size // s, size // s) for s, c in zip((4, 8, 16, 32), chans)}
-    shapes["lab"] = (3, size // 4, size // 4)
-    return shapes
-
-
-def build_cache(files: list[Path], cache_dir: str | Path, encoder: str = "efficientnet_lite0", size: int = 128,
-                views: int = 2, batch_size: int = 64, seed: int = 0, progress: bool = True) -> Path:
-    """Encode every file once per view into ``cache_dir`` (resumable: finished chunks are kept)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from tqdm import tqdm
-
-    if not files:
-        raise TomauError("no training images to cache")
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"format": CACHE_FORMAT, "encoder": encoder, "size": size, "views": views, "seed": seed,
-            "files": [str(f) for f in files]}
-    meta_path = cache_dir / "cache.json"
-    if meta_path.exists():
-        old = json.loads(meta_path.read_text())
-        if {k: v for k, v in old.items() if k != "done"} != meta:
-            raise TomauError(f"{cache_dir}: holds a cache of other settings or files; use another --cache folder")
-        meta["done"] = old.get("done", 0)
-    else:
-        meta["done"] = 0
-    rows = len(files) * views
-    shapes = cache_shapes(encoder, size)
-    arrays = {k: np.lib.format.open_memmap(cache_dir / f"{k}.npy", mode="r+" if meta["done"] else "w+",
-                                           dtype=np.float16, shape=(rows, *s)) for k, s in shapes.items()}
-    net = EffUNetColorizer(EffUNetConfig(encoder=encoder, bins=0, mix=0))
-    net.load_pretrained_encoder()
-    net.eval()
-    per_chunk = max(1, batch_size // views)
-    bar = tqdm(total=len(files), initial=meta["done"], desc="caching encoder features", unit="img", disable=not progress)
-    with ThreadPoolExecutor(2) as pool, torch.inference_mode():
-        for start in range(meta["done"], len(files), per_chunk):
-            chunk = files[start : start + per_chunk]
-            crops = np.concatenate(list(pool.map(lambda p: _load_crops(p, size, views, seed), chunk)))
-            rgb = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255
-            lab = color.rgb_to_lab(rgb)
-            feats = net.encode(color.normalize_l(lab[:, :1]))
-            lab_small = F.avg_pool2d(lab, 4)
-            r0 = start * views
-            for key, value in zip(("f4", "f8", "f16", "f32"), feats):
-                arrays[key][r0 : r0 + len(crops)] = value.half().numpy()
-            arrays["lab"][r0 : r0 + len(crops)] = lab_small.half().numpy()
-            meta["done"] = start + len(chunk)
-            if (start // per_chunk) % 20 == 0 or meta["done"] == len(files):
-                for a in arrays.values():
-                    a.flush()
-                write_atomic(meta_path, lambda f: f.write(json.dumps(meta).encode()))
-            bar.update(len(chunk))
-    bar.close()
-    for a in arrays.values():
-        a.flush()
-    write_atomic(meta_path, lambda f: f.write(json.dumps(meta).encode()))
-    return cache_dir
-
-
-def open_cache(cache_dir: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
-    cache_dir = Path(cache_dir)
-    try:
-        meta = json.loads((cache_dir / "cache.json").read_text())
-    except (OSError, ValueError) as err:
-        raise TomauError(f"{cache_dir}: not a feature cache (no readable cache.json: {err})") from None
-    if meta.get("done") != len(meta.get("files", [])):
-        raise TomauError(f"{cache_dir}: the cache is unfinished ({meta.get('done')} of {len(meta.get('files', []))} images); run the caching again to finish it")
-    arrays = {k: np.load(cache_dir / f"{k}.npy", mmap_mode="r") for k in ("f4", "f8", "f16", "f32", "lab")}
-    return meta, arrays
-
+from .feature_cache import build_cache, open_cache  # noqa: F401  (the cache the trainer reads; build_cache for callers)
 
 # ---- training -------------------------------------------------------------------------------------
 @dataclass
