@@ -129,6 +129,18 @@ class TrainConfig:
         return config_from_dict(cls, d)
 
 
+def ema_with_warmup(decay: float):
+    """EMA update with the usual warm-up: after n updates the decay is min(decay, (1 + n) / (10 + n)), so the
+    average forgets the random initial weights within a few hundred steps instead of ~1 / (1 - decay)."""
+
+    def update(averaged: torch.Tensor, current: torch.Tensor, num_averaged) -> torch.Tensor:
+        n = float(num_averaged)
+        d = min(decay, (1.0 + n) / (10.0 + n))
+        return averaged + (current - averaged) * (1.0 - d)
+
+    return update
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -211,9 +223,9 @@ class Trainer:
 
         self.ema = None
         if cfg.ema > 0:
-            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+            from torch.optim.swa_utils import AveragedModel
 
-            self.ema = AveragedModel(self.family.nets["G"], multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+            self.ema = AveragedModel(self.family.nets["G"], avg_fn=ema_with_warmup(cfg.ema), use_buffers=True)
             if self._ema_state is not None:
                 self.ema.load_state_dict(self._ema_state)
             self.ema.to(acc.device)
