@@ -82,7 +82,7 @@ def tinted_model(tmp_path, tiny_model_file):
 
 
 # smoke tests that start processes, servers or browsers: `make test-fast` (pytest -m "not slow") leaves them out
-SLOW_TESTS = {"test_fid_end_to_end_with_cached_statistics", "test_two_process_replicas_stay_equal",
+SLOW_TESTS = {"test_two_process_replicas_stay_equal",
               "test_two_stage_training_from_the_cli", "test_sigterm_stops_with_a_checkpoint",
               "test_a_served_page_leaves_nothing_behind_after_sigterm", "test_cli_trains_and_resumes",
               "test_the_vividness_dial"}

@@ -92,21 +92,44 @@ def _folder(path, seeds, size=32):
     return path
 
 
-def test_fid_end_to_end_with_cached_statistics(weights_file, tmp_path, monkeypatch):
+class MeanColour(torch.nn.Module):
+    """A stand-in for Inception (as pytorch-fid's tests mock it): an image's features are its mean R, G, B."""
+
+    weights_id = "mean-colour"
+
+    def forward(self, images):
+        return images.mean((2, 3))
+
+
+def _shifted_folder(path, seeds, red=0):
+    """Images with red halved (so + red stays below 255): folders that differ by a known colour shift."""
+    path.mkdir()
+    for i in seeds:
+        img = colour_image(i, 32)
+        img[..., 0] = img[..., 0] // 2 + red
+        Image.fromarray(img).save(path / f"{i}.png")
+    return path
+
+
+def test_fid_end_to_end_with_cached_statistics(tmp_path, monkeypatch):
+    """Known answers: a folder against itself is 0; the same images with red raised by 40 have the same covariance
+    and means 40/255 apart in R (resizing is linear), so FID = (40/255)^2."""
     monkeypatch.setattr(fidmod, "CACHE_DIR", tmp_path / "cache")
-    a = _folder(tmp_path / "a", range(6))
-    b = _folder(tmp_path / "b", range(6, 12))
-    net = load_fid_inception(str(weights_file))
-    d_ab = fid(a, b, net=net, progress=False)  # (each call takes a 2048x2048 matrix square root: ~10 s here)
-    assert d_ab > 0
+    monkeypatch.setattr(fidmod, "load_fid_inception", lambda weights=None, device="cpu": MeanColour())
+    a = _shifted_folder(tmp_path / "a", range(6))
+    b = _shifted_folder(tmp_path / "b", range(6), red=40)
+    net = MeanColour()
+    assert fid(a, a, net=net, progress=False) == pytest.approx(0.0, abs=1e-9)
+    assert fid(a, b, net=net, progress=False) == pytest.approx((40 / 255) ** 2, rel=1e-4)
     cached = list((tmp_path / "cache" / "fid_stats").glob("*.npz"))
     assert len(cached) == 2  # one per folder, read back below instead of running the network again
     stats = tmp_path / "a.npz"
-    assert main(["fid", str(a), "--save-stats", str(stats), "--weights", str(weights_file), "-q"]) == 0
+    assert main(["fid", str(a), "--save-stats", str(stats), "-q"]) == 0
     mu, sigma = fidmod.folder_statistics(stats, net)  # a .npz stands in for its folder
     mu_a, sigma_a = fidmod.folder_statistics(a, net)
-    assert mu.shape == (2048,) and sigma.shape == (2048, 2048)
+    assert mu.shape == (3,) and sigma.shape == (3, 3)
     assert np.allclose(mu, mu_a) and np.allclose(sigma, sigma_a)
+    assert main(["fid", str(stats), str(b), "-q"]) == 0
 
 
 def test_missing_weights_are_one_clear_sentence(tmp_path, capsys):

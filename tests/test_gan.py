@@ -134,10 +134,25 @@ def test_swd_orders_distributions():
     assert torch.allclose(rec, x, atol=1e-5)
 
 
-def test_generate_batches_are_uint8_in_range():
+def test_generate_batches_are_uint8_in_range_and_deterministic():
+    torch.manual_seed(0)
     net = DCGANGenerator(DCGANConfig(image_size=16, g_width=32))
     batches = list(generate_batches(net, 5, batch_size=2))
-    assert [len(b) for b in batches] == [2, 2, 1] and batches[0].dtype == torch.uint8
+    assert [tuple(b.shape) for b in batches] == [(2, 3, 16, 16), (2, 3, 16, 16), (1, 3, 16, 16)]
+    assert all(b.dtype == torch.uint8 for b in batches)
+    images = torch.cat(batches)
+    # G's tanh output in [-1, 1] maps onto 0..255: (x + 1) * 127.5, rounded
+    net.eval()
+    with torch.no_grad():
+        from tomau.generation import latent
+
+        x = net(torch.stack([latent(0, i, net.nz) for i in range(5)]))
+    assert torch.equal(images, ((x + 1) * 127.5).round().clamp(0, 255).byte())
+    assert images.float().std() > 1 and not torch.equal(images[0], images[1])  # pictures, each its own
+    # image i of a seed is the same whatever the batch size and start; another seed gives others
+    assert torch.equal(torch.cat(list(generate_batches(net, 5, batch_size=5))), images)
+    assert torch.equal(next(generate_batches(net, 2, start=3)), images[3:5])
+    assert not torch.equal(next(generate_batches(net, 1, seed=1)), images[:1])
 
 
 def test_bundled_flowers_gan_generates(tmp_path):

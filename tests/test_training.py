@@ -144,6 +144,45 @@ def test_class_rebalanced_l1(tmp_path, colour_folder, zhang_bins):
     assert json.loads((rebal / "config.json").read_text())["model"]["rebalance"] == str(zhang_bins)
 
 
+def test_class_rebalanced_l1_has_the_weighted_value(zhang_bins):
+    """With G predicting ab = 0, L1 per pixel is |ab| of the truth: plain, its mean; rebalanced, each pixel's |ab|
+    times the Zhang et al. weight of its ab bin (constant images: one weight per image)."""
+    from contextlib import nullcontext
+
+    from tomau import color
+    from tomau.colorbins import ABBins
+    from tomau.models.unet import UNetConfig
+    from tomau.training.pix2pix import Pix2PixConfig
+
+    class ZeroG(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, l):
+            return torch.zeros(l.shape[0], 2, *l.shape[2:]) * self.p
+
+    class Acc:
+        autocast = staticmethod(nullcontext)
+        backward = staticmethod(lambda loss: loss.backward())
+        unwrap_model = staticmethod(lambda m: m)
+
+    rgb = torch.tensor([[128, 128, 128], [200, 30, 30], [40, 90, 200]], dtype=torch.uint8)
+    batch = rgb[:, :, None, None].expand(3, 3, 8, 8).contiguous()
+    ab = color.rgb_to_model_input(batch.float() / 255)[1][:, :, 0, 0]  # (3, 2) normalised ab of each image
+    bins = ABBins.from_folder(str(zhang_bins))
+    w = bins.rebalance_weights(0.5)[bins.nearest(color.denormalize_ab(ab)[:, :, None, None])[:, 0, 0]]
+    assert w[0] < w[1] and w[0] < w[2]  # grey is the common colour (the prior peaks there): it weighs least
+    losses = {}
+    for rebalance in ("", str(zhang_bins)):
+        fam = Pix2PixColorization(Pix2PixConfig(generator=UNetConfig(ngf=4, num_downs=5), gan_weight=0.0, rebalance=rebalance))
+        fam.nets["G"] = ZeroG()
+        losses[bool(rebalance)] = fam.training_step(batch, Acc())["G_L1"].item()
+    assert losses[False] == pytest.approx(ab.abs().mean().item(), rel=1e-5)
+    assert losses[True] == pytest.approx((ab.abs().mean(1) * w).mean().item(), rel=1e-5)
+    assert losses[True] != pytest.approx(losses[False], rel=1e-2)
+
+
 def test_interrupt_saves_a_checkpoint(tmp_path, colour_folder, monkeypatch):
     real_step = Pix2PixColorization.training_step
     calls = {"n": 0}
