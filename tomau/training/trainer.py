@@ -41,6 +41,7 @@ from .options import MIXED_PRECISION, at_least, option
 from .outputs import plot_losses, save_grid
 from .pix2pix import Pix2PixColorization, ResUNetColorization
 from .projected_gan import ProjectedGAN
+from .state import ema_with_warmup, rng_state, set_rng_state
 from .translate import LiteTranslation, PairedTranslation
 
 # projected-gan's own flags and help line. TODO: they belong in tomau/training/projected_gan.py (being edited
@@ -129,18 +130,6 @@ class TrainConfig:
         return config_from_dict(cls, d)
 
 
-def ema_with_warmup(decay: float):
-    """EMA update with the usual warm-up: after n updates the decay is min(decay, (1 + n) / (10 + n)), so the
-    average forgets the random initial weights within a few hundred steps instead of ~1 / (1 - decay)."""
-
-    def update(averaged: torch.Tensor, current: torch.Tensor, num_averaged) -> torch.Tensor:
-        n = float(num_averaged)
-        d = min(decay, (1.0 + n) / (10.0 + n))
-        return averaged + (current - averaged) * (1.0 - d)
-
-    return update
-
-
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -151,29 +140,6 @@ def next_run_dir(out: Path, family: str, name: str) -> Path:
         return out / name
     taken = [int(p.name[:5]) for p in out.iterdir() if p.is_dir() and p.name[:5].isdigit()]
     return out / f"{(max(taken) + 1) if taken else 0:05d}-{family}"
-
-
-def _rng_state() -> dict:
-    """RNG states as tensors and plain numbers only, so the checkpoint loads with torch.load(weights_only=True)."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {"torch": torch.get_rng_state(),
-             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
-             "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    np_state = state["numpy"]
-    if isinstance(np_state, dict):
-        np.random.set_state(("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"], np_state["has_gauss"], np_state["gauss"]))
-    else:  # checkpoints written before tomau 0.2 (loaded only with --trust-checkpoint)
-        np.random.set_state(np_state)
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class Trainer:
@@ -274,7 +240,7 @@ class Trainer:
         self.step = ckpt["step"]
         self._ema_state = ckpt.get("ema")
         self._scaler_state = ckpt.get("scaler")
-        _set_rng_state(ckpt["rng"])
+        set_rng_state(ckpt["rng"])
         self.log(f"resumed {self.run_dir} at step {self.step}")
 
     def save_checkpoint(self) -> None:
@@ -292,7 +258,7 @@ class Trainer:
             "nets": {n: self._unwrapped(n).state_dict() for n in self.family.nets},
             "optimizers": {n: o.state_dict() for n, o in self.family.optimizers.items()},
             "ema": self.ema.state_dict() if self.ema is not None else None,
-            "rng": _rng_state(),
+            "rng": rng_state(),
             "scaler": acc.scaler.state_dict() if getattr(acc, "scaler", None) is not None else None,  # fp16 loss scale
         }
         write_atomic(self.ckpt_path, lambda f: torch.save(ckpt, f))

@@ -1,0 +1,42 @@
+"""What a checkpoint holds besides weights: RNG states as plain tensors, and the EMA's update rule."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+
+def ema_with_warmup(decay: float):
+    """EMA update with the usual warm-up: after n updates the decay is min(decay, (1 + n) / (10 + n)), so the
+    average forgets the random initial weights within a few hundred steps instead of ~1 / (1 - decay)."""
+
+    def update(averaged: torch.Tensor, current: torch.Tensor, num_averaged) -> torch.Tensor:
+        n = float(num_averaged)
+        d = min(decay, (1.0 + n) / (10.0 + n))
+        return averaged + (current - averaged) * (1.0 - d)
+
+    return update
+
+
+def rng_state() -> dict:
+    """RNG states as tensors and plain numbers only, so the checkpoint loads with torch.load(weights_only=True)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+             "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    if isinstance(np_state, dict):
+        np.random.set_state(("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"], np_state["has_gauss"], np_state["gauss"]))
+    else:  # checkpoints written before tomau 0.2 (loaded only with --trust-checkpoint)
+        np.random.set_state(np_state)
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
