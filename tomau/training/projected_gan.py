@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..models.efficientnet_lite import VARIANTS
 from ..models.fastgan import FastGANConfig, FastGANGenerator
 from ..models.projected import ProjectedDConfig, ProjectedDiscriminator
 from .diffaugment import POLICIES, diff_augment
 from .gan import SAMPLE_SEED, GANConfig, UnconditionalGAN
+from .options import at_least, option
 
 
 @dataclass
@@ -47,6 +49,13 @@ class ProjectedGAN(UnconditionalGAN):
     name = "projected-gan"
     generator_kind = "fastgan"
     config_class = ProjectedGANConfig
+    summary = "FastGAN-style G, D on frozen EfficientNet-Lite1 features, DiffAugment"
+    options = (
+        *UnconditionalGAN.options,
+        option("augment", help="DiffAugment policy, comma-separated from color, translation, cutout; '' = none (default: all three)"),
+        option("features", choices=VARIANTS, help="D's frozen feature network (default: efficientnet_lite1)"),
+        option("feature_size", type=at_least(64), help="images are resized to this before the feature network (default: 128)"),
+    )
 
     def __init__(self, cfg: ProjectedGANConfig):
         cfg.validate()

@@ -33,27 +33,15 @@ from ..errors import TomauError
 from ..images import write_atomic
 from ..modelfile import load_model_file, load_state_checked, save_model_file
 from ..models import config_from_dict
-from ..models.efficientnet_lite import VARIANTS
 from .cvae import CVAEColorization, MDNColorization
 from .effunet import EffUNetFamily
 from .gan import UnconditionalGAN
-from .options import MIXED_PRECISION, at_least, option
+from .options import MIXED_PRECISION
 from .outputs import plot_losses, save_grid
 from .pix2pix import Pix2PixColorization, ResUNetColorization
 from .projected_gan import ProjectedGAN
 from .state import ema_with_warmup, rng_state, set_rng_state
 from .translate import LiteTranslation, PairedTranslation
-
-# projected-gan's own flags and help line. TODO: they belong in tomau/training/projected_gan.py (being edited
-# elsewhere while this registry was written); move them there as class attributes.
-ProjectedGAN.summary = "FastGAN-style G, D on frozen EfficientNet-Lite1 features, DiffAugment"
-ProjectedGAN.options = (
-    *UnconditionalGAN.options,
-    option("augment", help="DiffAugment policy, comma-separated from color, translation, cutout; '' = none (default: all three)"),
-    option("features", choices=VARIANTS,
-           help="D's frozen feature network (default: efficientnet_lite1)"),
-    option("feature_size", type=at_least(64), help="images are resized to this before the feature network (default: 128)"),
-)
 
 # every model family by name: the `tomau train` choices, in this order
 FAMILIES = {f.name: f for f in (Pix2PixColorization, ResUNetColorization, EffUNetFamily, CVAEColorization, MDNColorization,
