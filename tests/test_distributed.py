@@ -24,3 +24,6 @@ def test_two_process_replicas_stay_equal(tmp_path, colour_folder):
         assert torch.allclose(v, r1["state"][k], atol=1e-6), f"{k} differs between processes"
     ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
     assert ckpt["step"] == 3  # written once, by the main process
+    ranks = ckpt["rng_ranks"]  # but with every rank's RNG, which differ: each draws its own noise
+    assert len(ranks) == 2 and not torch.equal(ranks[0]["torch"], ranks[1]["torch"])
+    assert torch.equal(ranks[0]["torch"], ckpt["rng"]["torch"])

@@ -19,6 +19,12 @@ def ema_with_warmup(decay: float):
     return update
 
 
+def seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
 def rng_state() -> dict:
     """RNG states as tensors and plain numbers only, so the checkpoint loads with torch.load(weights_only=True)."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()

@@ -2,7 +2,8 @@
 
 A run folder holds:
     config.json          the resolved TrainConfig (family config included)
-    checkpoint.pt        {config, step, epoch, nets, optimizers, rng} - resumes exactly
+    checkpoint.pt        {config, step, nets, optimizers, ema, scaler, rng, rng_ranks} - resumes exactly; tensors and
+                         plain values only (torch.load weights_only=True), every process's RNG state
     model.safetensors    the inference model (fp16 weights + JSON config), refreshed at each checkpoint
     metrics.jsonl        one JSON object per log step (losses, throughput, validation metrics)
     samples/step_*.png   grids of grey | output | truth on fixed images
@@ -10,13 +11,14 @@ A run folder holds:
 
 ``accelerate launch -m tomau train ...`` runs the same code on several GPUs or nodes: the sampler
 shards the data by process, gradients are averaged by Accelerate's DDP wrapper, and only the main
-process writes files.
+process writes files. The checkpoint is the trainer's own rather than ``Accelerator.save_state``: Accelerate
+1.16 reloads registered objects (the EMA) with ``weights_only=False``, i.e. unpickles whatever the file holds,
+and skips an RNG state it cannot read with only a log line, which would silently end exact resumes.
 """
 from __future__ import annotations
 
 import json
 import math
-import random
 import signal
 import threading
 import time
@@ -24,7 +26,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -40,7 +41,7 @@ from .options import MIXED_PRECISION
 from .outputs import plot_losses, save_grid
 from .pix2pix import Pix2PixColorization, ResUNetColorization
 from .projected_gan import ProjectedGAN
-from .state import ema_with_warmup, rng_state, set_rng_state
+from .state import ema_with_warmup, rng_state, seed_all, set_rng_state
 from .translate import LiteTranslation, PairedTranslation
 
 # every model family by name: the `tomau train` choices, in this order
@@ -138,9 +139,7 @@ class Trainer:
         self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
         acc = self.accelerator
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels
-        torch.manual_seed(cfg.seed)
-        np.random.seed(cfg.seed)
-        random.seed(cfg.seed)
+        seed_all(cfg.seed)
 
         self.family = FAMILIES[cfg.family](cfg.model)
         report = scan_folder(cfg.data, cfg.max_images or None, progress=acc.is_main_process and not quiet,
@@ -174,6 +173,8 @@ class Trainer:
         else:
             for msg in self.family.init_fresh():
                 self.log(msg)
+        if not resume and acc.num_processes > 1:  # the replicas were built alike; from here each rank draws its own
+            seed_all(cfg.seed + acc.process_index)  # noise (GAN z, dropout, cutouts). One process: unchanged
 
         self.ema = None
         if cfg.ema > 0:
@@ -228,12 +229,20 @@ class Trainer:
         self.step = ckpt["step"]
         self._ema_state = ckpt.get("ema")
         self._scaler_state = ckpt.get("scaler")
-        set_rng_state(ckpt["rng"])
+        ranks = ckpt.get("rng_ranks")  # one state per process (checkpoints before 0.3: the main process's only)
+        acc = self.accelerator
+        set_rng_state(ranks[acc.process_index] if ranks and len(ranks) == acc.num_processes else ckpt["rng"])
         self.log(f"resumed {self.run_dir} at step {self.step}")
 
     def save_checkpoint(self) -> None:
         acc = self.accelerator
         acc.wait_for_everyone()
+        if acc.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            rng_ranks = gather_object([rng_state()])  # every rank's, in rank order
+        else:
+            rng_ranks = [rng_state()]
         if not acc.is_main_process:
             return
         for name in self.family.nets:
@@ -246,7 +255,8 @@ class Trainer:
             "nets": {n: self._unwrapped(n).state_dict() for n in self.family.nets},
             "optimizers": {n: o.state_dict() for n, o in self.family.optimizers.items()},
             "ema": self.ema.state_dict() if self.ema is not None else None,
-            "rng": rng_state(),
+            "rng": rng_ranks[0],
+            "rng_ranks": rng_ranks,
             "scaler": acc.scaler.state_dict() if getattr(acc, "scaler", None) is not None else None,  # fp16 loss scale
         }
         write_atomic(self.ckpt_path, lambda f: torch.save(ckpt, f))
