@@ -159,6 +159,22 @@ def pretrained(name: str = "efficientnet_lite0") -> EfficientNetLite:
     return net.eval()
 
 
+CLASSIFIER = ("_conv_head", "_bn1.", "_fc")  # parameter-name prefixes of the 1280-d head and the classifier
+
+
+def backbone(name: str = "efficientnet_lite0") -> EfficientNetLite:
+    """The network without its head and classifier: an encoder for :meth:`EfficientNetLite.features`."""
+    net = EfficientNetLite(EfficientNetLiteConfig(name))
+    del net._conv_head, net._bn1, net._fc
+    return net
+
+
+def load_backbone_weights(net: EfficientNetLite) -> None:
+    """ImageNet weights into a :func:`backbone`, strictly (every remaining parameter name and shape must match)."""
+    state = {k: v for k, v in pretrained_state_dict(net.config.name).items() if not k.startswith(CLASSIFIER)}
+    net.load_state_dict(state, strict=True)
+
+
 def grey_l_to_rgb(l_norm: torch.Tensor) -> torch.Tensor:
     """Normalised Lab L (N, 1, H, W) in [-1, 1] -> the grey sRGB photo it is, as 3 channels in [-1, 1].
 

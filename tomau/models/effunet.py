@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import TomauError
-from .efficientnet_lite import VARIANTS, EfficientNetLite, EfficientNetLiteConfig, grey_l_to_rgb, pretrained_state_dict
+from .efficientnet_lite import VARIANTS, backbone, grey_l_to_rgb, load_backbone_weights
 
 AB_NORM = 110.0
 
@@ -96,8 +96,7 @@ class EffUNetColorizer(nn.Module):
         super().__init__()
         self.config = cfg = config or EffUNetConfig()
         cfg.validate()
-        self.encoder = EfficientNetLite(EfficientNetLiteConfig(cfg.encoder))
-        del self.encoder._conv_head, self.encoder._bn1, self.encoder._fc  # the classifier is not used
+        self.encoder = backbone(cfg.encoder)  # the classifier is not used
         self.decoder = EffUNetDecoder(self.encoder.feature_channels[1:], cfg)
         centres = torch.tensor(cfg.bin_centres, dtype=torch.float32).reshape(-1, 2) / AB_NORM
         self.register_buffer("bin_centres", centres, persistent=False)  # from the config, not the weights
@@ -107,9 +106,7 @@ class EffUNetColorizer(nn.Module):
         return 32
 
     def load_pretrained_encoder(self) -> None:
-        state = {k: v for k, v in pretrained_state_dict(self.config.encoder).items()
-                 if not k.startswith(("_conv_head", "_bn1.", "_fc"))}
-        self.encoder.load_state_dict(state, strict=True)
+        load_backbone_weights(self.encoder)
 
     def encode(self, l_norm: torch.Tensor) -> list[torch.Tensor]:
         return self.encoder.features(grey_l_to_rgb(l_norm))[1:]

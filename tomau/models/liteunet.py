@@ -17,7 +17,7 @@ from torch import nn
 
 from ..errors import TomauError
 from .effunet import UpBlock
-from .efficientnet_lite import VARIANTS, EfficientNetLite, EfficientNetLiteConfig, pretrained_state_dict
+from .efficientnet_lite import VARIANTS, backbone, load_backbone_weights
 
 
 @dataclass
@@ -49,8 +49,7 @@ class LiteUNet(nn.Module):
         super().__init__()
         self.config = cfg = config or LiteUNetConfig()
         cfg.validate()
-        self.encoder = EfficientNetLite(EfficientNetLiteConfig(cfg.encoder))
-        del self.encoder._conv_head, self.encoder._bn1, self.encoder._fc  # the classifier is not used
+        self.encoder = backbone(cfg.encoder)  # the classifier is not used
         c2, c4, c8, c16, c32 = self.encoder.feature_channels
         w16, w8, w4, w2, w1 = cfg.decoder_widths
         self.ups = nn.ModuleList([UpBlock(c32, c16, w16), UpBlock(w16, c8, w8), UpBlock(w8, c4, w4),
@@ -62,9 +61,7 @@ class LiteUNet(nn.Module):
         return 32
 
     def load_pretrained_encoder(self) -> None:
-        state = {k: v for k, v in pretrained_state_dict(self.config.encoder).items()
-                 if not k.startswith(("_conv_head", "_bn1.", "_fc"))}
-        self.encoder.load_state_dict(state, strict=True)
+        load_backbone_weights(self.encoder)
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         return list(self.encoder.parameters())

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .efficientnet_lite import VARIANTS, EfficientNetLite, EfficientNetLiteConfig, pretrained_state_dict
+from .efficientnet_lite import VARIANTS, backbone, load_backbone_weights
 
 
 @dataclass
@@ -54,8 +54,7 @@ class ProjectedDiscriminator(nn.Module):
         super().__init__()
         self.config = cfg = config or ProjectedDConfig()
         cfg.validate()
-        self.features = EfficientNetLite(EfficientNetLiteConfig(cfg.features))
-        del self.features._conv_head, self.features._bn1, self.features._fc
+        self.features = backbone(cfg.features)  # the classifier is not used
         chans = self.features.feature_channels[1:]  # strides 4, 8, 16, 32
         mix = cfg.mix_channels
         self.ccm = nn.ModuleList([nn.Conv2d(c, m, 1) for c, m in zip(chans, mix)])
@@ -67,9 +66,7 @@ class ProjectedDiscriminator(nn.Module):
                 p.requires_grad = False
 
     def load_pretrained_features(self) -> None:
-        state = {k: v for k, v in pretrained_state_dict(self.config.features).items()
-                 if not k.startswith(("_conv_head", "_bn1.", "_fc"))}
-        self.features.load_state_dict(state, strict=True)
+        load_backbone_weights(self.features)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return list(self.heads.parameters())
