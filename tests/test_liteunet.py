@@ -67,3 +67,15 @@ def test_translate_lite_trains_resumes_and_translates(pairs, tmp_path):
     out = sorted((tmp_path / "out").iterdir())
     assert len(out) == 6 and Image.open(out[0]).size == (64, 64)
     assert main(common + ["--steps", "1", "--encoder", "resnet18", "--name", "bad"]) == 2
+
+
+def test_bundled_maps_translator(tmp_path):
+    from tomau.pipeline import load
+
+    p = load("maps")
+    assert p.task == "translate" and p.image_size == 256 and p.config["generator"]["kind"] == "liteunet"
+    src = tmp_path / "sat.png"
+    Image.fromarray(colour_image(5, 96)).save(src)
+    assert main(["translate", "-m", "maps", str(src), "-o", str(tmp_path / "out"), "-q"]) == 0
+    out = np.asarray(Image.open(tmp_path / "out" / "sat.png"))
+    assert out.shape == (96, 96, 3) and out.std() > 0  # the input's size, and not one flat colour
