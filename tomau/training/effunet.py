@@ -32,7 +32,7 @@ def load_state_config(run: str | Path):
 
 class EffUNetFamily(Family):
     name = "effunet"
-    summary = "pretrained EfficientNet-Lite encoder, frozen, features cached once (the default's recipe, fast on a CPU)"
+    summary = "pretrained EfficientNet-Lite encoder, frozen, features cached once (the bundled effunet's recipe, fast on a CPU)"
     config_class = EffUNetConfig
     shared_loop = False  # trained by tomau.training.cached.CachedTrainer
     run_options = ("data", "out", "name", "resume", "init", "steps", "batch_size", "image_size", "max_images", "seed",
