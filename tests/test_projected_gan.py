@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -86,3 +87,15 @@ def test_projected_gan_trains_resumes_and_generates(flower_folder, tmp_path, cap
     assert len(list((tmp_path / "fakes").iterdir())) == 3
     assert main(common + ["--steps", "2", "--augment", "color,zoom", "--name", "bad"]) == 2
     assert "unknown augmentation 'zoom'" in capsys.readouterr().err
+
+
+def test_bundled_flowers_gan_is_the_projected_one_and_the_dcgan_stays():
+    from tomau.generation import generate
+
+    net, config = load_generator("flowers_gan")
+    assert config["family"] == "projected-gan" and config["generator"]["kind"] == "fastgan"
+    old, old_config = load_generator("flowers_dcgan")
+    assert old_config["generator"]["kind"] == "dcgan" and old_config["image_size"] == config["image_size"] == 64
+    for g in (net, old):
+        img = generate(g, 2)[1]
+        assert img.size == (64, 64) and np.asarray(img).std() > 5
