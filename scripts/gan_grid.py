@@ -6,12 +6,12 @@ Image i of the grid is image i of `tomau generate -m MODEL --seed SEED` (the sam
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-import numpy as np
-from PIL import Image
+import torch
 
-from tomau.generation import generate
-from tomau.images import write_atomic
+from tomau.generation import generate_batches, load_generator
+from tomau.training.outputs import save_grid
 
 
 def main() -> None:
@@ -21,13 +21,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
-    images = [np.asarray(im) for im in generate(args.model, args.side ** 2, seed=args.seed)]
-    s, b = images[0].shape[0], 2
-    grid = np.full((args.side * (s + b) + b, args.side * (s + b) + b, 3), 255, np.uint8)
-    for i, im in enumerate(images):
-        r, c = divmod(i, args.side)
-        grid[b + r * (s + b): b + r * (s + b) + s, b + c * (s + b): b + c * (s + b) + s] = im
-    write_atomic(args.output, lambda f: Image.fromarray(grid).save(f, format="PNG"))
+    net, _ = load_generator(args.model)
+    images = torch.cat(list(generate_batches(net, args.side ** 2, seed=args.seed))).float() / 255
+    save_grid(list(images.view(args.side, args.side, *images.shape[1:])), Path(args.output))
     print(f"wrote {args.output}")
 
 

@@ -28,7 +28,7 @@ def color(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Te
 
 def translation(x: torch.Tensor, ratio: float = 0.125, generator: torch.Generator | None = None) -> torch.Tensor:
     """Shift by up to ``ratio`` of the side in each direction, zeros where the image left."""
-    n, _, h, w = x.shape
+    n = x.shape[0]
     shift = (torch.rand(n, 2, device=x.device, generator=generator) * 2 - 1) * ratio * 2  # in grid units ([-1, 1] = side)
     theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
     theta[:, 0, 0] = theta[:, 1, 1] = 1

@@ -84,12 +84,19 @@ class UnconditionalGAN(Family):
     def __init__(self, cfg: GANConfig):
         cfg.validate()
         self.cfg = cfg
-        self.nets: dict[str, nn.Module] = {"G": DCGANGenerator(cfg.generator), "D": DCGANDiscriminator(cfg.generator)}
+        G, D, d_params = self.build_networks(cfg)
+        self.nets: dict[str, nn.Module] = {"G": G, "D": D}
         betas = (cfg.beta1, cfg.beta2)
-        self.optimizers = {"G": torch.optim.Adam(self.nets["G"].parameters(), lr=cfg.lr_g, betas=betas),
-                           "D": torch.optim.Adam(self.nets["D"].parameters(), lr=cfg.lr_d, betas=betas)}
+        self.optimizers = {"G": torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=betas),
+                           "D": torch.optim.Adam(d_params, lr=cfg.lr_d, betas=betas)}
         self._val_real: tuple[list[Path], torch.Tensor] | None = None  # held-out images for validate()
         self.fixed_z = torch.randn(64, cfg.generator.nz, generator=torch.Generator().manual_seed(SAMPLE_SEED))
+
+    @staticmethod
+    def build_networks(cfg: GANConfig) -> tuple[nn.Module, nn.Module, list]:
+        """(G, D, the parameters D's optimizer trains): the seed's DCGAN pair, all of D trained."""
+        D = DCGANDiscriminator(cfg.generator)
+        return DCGANGenerator(cfg.generator), D, list(D.parameters())
 
     def make_dataset(self, files: list[Path], image_size: int, load_size: int | None) -> torch.utils.data.Dataset:
         return SquareImageFolder(files, image_size, self.cfg.fit, self.cfg.max_rotation, augment=True)

@@ -120,13 +120,17 @@ class Pix2PixColorization(Family):
         self.use_gan = cfg.gan_weight > 0
         self.nets: dict[str, nn.Module] = {"G": build_network(GENERATORS, self.generator_kind, asdict(cfg.generator))}
         betas = (cfg.beta1, cfg.beta2)
-        self.optimizers = {"G": torch.optim.Adam(self.nets["G"].parameters(), lr=cfg.lr_g, betas=betas)}
+        self.optimizers = {"G": torch.optim.Adam(self.generator_param_groups(), lr=cfg.lr_g, betas=betas)}
         if self.use_gan:
             self.nets["D"] = PatchGANDiscriminator(cfg.discriminator)
             self.optimizers["D"] = torch.optim.Adam(self.nets["D"].parameters(), lr=cfg.lr_d, betas=betas)
         self.gan_loss = GANLoss(cfg.gan_mode)
         self.bins = ABBins.from_folder(cfg.rebalance) if cfg.rebalance else None
         self.bin_weights = self.bins.rebalance_weights(cfg.rebalance_lambda) if self.bins else None
+
+    def generator_param_groups(self) -> list:
+        """What G's Adam optimises (all of G at lr_g; a family may give parts their own rate)."""
+        return list(self.nets["G"].parameters())
 
     # ---- data ---------------------------------------------------------------------------------
     @staticmethod

@@ -20,7 +20,7 @@ from ..models.efficientnet_lite import VARIANTS
 from ..models.fastgan import FastGANConfig, FastGANGenerator
 from ..models.projected import ProjectedDConfig, ProjectedDiscriminator
 from .diffaugment import POLICIES, diff_augment
-from .gan import SAMPLE_SEED, GANConfig, UnconditionalGAN
+from .gan import GANConfig, UnconditionalGAN
 from .options import at_least, option
 
 
@@ -57,18 +57,13 @@ class ProjectedGAN(UnconditionalGAN):
         option("feature_size", type=at_least(64), help="images are resized to this before the feature network (default: 128)"),
     )
 
-    def __init__(self, cfg: ProjectedGANConfig):
-        cfg.validate()
-        self.cfg = cfg
+    @staticmethod
+    def build_networks(cfg: ProjectedGANConfig) -> tuple[nn.Module, nn.Module, list]:
+        """FastGAN-style G and the projected D, of which only the per-scale heads train."""
         D = ProjectedDiscriminator(cfg.discriminator)
         if cfg.pretrained:
             D.load_pretrained_features()
-        self.nets: dict[str, nn.Module] = {"G": FastGANGenerator(cfg.generator), "D": D}
-        betas = (cfg.beta1, cfg.beta2)
-        self.optimizers = {"G": torch.optim.Adam(self.nets["G"].parameters(), lr=cfg.lr_g, betas=betas),
-                           "D": torch.optim.Adam(D.trainable_parameters(), lr=cfg.lr_d, betas=betas)}
-        self._val_real = None
-        self.fixed_z = torch.randn(64, cfg.generator.nz, generator=torch.Generator().manual_seed(SAMPLE_SEED))
+        return FastGANGenerator(cfg.generator), D, D.trainable_parameters()
 
     def augment(self, images: torch.Tensor) -> torch.Tensor:
         return diff_augment(images, self.cfg.augment)

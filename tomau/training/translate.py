@@ -113,16 +113,16 @@ class LiteTranslation(PairedTranslation):
                option("encoder_lr_scale", type=between(0, 10), help="the pretrained encoder learns at this fraction "
                       "of --lr-g; 0 freezes it (default: 0.1)"), *GAN_OPTIONS)
 
-    def __init__(self, cfg: LiteTranslateConfig):
-        super().__init__(cfg)
-        G = self.nets["G"]
+    def generator_param_groups(self) -> list:
+        """The decoder at lr_g, the pretrained encoder at encoder_lr_scale x lr_g (frozen at 0)."""
+        G, cfg = self.nets["G"], self.cfg
         enc = {id(p) for p in G.encoder_parameters()}
         groups = [{"params": [p for p in G.parameters() if id(p) not in enc], "lr": cfg.lr_g}]
         if cfg.encoder_lr_scale > 0:
             groups.append({"params": G.encoder_parameters(), "lr": cfg.lr_g * cfg.encoder_lr_scale})
         else:
             G.encoder.requires_grad_(False)
-        self.optimizers["G"] = torch.optim.Adam(groups, betas=(cfg.beta1, cfg.beta2))
+        return groups
 
     def init_fresh(self) -> list[str]:
         if not self.cfg.pretrained:
