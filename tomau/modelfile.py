@@ -22,7 +22,8 @@ from .images import write_atomic
 FORMAT_VERSION = 1
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 SAMPLES_DIR = Path(__file__).parent / "samples"  # small public-domain photos for the demo and tests
-DEFAULT_MODEL = "default"
+DEFAULT_MODEL = "effunet"  # what `tomau colorize` and load_model() use; the name "default" is an alias for it
+DEFAULT_ALIAS = "default"
 
 
 def bundled_models() -> list[str]:
@@ -39,6 +40,8 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
         return p
     if p.is_file():
         return p
+    if str(name_or_path) == DEFAULT_ALIAS:
+        name_or_path = DEFAULT_MODEL
     bundled = WEIGHTS_DIR / f"{name_or_path}.safetensors"
     if bundled.is_file():
         return bundled
