@@ -22,7 +22,9 @@ def test_two_process_replicas_stay_equal(tmp_path, colour_folder):
         if "running" in k or "num_batches" in k:
             continue  # BatchNorm statistics are per process between broadcasts
         assert torch.allclose(v, r1["state"][k], atol=1e-6), f"{k} differs between processes"
-    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    from tomau.training.trainer import read_state
+
+    ckpt = read_state(tmp_path / "run" / "state.safetensors")
     assert ckpt["step"] == 3  # written once, by the main process
     ranks = ckpt["rng_ranks"]  # but with every rank's RNG, which differ: each draws its own noise
     assert len(ranks) == 2 and not torch.equal(ranks[0]["torch"], ranks[1]["torch"])

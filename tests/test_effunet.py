@@ -1,4 +1,4 @@
-"""The pretrained EfficientNet-Lite encoder, the effunet colouriser, its cached-feature training, FD-lite0."""
+"""The pretrained EfficientNet-Lite encoder, the effunet colouriser, its training in the one loop (cached or fine-tuned), FD-lite0."""
 from __future__ import annotations
 
 import json
@@ -87,51 +87,79 @@ def test_bad_configs_are_refused_in_one_sentence(bad):
         EffUNetConfig(**bad).validate()
 
 
-def _train_cfg(tmp_path, cache, zhang_bins, out, steps):
-    from tomau.training.cached import CachedTrainConfig
+def _effunet_cfg(data, out, zhang_bins, steps=6, **family):
+    from tomau.training.effunet import EffUNetFamily
+    from tomau.training.options import fresh_train_config
 
-    return CachedTrainConfig(cache=str(cache), out=str(out), steps=steps, batch_size=4, lr=1e-3, warmup=2, bins_dir=str(zhang_bins),
-                             log_every=2, ckpt_every=2, ema=0.9, model=EffUNetConfig(decoder_widths=[8, 8, 8]))
+    given = {"data": str(data), "out": str(out), "name": "e", "bins": str(zhang_bins), "image_size": 32, "batch_size": 4,
+             "steps": steps, "workers": 0, "log_every": 2, "ckpt_every": 2, "sample_every": 2, "warmup": 2, "ema": 0.9, **family}
+    cfg = fresh_train_config(EffUNetFamily, given)
+    cfg.model.generator.decoder_widths = [8, 8, 8]
+    return cfg
 
 
-def test_cache_train_resume_bit_exact_and_export(tmp_path, colour_folder, zhang_bins):
-    from safetensors.torch import load_file
-
+@pytest.mark.parametrize("mode", ["none", "all"])
+def test_effunet_trains_in_the_one_loop_and_resumes_bit_exactly(tmp_path, colour_folder, zhang_bins, mode):
+    """Frozen encoder (cached features) and the fine-tuned one (every stage, after one step of the top stages)."""
     from tomau.inference import load_model
-    from tomau.training.cached import CachedTrainer, build_cache, open_cache
+    from tomau.training.trainer import read_state, train
+
+    extra = {"train_encoder": mode, "cache": str(tmp_path / "cache")} if mode == "none" else {"train_encoder": "all", "top_only_steps": 1}
+    straight = train(_effunet_cfg(colour_folder, tmp_path / "a", zhang_bins, **extra), quiet=True)
+    cfg = _effunet_cfg(colour_folder, tmp_path / "b", zhang_bins, **extra)
+    cfg.max_minutes = 1e-9  # stops after its first step, with a checkpoint
+    first = train(cfg, quiet=True)
+    assert read_state(first / "state.safetensors")["step"] == 1
+    cfg.max_minutes = 0
+    train(cfg, resume_dir=str(first), quiet=True)
+    a, b = read_state(straight / "state.safetensors"), read_state(first / "state.safetensors")
+    assert b["step"] == 6
+    for k, v in a["nets"]["G"].items():
+        assert torch.equal(v, b["nets"]["G"][k]), k
+    for k, v in a["ema"].items():
+        assert torch.equal(v, b["ema"][k]), k
+    before = EffUNetColorizer(_effunet_cfg(colour_folder, tmp_path / "c", zhang_bins).model.generator)
+    from tomau.models.efficientnet_lite import load_backbone_weights
+
+    load_backbone_weights(before.encoder)
+    moved = [k for k, v in before.encoder.state_dict().items() if not torch.equal(v, a["nets"]["G"]["encoder." + k])]
+    if mode == "none":
+        assert moved == []  # frozen: the ImageNet encoder as it was
+    else:
+        assert any(k.startswith("_blocks.0.") for k in moved) and any(k.startswith("_blocks.15.") for k in moved)
+        assert not any("running_" in k for k in moved)  # BatchNorm statistics stay ImageNet's
+    model = load_model(str(straight))
+    assert model.image_size == 32 and model.config["family"] == "effunet"
+    out = model.colorize_arrays([np.random.default_rng(0).random((50, 70, 3)).astype(np.float32)])[0]
+    assert out.shape == (50, 70, 3) and out.dtype == np.uint8
+    assert (straight / "loss.png").exists() and list((straight / "samples").glob("step_*.png"))
+
+
+def test_the_feature_cache_holds_each_view(tmp_path, colour_folder):
+    from tomau import color
+    from tomau.training.feature_cache import build_cache, open_cache
 
     files = sorted(colour_folder.rglob("*.png"))[:6]
     cache = build_cache(files, tmp_path / "cache", size=32, views=2, batch_size=4, progress=False)
     meta, arrays = open_cache(cache)
     assert arrays["f4"].shape == (12, 24, 8, 8) and arrays["f32"].shape == (12, 320, 1, 1) and arrays["lab"].shape == (12, 3, 8, 8)
     # view 0 is the centred crop: its stored Lab is the photo's, pooled by 4
-    from tomau import color
-
     rgb = torch.from_numpy(np.asarray(Image.open(files[0]).convert("RGB").resize((32, 32), Image.BICUBIC), np.float32) / 255)
     lab = F.avg_pool2d(color.rgb_to_lab(rgb.permute(2, 0, 1)[None]), 4)[0]
     assert np.allclose(arrays["lab"][0], lab.numpy(), atol=0.1)
 
-    straight = CachedTrainer(_train_cfg(tmp_path, cache, zhang_bins, tmp_path / "a", 6), quiet=True)
-    straight.run()
-    first = CachedTrainer(_train_cfg(tmp_path, cache, zhang_bins, tmp_path / "b", 6), quiet=True)
-    first.cfg.max_minutes = 1e-9  # stops after its first step, with a state
-    first.run()
-    assert first.step == 1
-    again = CachedTrainer(_train_cfg(tmp_path, cache, zhang_bins, tmp_path / "b", 6), resume=True, quiet=True)
-    again.run()
-    a, b = load_file(tmp_path / "a" / "state.safetensors"), load_file(tmp_path / "b" / "state.safetensors")
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-    assert json.loads((tmp_path / "b" / "state.json").read_text())["step"] == 6
-    model = load_model(str(tmp_path / "a"))
-    assert model.image_size == 32
-    out = model.colorize_arrays([np.random.default_rng(0).random((50, 70, 3)).astype(np.float32)])[0]
-    assert out.shape == (50, 70, 3) and out.dtype == np.uint8
+
+def test_random_resized_crops_are_deterministic_per_item(colour_folder):
+    from tomau.training.effunet import RandomResizedCrops
+
+    ds = RandomResizedCrops(sorted(colour_folder.rglob("*.png")), 32, scale=0.3)
+    assert ds[(3, 11)].shape == (3, 32, 32) and ds[(3, 11)].dtype == torch.uint8
+    assert torch.equal(ds[(3, 11)], ds[(3, 11)]) and not torch.equal(ds[(3, 11)], ds[(3, 12)])
+    assert torch.equal(ds[3], ds[3])  # a plain index: the centre square, no augmentation
 
 
 def test_a_cache_of_other_files_is_refused(tmp_path, colour_folder):
-    from tomau.training.cached import build_cache
+    from tomau.training.feature_cache import build_cache
 
     files = sorted(colour_folder.rglob("*.png"))
     build_cache(files[:2], tmp_path / "c", size=32, views=1, progress=False)
@@ -141,15 +169,20 @@ def test_a_cache_of_other_files_is_refused(tmp_path, colour_folder):
 
 def test_cli_trains_and_resumes(tmp_path, colour_folder, zhang_bins):
     from tomau.cli import main
+    from tomau.training.trainer import read_state
 
     args = ["train", "effunet", "--data", str(colour_folder), "--bins", str(zhang_bins), "--out", str(tmp_path / "runs"),
             "--name", "e", "--image-size", "32", "--views", "1", "--steps", "2", "--batch-size", "4", "--log-every", "1",
-            "--ckpt-every", "2", "-q"]
+            "--ckpt-every", "2", "--workers", "0", "-q"]
     assert main(args) == 0
     assert main(["train", "effunet", "--resume", str(tmp_path / "runs" / "e"), "--steps", "3", "-q"]) == 0
-    assert json.loads((tmp_path / "runs" / "e" / "state.json").read_text())["step"] == 3
+    assert read_state(tmp_path / "runs" / "e" / "state.safetensors")["step"] == 3
     assert main(["train", "effunet", "--data", str(colour_folder), "-q", "--out", str(tmp_path / "r2")]) == 2  # no --bins
     assert main(["train", "pix2pix", "--data", str(colour_folder), "--cls-weight", "1", "-q"]) == 2  # not its flag
+    fine = ["train", "effunet", "--data", str(colour_folder), "--bins", str(zhang_bins), "--out", str(tmp_path / "runs"),
+            "--name", "f", "--image-size", "32", "--steps", "1", "--batch-size", "4", "--workers", "0", "--train-encoder", "top",
+            "--init", str(tmp_path / "runs" / "e"), "-q"]
+    assert main(fine) == 0  # fine-tunes from the frozen run's model
 
 
 def test_frechet_distance_known_answers():
@@ -188,7 +221,7 @@ def test_the_vividness_dial(tmp_path, colour_folder, zhang_bins, tiny_model_file
     from tomau.inference import load_model
 
     assert main(["train", "effunet", "--data", str(colour_folder), "--bins", str(zhang_bins), "--out", str(tmp_path),
-                 "--name", "e", "--image-size", "32", "--views", "1", "--steps", "3", "--batch-size", "4", "-q"]) == 0
+                 "--name", "e", "--image-size", "32", "--views", "1", "--steps", "3", "--batch-size", "4", "--workers", "0", "-q"]) == 0
     photo = np.random.default_rng(1).random((32, 32, 3)).astype(np.float32)
     faithful = load_model(str(tmp_path / "e"), mix=0.0).colorize_arrays([photo])[0]
     vivid = load_model(str(tmp_path / "e"), mix=1.0, temperature=0.05).colorize_arrays([photo])[0]
@@ -212,4 +245,4 @@ def test_bundled_effunet_colours_a_sample_photo_offline():
     out = colorize(grey, model)
     assert out.size == grey.size and colourfulness(np.asarray(out)) > 8
     params = model.config["generator"]["params"]
-    assert (params["mix"], params["temperature"]) == (1.0, 0.2)  # the decoding chosen on held-out photos
+    assert (params["mix"], params["temperature"]) == (0.2, 0.2)  # the decoding the default rule chose (README)

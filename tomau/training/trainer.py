@@ -2,8 +2,10 @@
 
 A run folder holds:
     config.json          the resolved TrainConfig (family config included)
-    checkpoint.pt        {config, step, nets, optimizers, ema, scaler, rng, rng_ranks} - resumes exactly; tensors and
-                         plain values only (torch.load weights_only=True), every process's RNG state
+    state.safetensors    {config, step, nets, optimizers, ema, scaler, rng, rng_ranks}: every tensor as a safetensors
+                         tensor, the structure and plain values as JSON in its header (no pickle: a run folder from
+                         elsewhere cannot run code); every process's RNG state; --resume continues bit-exactly.
+                         Run folders of tomau <= 0.3 hold checkpoint.pt instead, which still resumes.
     model.safetensors    the inference model (fp16 weights + JSON config), refreshed at each checkpoint
     metrics.jsonl        one JSON object per log step (losses, throughput, validation metrics)
     samples/step_*.png   grids of grey | output | truth on fixed images
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 
 from ..data import ResumableSampler, scan_folder
 from ..errors import TomauError
@@ -35,13 +37,13 @@ from ..images import write_atomic
 from ..modelfile import load_model_file, load_state_checked, save_model_file
 from ..models import config_from_dict
 from .cvae import CVAEColorization, MDNColorization
-from .effunet import EffUNetFamily
+from .effunet import EffUNetFamily  # noqa: F401
 from .gan import UnconditionalGAN
 from .options import MIXED_PRECISION
 from .outputs import plot_losses, save_grid
 from .pix2pix import Pix2PixColorization, ResUNetColorization
 from .projected_gan import ProjectedGAN
-from .state import ema_with_warmup, rng_state, seed_all, set_rng_state
+from .state import ema_with_warmup, pack, rng_state, seed_all, set_rng_state, unpack
 from .translate import LiteTranslation, PairedTranslation
 
 # every model family by name: the `tomau train` choices, in this order
@@ -80,9 +82,6 @@ class TrainConfig:
     def validate(self) -> None:
         if self.family not in FAMILIES:
             raise TomauError(f"unknown model family {self.family!r}; choose one of {', '.join(sorted(FAMILIES))}")
-        if not getattr(FAMILIES[self.family], "shared_loop", True):
-            raise TomauError(f"{self.family} does not train in this loop: use `tomau train {self.family}` "
-                             "(or its family class's train_from_flags)")
         if not self.data:
             raise TomauError("no training data: pass --data DIR, a folder of colour images")
         for name in ("steps", "batch_size", "image_size", "log_every", "sample_every", "ckpt_every"):
@@ -131,6 +130,43 @@ def next_run_dir(out: Path, family: str, name: str) -> Path:
     return out / f"{(max(taken) + 1) if taken else 0:05d}-{family}"
 
 
+STATE_FILE = "state.safetensors"  # the run's training state (see the module docstring)
+LEGACY_CHECKPOINT = "checkpoint.pt"  # tomau <= 0.3
+
+
+def to_device(batch, device):
+    """A batch (a tensor, or a dict / list of them) on the training device."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return [to_device(v, device) for v in batch]
+
+
+def write_state(path: Path, ckpt: dict) -> None:
+    """A checkpoint dict as one safetensors file, its structure as JSON in the header, written atomically."""
+    from safetensors.torch import save as st_save
+
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = pack(ckpt, tensors)
+    data = st_save(tensors, metadata={"tomau_state": json.dumps(skeleton)})
+    write_atomic(path, lambda f: f.write(data))
+
+
+def read_state(path: Path) -> dict:
+    """The checkpoint dict :func:`write_state` wrote; one sentence if the file is damaged."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            skeleton = json.loads(f.metadata()["tomau_state"])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        return unpack(skeleton, tensors)
+    except Exception as err:  # noqa: BLE001 - safetensors, JSON and key errors alike mean a damaged file
+        raise TomauError(f"{path}: the training state is damaged or not a tomau state file ({type(err).__name__}: {err}); "
+                         "start a new run with --init from the run's model.safetensors") from None
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False, quiet: bool = False, trust_checkpoint: bool = False):
         from accelerate import Accelerator
@@ -151,7 +187,7 @@ class Trainer:
                                  drop_last=True, pin_memory=acc.device.type == "cuda", persistent_workers=False,
                                  generator=torch.Generator())  # its own seed draws must not shift the global RNG (exact resume)
         # fixed images for sample grids: the first 8, centre-cropped
-        self.sample_batch = torch.stack([self.dataset[i] for i in range(min(8, len(self.dataset)))])
+        self.sample_batch = default_collate([self.dataset[i] for i in range(min(8, len(self.dataset)))])
         self.val_files = []
         if cfg.val_data:
             self.val_files = scan_folder(cfg.val_data, None, progress=False, colour_only=False).usable
@@ -160,7 +196,7 @@ class Trainer:
         self.step = 0
         self._ema_state = None
         self._scaler_state = None
-        self.ckpt_path = run_dir / "checkpoint.pt"
+        self.ckpt_path = run_dir / STATE_FILE
         if resume:
             from ..images import remove_stale_temps
 
@@ -210,16 +246,13 @@ class Trainer:
         return self.ema.module if self.ema is not None else self._unwrapped("G")
 
     def _load_checkpoint(self) -> None:
-        import pickle
-
-        try:
-            # weights_only: tensors, numbers, strings, lists and dicts only; a pickled object (which could run code) is refused
-            ckpt = torch.load(self.ckpt_path, map_location="cpu", weights_only=not self.trust_checkpoint)
-        except pickle.UnpicklingError:
-            raise TomauError(f"{self.ckpt_path}: the checkpoint holds pickled Python objects, which could run code, so it was not loaded; "
-                             "if you made it yourself with an older tomau, resume with --trust-checkpoint") from None
-        except Exception as err:  # noqa: BLE001
-            raise TomauError(f"{self.ckpt_path}: cannot read the checkpoint ({err})") from None
+        if self.ckpt_path.exists():
+            ckpt = read_state(self.ckpt_path)
+        else:
+            ckpt = self._load_legacy_checkpoint(self.run_dir / LEGACY_CHECKPOINT)
+            self.ckpt_path = self.run_dir / STATE_FILE  # the next checkpoint is written in today's format
+        if not isinstance(ckpt, dict) or not {"nets", "optimizers", "step"} <= set(ckpt):
+            raise TomauError(f"{self.run_dir}: the checkpoint lacks networks, optimizers or step; it was not written by this trainer")
         for name, net in self.family.nets.items():
             if name not in ckpt["nets"]:
                 raise TomauError(f"{self.ckpt_path}: the checkpoint has no {name} network; it belongs to another kind of run")
@@ -234,6 +267,19 @@ class Trainer:
         set_rng_state(ranks[acc.process_index] if ranks and len(ranks) == acc.num_processes else ckpt["rng"])
         self.log(f"resumed {self.run_dir} at step {self.step}")
 
+    def _load_legacy_checkpoint(self, path: Path) -> dict:
+        """A checkpoint.pt of tomau <= 0.3: tensors and plain values only (torch.load weights_only), unless trusted."""
+        import pickle
+
+        try:
+            # weights_only: tensors, numbers, strings, lists and dicts only; a pickled object (which could run code) is refused
+            return torch.load(path, map_location="cpu", weights_only=not self.trust_checkpoint)
+        except pickle.UnpicklingError:
+            raise TomauError(f"{path}: the checkpoint holds pickled Python objects, which could run code, so it was not loaded; "
+                             "if you made it yourself with an older tomau, resume with --trust-checkpoint") from None
+        except Exception as err:  # noqa: BLE001
+            raise TomauError(f"{path}: cannot read the checkpoint ({err})") from None
+
     def save_checkpoint(self) -> None:
         acc = self.accelerator
         acc.wait_for_everyone()
@@ -247,7 +293,7 @@ class Trainer:
             return
         for name in self.family.nets:
             if not all(torch.isfinite(p).all() for p in self._unwrapped(name).parameters()):
-                raise TomauError(f"the {name} weights became NaN/inf at step {self.step}; the last good checkpoint {self.ckpt_path} is kept")
+                raise TomauError(f"the {name} weights became NaN/inf at step {self.step}; the last good checkpoint {self.ckpt_path if self.ckpt_path.exists() else '(none written yet)'} is kept")
         ckpt = {
             "format": 1,
             "config": self.cfg.to_dict(),
@@ -259,7 +305,7 @@ class Trainer:
             "rng_ranks": rng_ranks,
             "scaler": acc.scaler.state_dict() if getattr(acc, "scaler", None) is not None else None,  # fp16 loss scale
         }
-        write_atomic(self.ckpt_path, lambda f: torch.save(ckpt, f))
+        write_state(self.ckpt_path, ckpt)
         export = self.family.export_config(self.cfg.predict_size or self.cfg.image_size)
         export["training"] = {"steps": self.step, "data": self.cfg.data, "batch_size": self.cfg.batch_size * acc.num_processes}
         export["training"]["ema"] = self.cfg.ema
@@ -317,7 +363,8 @@ class Trainer:
             epoch, start = divmod(self.step, per_epoch)
             self.sampler.set_position(epoch, start)
             for batch in self.loader:
-                batch = batch.to(acc.device, non_blocking=True)
+                batch = to_device(batch, acc.device)
+                self.family.adjust_lr(self.step, cfg.steps)
                 losses = self.family.training_step(batch, acc)
                 if self.ema is not None:
                     self.ema.update_parameters(self._unwrapped("G"))
@@ -343,7 +390,7 @@ class Trainer:
                         with open(metrics_path, "a") as f:
                             f.write(json.dumps(row) + "\n")
                 if acc.is_main_process and (self.step % cfg.sample_every == 0 or last):
-                    rows = self.family.visuals(self.sample_batch.to(acc.device), self.generator_for_output())
+                    rows = self.family.visuals(to_device(self.sample_batch, acc.device), self.generator_for_output())
                     save_grid(rows, self.run_dir / "samples" / f"step_{self.step:07d}.png")
                 if self.step % cfg.ckpt_every == 0 or last:
                     self.save_checkpoint()
@@ -370,9 +417,8 @@ def train(cfg: TrainConfig, resume_dir: str | None = None, quiet: bool = False, 
     objects load (only for run folders the user made: unpickling can run code)."""
     if resume_dir:
         run_dir = Path(resume_dir)
-        ckpt = run_dir / "checkpoint.pt"
-        if not ckpt.exists():
-            raise TomauError(f"{run_dir}: no checkpoint.pt to resume from")
+        if not (run_dir / STATE_FILE).exists() and not (run_dir / LEGACY_CHECKPOINT).exists():
+            raise TomauError(f"{run_dir}: no {STATE_FILE} to resume from (is it a tomau run folder that reached its first checkpoint?)")
     else:
         from accelerate import PartialState
         from accelerate.utils import broadcast_object_list
@@ -384,7 +430,7 @@ def train(cfg: TrainConfig, resume_dir: str | None = None, quiet: bool = False, 
         if state.num_processes > 1:
             broadcast_object_list(chosen)
         run_dir = Path(chosen[0])
-        if (run_dir / "checkpoint.pt").exists():
+        if (run_dir / STATE_FILE).exists() or (run_dir / LEGACY_CHECKPOINT).exists():
             raise TomauError(f"{run_dir}: already holds a run; pass --resume {run_dir} to continue it or choose another --name")
     trainer = Trainer(cfg, run_dir, resume=bool(resume_dir), quiet=quiet, trust_checkpoint=trust_checkpoint)
     return trainer.run()
