@@ -355,6 +355,7 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {cfg.family}", unit="step",
                    disable=not acc.is_main_process or self.quiet, dynamic_ncols=True)
         sums: dict[str, torch.Tensor] = {}
+        summed = 0
         t0, n0 = time.time(), self.step
         for net in self.family.nets.values():
             net.train()
@@ -370,14 +371,15 @@ class Trainer:
                     self.ema.update_parameters(self._unwrapped("G"))
                 for k, v in losses.items():
                     sums[k] = sums.get(k, 0) + v.float()
+                summed += 1
                 self.step += 1
                 bar.update(1)
                 out_of_time = cfg.max_minutes > 0 and time.time() - t0 > cfg.max_minutes * 60
                 last = self.step >= cfg.steps or out_of_time
                 if self.step % cfg.log_every == 0 or last:
-                    count = (self.step - 1) % cfg.log_every + 1
+                    count = max(1, summed)  # the steps since the last log line (fewer right after a resume)
                     means = {k: float(v) / count for k, v in sums.items()}
-                    sums = {}
+                    sums, summed = {}, 0
                     bad = [k for k, v in means.items() if not math.isfinite(v)]
                     if bad:
                         raise TomauError(
