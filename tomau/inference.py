@@ -45,8 +45,13 @@ class Colorizer(Pipeline):
         self.config = config or {}
         self.name = name
 
+    runner = None  # another backend's network call (tomau.backends), or None for PyTorch's
+    backend = "torch"
+
     @torch.inference_mode()
     def predict_ab(self, l_norm: torch.Tensor) -> torch.Tensor:
+        if self.runner is not None:
+            return self.runner(l_norm)
         return self.net(l_norm.to(self.device)).float()
 
     def grey_inputs(self, images: list[np.ndarray]) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -130,8 +135,11 @@ class Colorizer(Pipeline):
 
 
 def load_model(model: str = DEFAULT_MODEL, device: str = "cpu", mix: float | None = None,
-               temperature: float | None = None) -> Colorizer:
+               temperature: float | None = None, backend: str | None = None) -> Colorizer:
     """Load a bundled model by name, a .safetensors model file, or a training run folder.
+
+    ``backend`` "onnxruntime" runs the network through onnxruntime on the CPU (exported and cached on first use,
+    tomau.backends); "torch" through PyTorch; None = tomau.backends.DEFAULT_BACKEND on the CPU, PyTorch elsewhere.
 
     ``mix`` and ``temperature`` turn the fidelity-to-vividness dial of models with a classification head
     (effunet, the default): the share of the annealed mean of the 313 colour bins in the output, and its
@@ -147,7 +155,13 @@ def load_model(model: str = DEFAULT_MODEL, device: str = "cpu", mix: float | Non
         if temperature is not None:
             cfg.temperature = temperature
         cfg.validate()
-    return Colorizer(net, int(config["image_size"]), device, config, name=str(model))
+    colorizer = Colorizer(net, int(config["image_size"]), device, config, name=str(model))
+    from .backends import DEFAULT_BACKEND, check_backend, onnx_colour_net
+
+    colorizer.backend = check_backend(backend or (DEFAULT_BACKEND if str(device) == "cpu" else "torch"), device)
+    if colorizer.backend == "onnxruntime":
+        colorizer.runner = onnx_colour_net(model, mix, temperature)
+    return colorizer
 
 
 def colorize(image: Image.Image, model: Colorizer | str | None = None, samples: int | None = None,

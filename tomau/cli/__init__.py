@@ -36,13 +36,13 @@ EPILOG = """examples:
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
-    from . import colorize, evaluate, generate, misc, train
+    from . import colorize, evaluate, export, generate, misc, train
 
     parser = argparse.ArgumentParser(prog="tomau", description="Colourise black-and-white photos and train the models that do it.",
                                      epilog=EPILOG, formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"tomau {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (colorize, train, evaluate, generate, misc):
+    for group in (colorize, train, evaluate, generate, misc, export):
         group.add_parser(sub)
     return parser
 

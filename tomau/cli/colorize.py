@@ -10,6 +10,7 @@ from .common import at_least, between, command, quiet, say
 def add_parser(sub) -> None:
     from ..images import DEFAULT_MAX_PIXELS
     from ..modelfile import DEFAULT_MODEL
+    from ..backends import BACKENDS, DEFAULT_BACKEND
     from ..reference import METHODS
 
     c = command(sub, "colorize", "tomau colorize old.jpg scans/ -o coloured/ --skip-existing", "colourise photos and films",
@@ -21,6 +22,8 @@ def add_parser(sub) -> None:
     c.add_argument("--batch-size", type=at_least(1), default=8, help="images per model call (default: 8)")
     c.add_argument("--max-pixels", type=at_least(0), default=DEFAULT_MAX_PIXELS, help="refuse larger images; 0 = no limit (default: 100 MP)")
     c.add_argument("--threads", type=at_least(0), default=0, help="CPU threads (default: PyTorch's choice)")
+    c.add_argument("--backend", choices=BACKENDS, default=None, help=f"where the network runs: torch, or onnxruntime on the CPU "
+                   f"(the graph is exported and cached on first use); default: {DEFAULT_BACKEND} on the CPU, torch on a GPU")
     c.add_argument("--samples", type=at_least(1), help="diverse models: write N colourings per photo, NAME_00 (most likely) ... NAME_NN")
     c.add_argument("--seed", type=int, default=0, help="random seed for sampled colourings (default: 0)")
     c.add_argument("--temporal-smoothing", type=between(0, 1, high_open=True), default=0.95, metavar="S",
@@ -80,7 +83,7 @@ def cmd_colorize(args) -> int:
 def _model(args):
     from ..pipeline import load
 
-    return load(args.model, "colorize", device=args.device, mix=args.mix, temperature=args.temperature)
+    return load(args.model, "colorize", device=args.device, mix=args.mix, temperature=args.temperature, backend=args.backend)
 
 
 def _photos(args, files, failed_before: int) -> int:

@@ -1,0 +1,91 @@
+"""Where a colouriser's network runs: PyTorch (training, GPUs) or onnxruntime on the exported graph (tomau.export).
+
+The onnxruntime backend runs the same pipeline as PyTorch's (tomau.inference: strips, full-resolution L,
+16-bit output, metadata); only the network call changes. The graph is exported on first use and cached under
+``$TOMAU_CACHE/onnx`` (default ``~/.cache/tomau/onnx``), keyed by the model file's bytes, its mix/temperature
+dial and the graph version, so an edited model or a new tomau never reuses a stale graph.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from . import color
+from .errors import TomauError
+
+BACKENDS = ("torch", "onnxruntime")
+DEFAULT_BACKEND = "torch"  # for load_model() and `tomau colorize`; see README "Faster on the CPU" for the measurement
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("TOMAU_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tomau"
+    return Path(root) / "onnx"
+
+
+def check_backend(backend: str, device: str = "cpu") -> str:
+    """Refuse, in one sentence, an unknown backend or onnxruntime on a GPU device."""
+    if backend not in BACKENDS:
+        raise TomauError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "onnxruntime":
+        if str(device) != "cpu":
+            raise TomauError(f"the onnxruntime backend runs on the CPU; use --backend torch with --device {device}")
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise TomauError("the onnxruntime backend needs onnxruntime and onnx: pip install onnxruntime onnx") from None
+    return backend
+
+
+def cached_export(model: str | Path, mix: float | None = None, temperature: float | None = None) -> Path:
+    """The ONNX file of a model file with this dial, exported now if the cache has none."""
+    import hashlib
+
+    from .export import GRAPH_VERSION, export_model
+    from .modelfile import resolve_model_path
+
+    source = resolve_model_path(model)
+    key = hashlib.sha256(source.read_bytes())
+    key.update(json.dumps({"mix": mix, "temperature": temperature, "graph": GRAPH_VERSION}).encode())
+    path = cache_dir() / f"{source.stem}-{key.hexdigest()[:20]}.onnx"
+    if not path.is_file():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise TomauError(f"{path.parent}: cannot create the ONNX cache ({err.strerror or err}); set TOMAU_CACHE to a writable folder") from None
+        export_model(model, path, mix, temperature, check=False)
+    return path
+
+
+class OnnxColourNet:
+    """Callable like a colouriser network: normalised L (N, 1, S, S) -> normalised ab (N, 2, S, S), through onnxruntime.
+
+    ``threads`` 0 = PyTorch's thread count (so --threads means the same for both backends). Spinning is off: the
+    pixel work between model calls runs on the same cores, and spinning threads slowed effunet end to end."""
+
+    def __init__(self, path: str | Path, threads: int = 0):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # noqa: BLE001 - onnxruntime's own error types
+            raise TomauError(f"{path}: onnxruntime cannot load this file ({err}); delete it to have it exported again") from None
+        self.input_name = self.session.get_inputs()[0].name
+        self.path = Path(path)
+
+    def __call__(self, l_norm: torch.Tensor) -> torch.Tensor:
+        l = color.denormalize_l(l_norm.float()).contiguous().numpy()
+        ab = self.session.run(None, {self.input_name: l})[0]
+        return color.normalize_ab(torch.from_numpy(ab))
+
+
+def onnx_colour_net(model: str | Path, mix: float | None = None, temperature: float | None = None,
+                    threads: int = 0) -> OnnxColourNet:
+    return OnnxColourNet(cached_export(model, mix, temperature), threads)
