@@ -144,6 +144,9 @@ def load_model(model: str = DEFAULT_MODEL, device: str = "cpu", mix: float | Non
     ``mix`` and ``temperature`` turn the fidelity-to-vividness dial of models with a classification head
     (effunet, the default): the share of the annealed mean of the 313 colour bins in the output, and its
     temperature (lower = more vivid). None keeps the model file's own setting."""
+    from .backends import DEFAULT_BACKEND, check_backend, onnx_colour_net
+
+    backend = check_backend(backend or (DEFAULT_BACKEND if str(device) == "cpu" else "torch"), device)
     net, config = load_network(model, "colorize", "a colouriser", device)
     if mix is not None or temperature is not None:
         cfg = getattr(net, "config", None)
@@ -156,10 +159,8 @@ def load_model(model: str = DEFAULT_MODEL, device: str = "cpu", mix: float | Non
             cfg.temperature = temperature
         cfg.validate()
     colorizer = Colorizer(net, int(config["image_size"]), device, config, name=str(model))
-    from .backends import DEFAULT_BACKEND, check_backend, onnx_colour_net
-
-    colorizer.backend = check_backend(backend or (DEFAULT_BACKEND if str(device) == "cpu" else "torch"), device)
-    if colorizer.backend == "onnxruntime":
+    colorizer.backend = backend
+    if backend == "onnxruntime":
         colorizer.runner = onnx_colour_net(model, mix, temperature)
     return colorizer
 
