@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup browser demo test test-fast bench clean
+.PHONY: setup browser web demo test test-fast bench clean
 
 setup: $(VENV)/.installed
 
@@ -17,7 +17,7 @@ demo: setup
 	$(BIN)/tomau colorize tomau/samples -o out/demo
 	@echo "before: tomau/samples/   after: out/demo/"
 
-test: setup browser
+test: setup browser web
 	$(BIN)/python -m pytest -q
 
 # unit tests only (no servers, browsers or extra processes)
@@ -29,6 +29,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then S=; else S="sudo -n"; fi; \
 	  { $$S env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium || { $$S apt-get update -qq && $$S env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }; } >/dev/null 2>&1 \
 	  || echo "note: could not install chromium; the browser test will be skipped"; }
+
+# the static page (web/dist): onnxruntime-web as package-lock.json pins it, and the default model exported to ONNX;
+# serve it with `python -m http.server -d web/dist 8000`. Without npm the page's browser test is skipped with its reason
+web: setup
+	@command -v npm >/dev/null 2>&1 || { echo "note: npm is not installed; the static page is not built and its test will be skipped"; exit 0; }; \
+	  (cd web && npm ci --no-audit --no-fund --silent) && mkdir -p out && $(BIN)/tomau export -m default -o out/web-model.onnx -q \
+	  && node web/build.mjs --model out/web-model.onnx
 
 bench: setup
 	$(BIN)/python bench/speed.py
