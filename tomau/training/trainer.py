@@ -172,7 +172,15 @@ class Trainer:
         from accelerate import Accelerator
 
         self.cfg, self.run_dir, self.quiet, self.trust_checkpoint = cfg, run_dir, quiet, trust_checkpoint
-        self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
+        try:
+            self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
+        except ValueError:  # Accelerate keeps one state per process: a second run in the same process with another
+            from accelerate.state import AcceleratorState  # --mixed-precision may replace it when it is alone
+
+            if AcceleratorState().num_processes > 1:
+                raise
+            AcceleratorState._reset_state()
+            self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
         acc = self.accelerator
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels
         seed_all(cfg.seed)
