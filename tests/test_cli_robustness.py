@@ -82,7 +82,7 @@ def test_checkpoint_before_the_first_log_line(tmp_path, colour_folder):
     from tomau.training.trainer import train
 
     run = train(tiny_cfg(colour_folder, tmp_path / "r", steps=3, ckpt_every=1, log_every=50), quiet=True)
-    assert (run / "checkpoint.pt").exists() and (run / "model.safetensors").exists()
+    assert (run / "state.safetensors").exists() and (run / "model.safetensors").exists()
 
 
 def test_stale_temp_files_of_a_killed_run_are_removed(tmp_path, tiny_model_file):
@@ -109,7 +109,7 @@ def test_resume_removes_the_temp_file_of_a_killed_checkpoint_write(tmp_path, col
     from tomau.training.trainer import TrainConfig, train
 
     run = train(tiny_cfg(colour_folder, tmp_path / "r", steps=2, ckpt_every=2), quiet=True)
-    orphan = run / ".checkpoint.pt.a1b2c3d4.tmp"
+    orphan = run / ".state.safetensors.a1b2c3d4.tmp"
     orphan.write_bytes(b"half a checkpoint")
     cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
     cfg.steps = 3
@@ -141,7 +141,9 @@ def test_code_review_items(tmp_path, colour_folder, monkeypatch):
     assert FAMILIES["resunet"].resolve({"stage": "gan"}) == ResUNetGANConfig.preset("gan")  # the CLI's --stage = the API's preset
     assert FAMILIES["resunet"].resolve({}) == ResUNetGANConfig()
     run = __import__("tomau.training.trainer", fromlist=["train"]).train(tiny_cfg(colour_folder, tmp_path / "r", steps=2, ckpt_every=2), quiet=True)
-    assert "scaler" in torch.load(run / "checkpoint.pt", weights_only=True)
+    from tomau.training.trainer import read_state
+
+    assert "scaler" in read_state(run / "state.safetensors")
 
 
 def test_folder_scans_follow_links_once_and_say_what_is_dropped(tmp_path, tiny_model_file, capsys):

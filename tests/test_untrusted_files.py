@@ -28,16 +28,40 @@ def _tiny_run(tmp_path, colour_folder):
     return train(tiny_cfg(colour_folder, tmp_path / "runs", steps=2, ckpt_every=2), quiet=True)
 
 
+def _as_legacy_checkpoint(run):
+    """Turn a run folder into one of tomau <= 0.3 (checkpoint.pt); returns its checkpoint dict."""
+    from tomau.training.trainer import read_state
+
+    ckpt = read_state(run / "state.safetensors")
+    (run / "state.safetensors").unlink()
+    return ckpt
+
+
 def test_checkpoints_hold_no_pickled_objects(tmp_path, colour_folder):
+    from safetensors import safe_open
+
+    from tomau.training.trainer import read_state
+
     run = _tiny_run(tmp_path, colour_folder)
-    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)  # raises if anything but tensors and plain data
-    assert ckpt["step"] == 2
+    assert not (run / "checkpoint.pt").exists()
+    with safe_open(str(run / "state.safetensors"), "pt") as f:  # tensors, and JSON in the header: nothing to unpickle
+        assert set(f.metadata()) == {"tomau_state"}
+    assert read_state(run / "state.safetensors")["step"] == 2
+
+
+def test_a_damaged_state_file_is_one_sentence(tmp_path, colour_folder, capsys):
+    run = _tiny_run(tmp_path, colour_folder)
+    data = (run / "state.safetensors").read_bytes()
+    (run / "state.safetensors").write_bytes(data[: len(data) // 2])
+    assert main(["train", "pix2pix", "--resume", str(run), "--steps", "3", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "state is damaged" in err and "Traceback" not in err
 
 
 def test_a_checkpoint_that_runs_code_is_refused(tmp_path, colour_folder, capsys):
     run = _tiny_run(tmp_path, colour_folder)
     marker = tmp_path / "pwned"
-    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    ckpt = _as_legacy_checkpoint(run)
     ckpt["rng"]["python"] = _Payload(marker)
     torch.save(ckpt, run / "checkpoint.pt")
     assert main(["train", "pix2pix", "--resume", str(run), "--steps", "3", "-q"]) == 2
@@ -50,12 +74,14 @@ def test_an_old_style_checkpoint_loads_only_when_trusted(tmp_path, colour_folder
     import numpy as np
 
     run = _tiny_run(tmp_path, colour_folder)
-    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    from tomau.training.trainer import read_state
+
+    ckpt = _as_legacy_checkpoint(run)
     ckpt["rng"]["numpy"] = np.random.get_state()  # as tomau 0.1 wrote it: a numpy array in the pickle
     torch.save(ckpt, run / "checkpoint.pt")
     assert main(["train", "pix2pix", "--resume", str(run), "--steps", "3", "-q"]) == 2
     assert main(["train", "pix2pix", "--resume", str(run), "--steps", "3", "-q", "--trust-checkpoint"]) == 0
-    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 3
+    assert read_state(run / "state.safetensors")["step"] == 3  # continued in today's format
 
 
 @pytest.mark.parametrize("edit, words", [
