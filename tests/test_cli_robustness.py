@@ -230,11 +230,12 @@ def test_strip_recombination_equals_the_whole_image_one(monkeypatch):
     whole_l = color.rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None])[:, :1]
     ab_full = F.interpolate(ab[None], size=(301, 203), mode="bilinear", align_corners=False)
     whole = (color.model_output_to_rgb(color.normalize_l(whole_l), ab_full)[0].permute(1, 2, 0).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
-    monkeypatch.setattr(inference, "STRIP_PIXELS", 2000)  # ~10 rows a strip
+    monkeypatch.setattr(inference.fullres, "STRIP_PIXELS", 2000)  # ~10 rows a strip
     l = inference.full_res_l(rgb)
     assert torch.allclose(l, whole_l, atol=1e-4)
     got = inference.Colorizer.recombine(l, ab)
-    assert np.abs(got.astype(int) - whole).max() <= 1 and (got != whole).mean() < 1e-3
+    # OpenCV's Lab -> sRGB (tomau.fullres) is within 0.3 levels of tomau.color's, so a few values round the other way
+    assert np.abs(got.astype(int) - whole).max() <= 1 and (got != whole).mean() < 5e-3
 
 
 def test_one_cli_every_command_has_an_example_quiet_and_marked_required_options(capsys):

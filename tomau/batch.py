@@ -38,26 +38,43 @@ class Counts:
 
 
 def colorings(model, images: list, samples: int | None = None, seed: int = 0, reference: np.ndarray | None = None,
-              reference_method: str = "stats", batch_size: int = 8, say=_stderr, keep_16_bits: bool = True) -> list[list[np.ndarray]]:
-    """uint8 results for tomau.images.Image-like objects (``.rgb``, ``.bits``): per image a list of one colouring,
-    or of ``samples`` diverse ones (most likely first), or one with ``reference``'s colours. 16-bit scans give
-    16-bit results (``keep_16_bits``)."""
-    rgbs = [img.rgb for img in images]
+              reference_method: str = "stats", batch_size: int = 8, say=_stderr, keep_16_bits: bool = True,
+              streamed: bool = False) -> list[list[np.ndarray]]:
+    """uint8 results for tomau.images.LoadedImage-like objects (``.pixels``, ``.bits``): per image a list of one
+    colouring, or of ``samples`` diverse ones (most likely first), or one with ``reference``'s colours. 16-bit scans
+    give 16-bit results (``keep_16_bits``). With ``streamed``, a plain colouring is a tomau.images.Strips (made
+    as save_image writes it)."""
+    pixels = [img.pixels for img in images]
     if samples:
-        return model.sample_arrays(rgbs, samples, seed, batch_size=batch_size)
+        return model.sample_arrays(pixels, samples, seed, batch_size=batch_size)
     if reference is not None:
         from .reference import colorize_from_reference, needs_model
 
-        model_rgbs = model.colorize_arrays(rgbs, batch_size) if needs_model(reference_method) else [None] * len(rgbs)
-        return [[colorize_from_reference(rgb, reference, reference_method, m)] for rgb, m in zip(rgbs, model_rgbs)]
-    results = [[r] for r in model.colorize_arrays(rgbs, batch_size=batch_size)]
-    for k, img in enumerate(images):  # 16-bit scans keep 16 bits per channel
-        if keep_16_bits and getattr(img, "bits", 8) == 16:
-            results[k] = model.colorize_arrays([img.rgb], dtype=np.uint16)
+        model_rgbs = model.colorize_arrays(pixels, batch_size) if needs_model(reference_method) else [None] * len(images)
+        return [[colorize_from_reference(img.rgb, reference, reference_method, m)] for img, m in zip(images, model_rgbs)]
+    deep = [keep_16_bits and getattr(img, "bits", 8) == 16 for img in images]
+    streaming = streamed and hasattr(model, "strips")
+    make = model.strips if streaming else model.colorize_arrays
+    results = [[None] for _ in images]
+    for dtype in (np.uint8, np.uint16):  # 16-bit scans keep 16 bits per channel
+        todo = [k for k in range(len(images)) if deep[k] == (dtype == np.uint16)]
+        if todo:
+            outs = make([pixels[k] for k in todo], batch_size=batch_size, **({"dtype": dtype} if dtype == np.uint16 else {}))
+            for k, out in zip(todo, outs):
+                results[k] = [out]
+    for k, img in enumerate(images):
+        if deep[k] and not (streaming and _streams_16_bits()):
             if (img.info or {}).keys() & {"icc_profile", "exif"}:
                 say(f"note: {img.path}: the 16-bit result keeps 16 bits per channel but not the input's ICC profile "
                     "or EXIF (OpenCV writes neither); its values stay in the input's colour space")
     return results
+
+
+def _streams_16_bits() -> bool:
+    """True where libvips writes the results (16-bit PNG / TIFF then keep the ICC profile and EXIF)."""
+    from .images import _vips
+
+    return _vips() is not None
 
 
 def colorize_photos(files: list[tuple[Path, Path]], outdir: Path, model, batch_size: int = 8, max_pixels: int | None = None,
@@ -83,7 +100,8 @@ def colorize_photos(files: list[tuple[Path, Path]], outdir: Path, model, batch_s
     def flush():
         if not pending:
             return
-        results = colorings(model, [img for _, img in pending], samples, seed, reference, reference_method, batch_size, report)
+        results = colorings(model, [img for _, img in pending], samples, seed, reference, reference_method, batch_size, report,
+                            streamed=True)
         for (rel, img), outs in zip(pending, results):
             target = output_path(outdir, rel, img.format, img.alpha is not None, protected)
             try:
@@ -119,7 +137,7 @@ def colorize_photos(files: list[tuple[Path, Path]], outdir: Path, model, batch_s
             report(f"note: {path} already has colour (a tint or a colour photo); it is colourised from its lightness (L) alone")
         pending.append((rel, img))
         # big images are done one at a time to bound memory; small ones in batches
-        if len(pending) >= batch_size or img.rgb.shape[0] * img.rgb.shape[1] > 4_000_000:
+        if len(pending) >= batch_size or img.pixels.shape[0] * img.pixels.shape[1] > 4_000_000:
             flush()
     flush()
     bar.close()

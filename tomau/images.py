@@ -11,9 +11,9 @@ import os
 import tempfile
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -29,12 +29,23 @@ try:  # AVIF where this Pillow reads it (Pillow 11.3+): found in folders as when
         IMAGE_EXTENSIONS.add(".avif")
 except Exception:  # noqa: BLE001 - an old Pillow without the features module entry
     pass
+HEIF_ENCODER = False  # True where pillow-heif can write HEIC (its wheels bundle libheif with the x265 encoder)
+try:  # HEIC / HEIF, what phones save, through pillow-heif (a dependency); the results are HEIC again
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    IMAGE_EXTENSIONS |= {".heic", ".heif", ".hif"}
+    HEIF_ENCODER = bool(pillow_heif.libheif_info().get("HEIF"))
+except Exception:  # noqa: BLE001 - pillow-heif missing or unable: HEIC files are refused in one sentence
+    pass
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: larger files are refused unless the user allows them
 # formats that can store an 8-bit RGB result (and those of them that can store alpha)
-_WRITABLE = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
-_ALPHA_OK = {"PNG", "TIFF", "WEBP"}
+_WRITABLE = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp",
+             **({"HEIF": ".heic"} if HEIF_ENCODER else {})}
+_FALLBACK = {"HEIF": ".jpg"}  # where no HEIC encoder is installed, a phone photo's result is a JPEG (EXIF kept)
+_ALPHA_OK = {"PNG", "TIFF", "WEBP", "HEIF"}
 _FORMAT_BY_SUFFIX = {".jpg": "JPEG", ".jpeg": "JPEG", ".jfif": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF",
-                     ".webp": "WEBP", ".bmp": "BMP", ".gif": "GIF"}
+                     ".webp": "WEBP", ".bmp": "BMP", ".gif": "GIF", ".heic": "HEIF", ".heif": "HEIF", ".hif": "HEIF"}
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -47,24 +58,48 @@ Image.MAX_IMAGE_PIXELS = None
 class LoadedImage:
     """An image ready for colourisation.
 
-    rgb:   float32 array (H, W, 3) in [0, 1], orientation already applied
+    pixels: the decoded pixels, orientation already applied: uint8 or uint16, grey (H, W) or RGB (H, W, 3), or
+            float32 RGB in [0, 1] for modes that have no such form (float greyscale); what tomau.fullres reads
+    rgb:   float32 array (H, W, 3) in [0, 1], made from ``pixels`` when first asked for (a 64-MP scan's is 768 MB)
     alpha: uint8 array (H, W) or None
     is_colour: True when the input already had colour (it is colourised from its L anyway)
     format: the Pillow format name of the source (e.g. "JPEG")
     """
 
     path: Path
-    rgb: np.ndarray
+    pixels: np.ndarray
     alpha: np.ndarray | None
     is_colour: bool
     format: str | None
     frames: int = 1  # pages of a multi-page TIFF, frames of an animated GIF/WebP: only the first is colourised
     bits: int = 8  # 16 for 16-bit PNG/TIFF scans: the result is written with 16 bits per channel too
     info: dict | None = None  # what the result keeps: icc_profile, dpi, exif (orientation already applied)
+    _rgb: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def rgb(self) -> np.ndarray:
+        if self._rgb is None:
+            self._rgb = as_float_rgb(self.pixels)
+        return self._rgb
+
+
+def as_float_rgb(pixels: np.ndarray) -> np.ndarray:
+    """uint8 / uint16 / float pixels, grey (H, W) or RGB (H, W, 3) -> float32 RGB (H, W, 3) in [0, 1]."""
+    rgb = pixels.astype(np.float32)  # a new array: scaled in place, no second full-size copy
+    if pixels.dtype in (np.uint8, np.uint16):
+        rgb /= 255.0 if pixels.dtype == np.uint8 else 65535.0
+    return np.repeat(rgb[..., None], 3, axis=2) if rgb.ndim == 2 else rgb
 
 
 def pil_to_float_rgb(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """Any Pillow mode -> (float RGB in [0, 1], alpha or None)."""
+    pixels, alpha = pil_to_pixels(im)
+    return as_float_rgb(pixels), alpha
+
+
+def pil_to_pixels(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Any Pillow mode -> (its pixels as :class:`LoadedImage` holds them, alpha or None): 8-bit grey and RGB stay
+    uint8, 16-bit grey is uint16, float greyscale becomes float32 in [0, 1]; nothing is made full-size float."""
     alpha = None
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
@@ -72,26 +107,26 @@ def pil_to_float_rgb(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         alpha = np.asarray(im.getchannel("A"), dtype=np.uint8)
         im = im.convert("RGB") if im.mode != "LA" else im.convert("L")
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(im, dtype=np.float32)
-        top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        grey = np.clip(arr / top, 0, 1)
-        return np.repeat(grey[..., None], 3, axis=2), alpha
+        arr = np.asarray(im)
+        if im.mode.startswith("I;16") or arr.max() > 255:
+            return np.clip(arr, 0, 65535).astype(np.uint16), alpha
+        return np.clip(arr, 0, 255).astype(np.uint8), alpha
     if im.mode == "F":
         grey = np.asarray(im, dtype=np.float32)
-        grey = np.clip(grey / (1.0 if grey.max() <= 1.0 else grey.max()), 0, 1)
-        return np.repeat(grey[..., None], 3, axis=2), alpha
-    if im.mode != "RGB":  # L, 1, CMYK, YCbCr, LAB, HSV ...
+        return np.clip(grey / (1.0 if grey.max() <= 1.0 else grey.max()), 0, 1), alpha
+    if im.mode not in ("L", "RGB"):  # 1, CMYK, YCbCr, LAB, HSV ...
         im = im.convert("RGB")
-    rgb = np.asarray(im, dtype=np.float32)  # a new array: scaled in place, no second full-size copy
-    rgb /= 255.0
-    return rgb, alpha
+    return np.asarray(im), alpha
 
 
 def looks_colour(rgb: np.ndarray, tol: float = 2.0 / 255) -> bool:
     """True when the channels differ noticeably: a colour photo rather than grey or a near-grey scan.
 
-    Sepia scans count as colour only if their tint is stronger than ``tol`` on average."""
-    small = rgb[:: max(1, rgb.shape[0] // 256), :: max(1, rgb.shape[1] // 256)]
+    Sepia scans count as colour only if their tint is stronger than ``tol`` on average. ``rgb`` may be any
+    :class:`LoadedImage` pixels (grey ones are not colour)."""
+    if rgb.ndim == 2:
+        return False
+    small = as_float_rgb(rgb[:: max(1, rgb.shape[0] // 256), :: max(1, rgb.shape[1] // 256)])
     spread = small.max(axis=2) - small.min(axis=2)
     return float(spread.mean()) > tol
 
@@ -123,7 +158,7 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
                 warnings.simplefilter("ignore")
                 im.load()
                 orientation = im.getexif().get(0x0112, 1)
-                im = ImageOps.exif_transpose(im)
+                ImageOps.exif_transpose(im, in_place=True)  # in place: no copy of a big scan
             info = {k: im.info[k] for k in ("icc_profile", "dpi") if im.info.get(k)}
             exif = im.getexif()
             if len(exif):
@@ -135,18 +170,20 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
         raise TomauError(f"{path}: not an image Pillow can read (unknown or unsupported format)") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise TomauError(f"{path}: the image is corrupt or truncated ({err})") from None
-    rgb, alpha = pil_to_float_rgb(im)
-    bits = 16 if im.mode.startswith("I;16") or (im.mode == "I" and rgb.size and fmt in ("PNG", "TIFF")) else 8
-    if fmt in ("PNG", "TIFF") and im.mode in ("RGB", "RGBA") and orientation in (1, None):
+    mode = im.mode
+    pixels, alpha = pil_to_pixels(im)
+    del im  # the decoded image: its pixels are ``pixels`` now
+    bits = 16 if mode.startswith("I;16") or (mode == "I" and pixels.size and fmt in ("PNG", "TIFF")) else 8
+    if fmt in ("PNG", "TIFF") and mode in ("RGB", "RGBA") and orientation in (1, None):
         deep = _read_16bit_colour(path)  # Pillow reads 48/64-bit PNG and TIFF as 8 bits per channel
-        if deep is not None and deep[0].shape[:2] == rgb.shape[:2]:
-            rgb, alpha, bits = deep[0], (deep[1] if deep[1] is not None else alpha), 16
-    return LoadedImage(path=path, rgb=rgb, alpha=alpha, is_colour=looks_colour(rgb), format=fmt, frames=frames,
-                       bits=bits, info=info)
+        if deep is not None and deep[0].shape[:2] == pixels.shape[:2]:
+            pixels, alpha, bits = deep[0], (deep[1] if deep[1] is not None else alpha), 16
+    return LoadedImage(path=path, pixels=pixels, alpha=alpha, is_colour=looks_colour(pixels), format=fmt,
+                       frames=frames, bits=bits, info=info)
 
 
 def _read_16bit_colour(path: Path) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """(float RGB, 8-bit alpha or None) of a 16-bit-per-channel colour PNG/TIFF via OpenCV, else None."""
+    """(uint16 RGB, 8-bit alpha or None) of a 16-bit-per-channel colour PNG/TIFF via OpenCV, else None."""
     try:
         import cv2
 
@@ -155,9 +192,8 @@ def _read_16bit_colour(path: Path) -> tuple[np.ndarray, np.ndarray | None] | Non
         return None
     if arr is None or arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[2] not in (3, 4):
         return None
-    rgb = arr[..., 2::-1].astype(np.float32) / 65535.0
     alpha = (arr[..., 3] // 257).astype(np.uint8) if arr.shape[2] == 4 else None
-    return np.ascontiguousarray(rgb), alpha
+    return np.ascontiguousarray(arr[..., 2::-1]), alpha
 
 
 def _walk_files(root: Path, extensions: set[str]) -> list[Path]:
@@ -314,13 +350,148 @@ def unique_targets(pairs: list[tuple[Path, Path]], outdir: Path) -> tuple[list[t
     return out, notes
 
 
-def save_image(path: Path, rgb_u8: np.ndarray, alpha: np.ndarray | None = None, quality: int = 95,
+@dataclass
+class Strips:
+    """An RGB image (H, W, 3) of ``dtype`` whose rows are made on demand, top to bottom: ``make()`` yields
+    (first row, rows (n, W, 3)). :func:`save_image` encodes them as they come (with libvips), so a big scan's result
+    is never whole in memory; ``np.asarray(strips)`` makes the whole array."""
+
+    size: tuple[int, int]  # (H, W)
+    dtype: type
+    make: Callable[[], Iterator[tuple[int, np.ndarray]]]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (*self.size, 3)
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        return iter(self.make())
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = np.empty(self.shape, dtype=self.dtype)
+        for r0, rows in self:
+            out[r0 : r0 + len(rows)] = rows
+        return out if dtype is None else out.astype(dtype)
+
+
+_STREAMED = {".jpg": "jpegsave", ".jpeg": "jpegsave", ".jfif": "jpegsave", ".png": "pngsave", ".tif": "tiffsave",
+             ".tiff": "tiffsave"}
+
+
+def _vips():
+    """pyvips, or None where it (or its libvips) is not installed: results are then encoded whole, by Pillow."""
+    try:
+        import pyvips
+
+        pyvips.cache_set_max(0)  # nothing of a finished photo stays cached
+        return pyvips
+    except Exception:  # noqa: BLE001 - no pyvips, or no libvips for it to load
+        return None
+
+
+def _png_stream(strips: Strips, eight_bit: bool) -> Iterator[bytes]:
+    """The rows of ``strips`` as an uncompressed PNG byte stream (stored deflate blocks, filter 0): the one
+    streaming raw format every libvips build reads, in order, with constant memory."""
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data) -> list:
+        return [struct.pack(">I", len(data)) + tag, data, struct.pack(">I", zlib.crc32(data, zlib.crc32(tag)))]
+
+    h, w = strips.size
+    deep = strips.dtype == np.uint16 and not eight_bit
+    yield b"\x89PNG\r\n\x1a\n"
+    yield from chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16 if deep else 8, 2, 0, 0, 0))
+    deflate = zlib.compressobj(0)
+    for _, rows in strips:
+        if rows.dtype == np.uint16:
+            rows = rows.astype(">u2") if deep else (rows // 257).astype(np.uint8)
+        raw = np.zeros((len(rows), 1 + rows[0].nbytes), np.uint8)  # a 0 byte (no filter) before each row
+        raw[:, 1:] = rows.reshape(len(rows), -1).view(np.uint8)
+        yield from chunk(b"IDAT", deflate.compress(raw))
+    yield from chunk(b"IDAT", deflate.flush())
+    yield from chunk(b"IEND", b"")
+
+
+def _save_streamed(pyvips, path: Path, strips: Strips, quality: int, info: dict | None) -> None:
+    """Encode ``strips`` into JPEG / PNG / TIFF with libvips as the rows are made (constant memory)."""
+    saver = _STREAMED[path.suffix.lower()]
+    stream, pending, failed = _png_stream(strips, saver == "jpegsave"), [memoryview(b"")], []
+
+    def on_read(size: int):
+        try:
+            while not len(pending[0]):
+                pending[0] = memoryview(next(stream)).cast("B")
+        except StopIteration:
+            return b""
+        except BaseException as err:  # noqa: BLE001 - raised again below, after libvips has stopped
+            failed.append(err)
+            return b""
+        out, pending[0] = pending[0][:size], pending[0][size:]
+        return out
+
+    source = pyvips.SourceCustom()
+    source.on_read(on_read)
+    info = info or {}
+    try:
+        image = pyvips.Image.new_from_source(source, "", access="sequential")
+        if info.get("dpi"):
+            image = image.copy(xres=float(info["dpi"][0]) / 25.4, yres=float(info["dpi"][1]) / 25.4)
+        else:
+            image = image.copy()
+        for key, field_name in (("icc_profile", "icc-profile-data"), ("exif", "exif-data")):
+            if info.get(key):
+                image.set_type(pyvips.GValue.blob_type, field_name, bytes(info[key]))
+        options = {"jpegsave": {"Q": quality, "subsample_mode": "on"}, "pngsave": {"compression": 6},
+                   "tiffsave": {"compression": "none"}}[saver]
+        keep = pyvips.enums.ForeignKeep  # no EXIF block of libvips' own making where the photo had none
+        options["keep"] = keep.ICC | keep.OTHER | (keep.EXIF if info.get("exif") else 0)
+        with atomic_path(path) as tmp:
+            getattr(image, saver)(str(tmp), **options)
+            if not info.get("dpi"):
+                _drop_resolution(tmp, saver)
+    except pyvips.Error as err:
+        if failed:
+            raise failed[0] from None
+        raise TomauError(f"{path}: libvips could not write the result ({str(err).strip().splitlines()[-1]})") from None
+    if failed:
+        raise failed[0]
+
+
+def _drop_resolution(path: Path, saver: str) -> None:
+    """libvips always writes a resolution (1 pixel/mm when none is known); a result of a photo without one says
+    none: JFIF density and PNG pHYs 1:1 with no unit (an aspect ratio; TIFF keeps libvips' tag)."""
+    with open(path, "r+b") as f:
+        head = f.read(64)
+        if saver == "jpegsave" and head[6:11] == b"JFIF\0":
+            f.seek(13)
+            f.write(b"\x00\x00\x01\x00\x01")  # units 0, density 1 x 1 (an aspect ratio, not a size)
+        elif saver == "pngsave":
+            at = head.find(b"pHYs", 8)
+            if at >= 4 and at + 17 <= len(head):  # unit 0: the 1 x 1 is an aspect ratio, not a size
+                import struct
+                import zlib
+
+                data = struct.pack(">IIB", 1, 1, 0)
+                f.seek(at + 4)
+                f.write(data + struct.pack(">I", zlib.crc32(b"pHYs" + data)))
+
+
+def save_image(path: Path, rgb_u8: np.ndarray | Strips, alpha: np.ndarray | None = None, quality: int = 95,
                info: dict | None = None) -> None:
     """Write an (H, W, 3) uint8 image (plus alpha) atomically: temp file in the same folder, then rename.
 
     A uint16 image goes to PNG/TIFF with 16 bits per channel (other formats get 8). ``info`` (from
-    :class:`LoadedImage`) carries the input's ICC profile, DPI and EXIF into formats that hold them."""
+    :class:`LoadedImage`) carries the input's ICC profile, DPI and EXIF into formats that hold them. A
+    :class:`Strips` result without alpha is encoded as its rows are made where libvips is installed (JPEG, PNG,
+    TIFF); else it is made whole and written as an array is."""
     ext = path.suffix.lower()
+    if isinstance(rgb_u8, Strips):
+        pyvips = _vips() if alpha is None and ext in _STREAMED else None
+        if pyvips is not None:
+            _save_streamed(pyvips, path, rgb_u8, quality, info)
+            return
+        rgb_u8 = np.asarray(rgb_u8)
     if rgb_u8.dtype == np.uint16:
         if ext in (".png", ".tif", ".tiff"):
             import cv2

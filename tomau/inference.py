@@ -6,30 +6,22 @@ the output keeps every detail of the input's luminance.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from torch.nn import functional as F
 
-from . import color
+from . import fullres
 from .errors import TomauError
-from .images import pil_to_float_rgb
+from .images import Strips, pil_to_float_rgb
 from .modelfile import DEFAULT_MODEL, load_network
 from .pipeline import Pipeline
 
 
-STRIP_PIXELS = 1 << 20  # pixels per strip when L is computed and recombined (bounds memory on huge scans)
-
-
-def full_res_l(rgb: np.ndarray) -> torch.Tensor:
-    """Lab L (1, 1, H, W) of float RGB (H, W, 3), computed in strips of rows (no full-size Lab temporaries)."""
-    h, w = rgb.shape[:2]
-    out = torch.empty(1, 1, h, w)
-    rows = max(1, STRIP_PIXELS // max(1, w))
-    for r0 in range(0, h, rows):
-        strip = torch.from_numpy(np.ascontiguousarray(rgb[r0 : r0 + rows])).permute(2, 0, 1)
-        out[0, :, r0 : r0 + rows] = color.rgb_to_lab(strip)[:1]
-    return out
+def full_res_l(pixels: np.ndarray) -> torch.Tensor:
+    """Lab L (1, 1, H, W) of a photo's pixels (float RGB in [0, 1], or uint8 / uint16 grey or RGB), in strips."""
+    return fullres.full_res_l(pixels)
 
 
 class Colorizer(Pipeline):
@@ -56,45 +48,43 @@ class Colorizer(Pipeline):
 
     def grey_inputs(self, images: list[np.ndarray]) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Full-resolution L of each image (1, 1, H, W) and the batch of normalised L at the model's size."""
-        s = self.image_size
         tens_l_orig = [full_res_l(a) for a in images]
-        tens_l_rs = torch.cat([F.interpolate(l, size=(s, s), mode="bilinear", antialias=True, align_corners=False) for l in tens_l_orig])
-        return tens_l_orig, color.normalize_l(tens_l_rs)
+        return tens_l_orig, torch.cat([fullres.model_input(l, self.image_size) for l in tens_l_orig])
+
+    def model_inputs(self, images: list[np.ndarray]) -> torch.Tensor:
+        """The batch of normalised L (N, 1, S, S) of photos' pixels, without their full-size L (tomau.fullres)."""
+        return torch.cat([fullres.model_input(a, self.image_size) for a in images])
+
+    @torch.inference_mode()
+    def strips(self, images: list[np.ndarray], batch_size: int = 8, dtype=np.uint8) -> list[Strips]:
+        """Like :meth:`colorize_arrays`, but each result is made in strips of rows when it is read or written
+        (tomau.images.Strips: ``save_image`` encodes them as they come, ``np.asarray`` makes the whole array), so
+        a big scan costs its own pixels plus one strip."""
+        out: list[Strips] = []
+        for i in range(0, len(images), batch_size):
+            chunk = images[i : i + batch_size]
+            out_ab = self.predict_ab(self.model_inputs(chunk)).cpu()
+            out += [Strips(a.shape[:2], dtype, partial(fullres.rgb_strips, a, ab, dtype)) for a, ab in zip(chunk, out_ab)]
+        return out
 
     @staticmethod
     def recombine(l_orig: torch.Tensor, ab: torch.Tensor, dtype=np.uint8) -> np.ndarray:
         """Upsample ab (2, s, s) to the size of L (1, 1, H, W) and return RGB (H, W, 3) as uint8 (or uint16:
-        16-bit scans keep their 16 bits of lightness).
+        16-bit scans keep their 16 bits of lightness). L may also be the photo's pixels.
 
-        Done in strips of rows: bilinear upsampling is separable, so ab is first widened to (2, s, W) and each
-        strip's rows are then blended from it exactly as F.interpolate(align_corners=False) would; memory
-        beyond the output stays that of one strip, whatever the photo's size."""
-        h, w = l_orig.shape[-2:]
-        s_h = ab.shape[-2]
-        wide = F.interpolate(ab[None].float(), size=(s_h, w), mode="bilinear", align_corners=False)[0]  # (2, s, W)
-        top = 65535 if dtype == np.uint16 else 255
-        out = np.empty((h, w, 3), dtype=dtype)
-        rows = max(1, STRIP_PIXELS // max(1, w))
-        scale = s_h / h
-        for r0 in range(0, h, rows):
-            r1 = min(h, r0 + rows)
-            src = ((torch.arange(r0, r1, dtype=torch.float64) + 0.5) * scale - 0.5).clamp_min(0)
-            y0 = src.floor().long().clamp_max(s_h - 1)
-            y1 = (y0 + 1).clamp_max(s_h - 1)
-            frac = (src - y0).float().clamp(0, 1)[None, :, None]
-            ab_strip = wide[:, y0] * (1 - frac) + wide[:, y1] * frac  # (2, rows, W)
-            rgb = color.model_output_to_rgb(color.normalize_l(l_orig[0, :, r0:r1]), ab_strip)
-            out[r0:r1] = (rgb.permute(1, 2, 0).numpy() * top + 0.5).clip(0, top).astype(dtype)
-        return out
+        Done in strips of rows (tomau.fullres.rgb_strips): memory beyond the output stays that of one strip,
+        whatever the photo's size."""
+        return fullres.recombine(l_orig, ab, dtype)
 
     @torch.inference_mode()
     def colorize_arrays(self, images: list[np.ndarray], batch_size: int = 8, dtype=np.uint8) -> list[np.ndarray]:
-        """float RGB (H, W, 3) in [0, 1], any sizes -> RGB (H, W, 3) of the same sizes, uint8 (or ``dtype=np.uint16``)."""
+        """float RGB (H, W, 3) in [0, 1] (or uint8 / uint16 grey or RGB pixels), any sizes -> RGB (H, W, 3) of the
+        same sizes, uint8 (or ``dtype=np.uint16``)."""
         out: list[np.ndarray] = []
         for i in range(0, len(images), batch_size):
-            tens_l_orig, l_rs = self.grey_inputs(images[i : i + batch_size])
-            out_ab = self.predict_ab(l_rs).cpu()
-            out += [self.recombine(l, ab, dtype) for l, ab in zip(tens_l_orig, out_ab)]
+            chunk = images[i : i + batch_size]
+            out_ab = self.predict_ab(self.model_inputs(chunk)).cpu()
+            out += [self.recombine(a, ab, dtype) for a, ab in zip(chunk, out_ab)]
         return out
 
     @property
@@ -125,12 +115,12 @@ class Colorizer(Pipeline):
         generator = torch.Generator().manual_seed(seed)
         out: list[list[np.ndarray]] = []
         for i in range(0, len(images), batch_size):
-            tens_l_orig, l_rs = self.grey_inputs(images[i : i + batch_size])
+            chunk = images[i : i + batch_size]
             try:
-                samples = self.net.sample(l_rs.to(self.device), n, generator=generator).float().cpu()
+                samples = self.net.sample(self.model_inputs(chunk).to(self.device), n, generator=generator).float().cpu()
             except ValueError as err:
                 raise TomauError(f"{self.name}: {err}") from None
-            out += [[self.recombine(l, ab) for ab in per_image] for l, per_image in zip(tens_l_orig, samples)]
+            out += [[self.recombine(a, ab) for ab in per_image] for a, per_image in zip(chunk, samples)]
         return out
 
 

@@ -1,0 +1,154 @@
+"""Full-resolution colourisation at the cost of the pixels: L, the model's input and the recombination in strips.
+
+A photo arrives as its decoded pixels (uint8 or uint16 grey or RGB, or float RGB in [0, 1]) and is never turned
+into a full-size float image. In strips of rows:
+
+- **L** of the full-resolution photo comes from tables made once by :mod:`tomau.color` (a grey value's L; for
+  colour, each channel's linear value and L as a function of luminance Y), so it equals ``color.rgb_to_lab``'s L;
+- **the model's input** is the antialiased bilinear resize of that L to S x S (as ``F.interpolate`` with
+  ``antialias=True``), done separably: each strip is narrowed to S columns, the tall (H, S) result to S rows;
+- **the recombination** widens ab (S x S) to each strip's rows with bilinear interpolation (half-pixel centres,
+  as ``F.interpolate(align_corners=False)``), joins it with the strip's L and converts Lab to sRGB with OpenCV
+  (the same sRGB matrix and D65 white as :mod:`tomau.color`; b is clamped where ``color.lab_to_rgb`` clamps
+  fz at 0, so the two agree within 0.3 levels over the whole Lab cube - tests/test_fullres.py).
+
+Memory beyond the photo's pixels is that of one strip (``STRIP_PIXELS``), whatever the photo's size; the rows come
+out in order, so a writer can encode them as they are made (tomau.images.Strips).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from . import color
+
+STRIP_PIXELS = 1 << 20  # pixels per strip (bounds memory on huge scans; ~1 MP keeps OpenCV's threads busy)
+_GRID = 65536  # grey values the tables are made for: every 16-bit value, every 8-bit value at index v * 257
+
+
+@lru_cache(maxsize=1)
+def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(linear value, L) of the greys k / 65535 from tomau.color, L of the luminances Y = k / 65535 (within
+    0.015 L of the exact value), and the luminance weights of linear R, G, B.
+
+    A grey (v, v, v) has luminance Y = linear(v) (the rows of the sRGB -> XYZ matrix sum to 1 in Y), so the same
+    tables give each channel's linear value and L as a function of Y."""
+    grey = torch.arange(_GRID, dtype=torch.float64).div(_GRID - 1).float()
+    lin = color._srgb_to_linear(grey).numpy().astype(np.float32)
+    lab = color.rgb_to_lab(grey.view(1, 1, -1).expand(3, 1, -1).contiguous())
+    l_of_grey = lab[0, 0].numpy().astype(np.float32)
+    weights = np.asarray(color._RGB_TO_XYZ[1], dtype=np.float32)
+    l_of_y = np.interp(np.arange(_GRID) / (_GRID - 1), lin, l_of_grey).astype(np.float32)  # L of Y = k / 65535
+    return lin, l_of_grey, l_of_y, weights
+
+
+def _index16(pixels: np.ndarray) -> np.ndarray:
+    """Indices into the 65536-entry tables: uint16 as is, uint8 times 257, float [0, 1] rounded to 1/65535."""
+    if pixels.dtype == np.uint16:
+        return pixels
+    if pixels.dtype == np.uint8:
+        return pixels.astype(np.uint16) * np.uint16(257)
+    return (np.clip(pixels, 0, 1) * (_GRID - 1) + 0.5).astype(np.uint16)
+
+
+def l_of(pixels: np.ndarray) -> np.ndarray:
+    """Lab L (H, W) float32 in [0, 100] of grey (H, W) or RGB (H, W, 3) pixels: uint8, uint16 or float in [0, 1]."""
+    import cv2
+
+    lin, l_of_grey, l_of_y, weights = _tables()
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[..., 0]
+    if pixels.ndim == 2:
+        if pixels.dtype == np.uint8:
+            return cv2.LUT(pixels, np.ascontiguousarray(l_of_grey[::257]))
+        if pixels.dtype.kind == "f":
+            return np.interp(pixels, np.linspace(0, 1, _GRID), l_of_grey).astype(np.float32)
+        return np.take(l_of_grey, _index16(pixels))
+    exact = pixels.dtype.kind == "f"  # float RGB (the API's): interpolated, not looked up at 1/65535 steps
+    if pixels.dtype == np.uint8:
+        linear = cv2.LUT(np.ascontiguousarray(pixels), np.ascontiguousarray(lin[::257]))
+    elif exact:
+        linear = np.interp(pixels, np.linspace(0, 1, _GRID), lin).astype(np.float32)
+    else:
+        linear = np.take(lin, _index16(pixels))
+    y = cv2.transform(linear, weights[None]) if linear.shape[2] == 3 else linear @ weights  # Y (H, W)
+    y = y[..., 0] if y.ndim == 3 else y
+    if exact:
+        return np.interp(y, lin, l_of_grey).astype(np.float32)  # L is a function of Y alone
+    return np.take(l_of_y, _index16(y))
+
+
+def strip_rows(width: int) -> int:
+    return max(1, STRIP_PIXELS // max(1, width))
+
+
+def full_res_l(pixels: np.ndarray) -> torch.Tensor:
+    """Lab L (1, 1, H, W) of a photo's pixels, in strips (no full-size float RGB or Lab temporaries)."""
+    h, w = pixels.shape[:2]
+    out = torch.empty(1, 1, h, w)
+    rows = strip_rows(w)
+    for r0 in range(0, h, rows):
+        out[0, 0, r0 : r0 + rows] = torch.from_numpy(l_of(pixels[r0 : r0 + rows]))
+    return out
+
+
+def model_input(pixels: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
+    """Normalised L (1, 1, size, size) of a photo: its full-resolution L resized with an antialiased bilinear
+    filter, separably (each strip to ``size`` columns, then the tall result to ``size`` rows). ``pixels`` may also
+    be a full-resolution L tensor (1, 1, H, W)."""
+    is_l = isinstance(pixels, torch.Tensor)
+    h, w = pixels.shape[-2:] if is_l else pixels.shape[:2]
+    rows = strip_rows(w)
+    parts = []
+    for r0 in range(0, h, rows):
+        l_strip = pixels[..., r0 : r0 + rows, :] if is_l else torch.from_numpy(l_of(pixels[r0 : r0 + rows]))[None, None]
+        parts.append(F.interpolate(l_strip.float(), size=(l_strip.shape[-2], size), mode="bilinear", antialias=True,
+                                   align_corners=False))
+    tall = torch.cat(parts, dim=2)
+    return color.normalize_l(F.interpolate(tall, size=(size, size), mode="bilinear", antialias=True, align_corners=False))
+
+
+def rgb_strips(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=np.uint8) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, RGB rows (n, W, 3) of ``dtype``) of the photo coloured with ``ab_norm`` (2, s, s), top to bottom.
+
+    ``pixels``: the photo's pixels (grey or RGB, uint8 / uint16 / float) or its full-resolution L (1, 1, H, W).
+    uint8 results are rounded to the nearest level; uint16 ones keep 16 bits of lightness."""
+    import cv2
+
+    cv2.setNumThreads(max(1, torch.get_num_threads()))
+    is_l = isinstance(pixels, torch.Tensor)
+    h, w = pixels.shape[-2:] if is_l else pixels.shape[:2]
+    ab = color.denormalize_ab(ab_norm.detach().float().cpu()).permute(1, 2, 0).numpy()  # (s, s, 2) in Lab units
+    small = np.ascontiguousarray(np.concatenate([np.zeros_like(ab[..., :1]), ab], axis=2))  # channel 0 takes L below
+    # bilinear is separable: first to the photo's height (s columns), then each strip to its width
+    tall = cv2.resize(small, (small.shape[1], h), interpolation=cv2.INTER_LINEAR) if small.shape[0] != h else small
+    if tall.ndim == 2:  # OpenCV drops a channel axis of length 1 only; keep (h, s, 3)
+        tall = tall[:, None]
+    rows = strip_rows(w)
+    for r0 in range(0, h, rows):
+        band = tall[r0 : r0 + rows]
+        n = band.shape[0]
+        lab = cv2.resize(band, (w, n), interpolation=cv2.INTER_LINEAR) if band.shape[1] != w else band.copy()
+        lab = lab.reshape(n, w, 3)
+        l_strip = pixels[0, 0, r0 : r0 + n].numpy() if is_l else l_of(pixels[r0 : r0 + n])
+        lab[..., 0] = l_strip
+        # color.lab_to_rgb clamps fz = (L + 16) / 116 - b / 200 at 0 (as scikit-image): the same bound on b
+        np.minimum(lab[..., 2], l_strip * np.float32(200 / 116) + np.float32(3200 / 116), out=lab[..., 2])
+        rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)  # clipped to [0, 1]
+        if dtype == np.uint16:
+            yield r0, (rgb * 65535 + 0.5).astype(np.uint16)
+        else:
+            yield r0, cv2.convertScaleAbs(rgb, alpha=255)
+
+
+def recombine(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=np.uint8) -> np.ndarray:
+    """The whole RGB image (H, W, 3) of :func:`rgb_strips`."""
+    h, w = pixels.shape[-2:] if isinstance(pixels, torch.Tensor) else pixels.shape[:2]
+    out = np.empty((h, w, 3), dtype=dtype)
+    for r0, strip in rgb_strips(pixels, ab_norm, dtype):
+        out[r0 : r0 + len(strip)] = strip
+    return out
