@@ -254,7 +254,7 @@ def output_path(outdir: Path, rel: Path, source_format: str | None, has_alpha: b
     """Where the result of ``rel`` goes: same name, same format when it can hold the result, else PNG.
 
     ``protected`` holds resolved input paths: an output never lands on one (suffix ``_color``)."""
-    ext = _WRITABLE.get(source_format or "", ".png")
+    ext = _WRITABLE.get(source_format or "") or _FALLBACK.get(source_format or "", ".png")
     if has_alpha and source_format not in _ALPHA_OK:
         ext = ".png"
     keep_suffix = rel.suffix.lower() in IMAGE_EXTENSIONS and _WRITABLE.get(source_format or "") == ext
@@ -333,7 +333,7 @@ def unique_targets(pairs: list[tuple[Path, Path]], outdir: Path) -> tuple[list[t
     out, notes = [], []
     for f, rel in pairs:
         fmt = _FORMAT_BY_SUFFIX.get(rel.suffix.lower(), "")
-        ext = rel.suffix.lower() if fmt in _WRITABLE else ".png"  # as output_path names it (alpha aside)
+        ext = rel.suffix.lower() if fmt in _WRITABLE else _FALLBACK.get(fmt, ".png")  # as output_path names it
 
         def key(r: Path) -> str:
             return (r.parent / r.stem).as_posix().lower() + ext
@@ -507,10 +507,11 @@ def save_image(path: Path, rgb_u8: np.ndarray | Strips, alpha: np.ndarray | None
     if alpha is not None:
         im.putalpha(Image.fromarray(alpha, "L"))
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".jfif": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF",
-           ".webp": "WEBP", ".bmp": "BMP"}.get(ext, "PNG")
-    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+           ".webp": "WEBP", ".bmp": "BMP", **({".heic": "HEIF", ".heif": "HEIF", ".hif": "HEIF"} if HEIF_ENCODER else {})
+           }.get(ext, "PNG")
+    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP", "HEIF") else {}
     for key, value in (info or {}).items():
-        if fmt in ("JPEG", "PNG", "TIFF", "WEBP") and not (key == "dpi" and fmt == "WEBP"):
+        if fmt in ("JPEG", "PNG", "TIFF", "WEBP", "HEIF") and not (key == "dpi" and fmt in ("WEBP", "HEIF")):
             kwargs[key] = value
     write_atomic(path, lambda f: im.save(f, format=fmt, **kwargs))
 
