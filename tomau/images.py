@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import tempfile
+import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,8 +51,39 @@ _FORMAT_BY_SUFFIX = {".jpg": "JPEG", ".jpeg": "JPEG", ".jfif": "JPEG", ".png": "
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
-# Pillow's own bomb check raises at 2x its limit with a message about Pillow; we check ourselves.
-Image.MAX_IMAGE_PIXELS = None
+# Pillow's own bomb check (a warning over 89 MP, an error over 179) stays as it is for the whole process: importing
+# tomau changes no global setting. Every reader of tomau opens files through open_image, which checks the size from
+# the header against max_pixels before anything is decoded, and lifts Pillow's check only for that one open.
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+@contextmanager
+def open_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Iterator[Image.Image]:
+    """``Image.open(path)`` (lazy: the header only), refused in one sentence (TomauError) when the header's size is
+    over ``max_pixels`` (None = no limit) - before any pixel is decoded."""
+    path = Path(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            if max_pixels is None or max_pixels > 2 * (Image.MAX_IMAGE_PIXELS or 0):
+                with _PILLOW_LIMIT_LOCK:  # only this open goes past Pillow's own limit; restored at once
+                    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                    try:
+                        im = Image.open(path)
+                    finally:
+                        Image.MAX_IMAGE_PIXELS = saved
+            else:
+                im = Image.open(path)
+        except Image.DecompressionBombError as err:  # over 2x Pillow's limit, so over ours too
+            import re
+
+            found = re.search(r"\((\d+) pixels\)", str(err))
+            mp = f"{int(found.group(1)) / 1e6:.0f} megapixels" if found else "too many pixels"
+            raise TomauError(f"{path}: the image has {mp}, over the {max_pixels / 1e6:.0f} MP limit that guards against "
+                             "decompression bombs; pass --max-pixels 0 (no limit) if you trust the file") from None
+    with im:
+        check_size(path, im.size, max_pixels)
+        yield im
 
 
 @dataclass
@@ -150,8 +182,7 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     if path.stat().st_size == 0:
         raise TomauError(f"{path}: the file is empty (0 bytes)")
     try:
-        with Image.open(path) as im:
-            check_size(path, im.size, max_pixels)
+        with open_image(path, max_pixels) as im:
             fmt = im.format
             frames = int(getattr(im, "n_frames", 1) or 1)
             with warnings.catch_warnings():
@@ -434,7 +465,7 @@ def _save_streamed(pyvips, path: Path, strips: Strips, quality: int, info: dict 
     source.on_read(on_read)
     info = info or {}
     try:
-        image = pyvips.Image.new_from_source(source, "", access="sequential")
+        image = pyvips.Image.new_from_source(source, "", access="sequential", fail_on="truncated")
         if info.get("dpi"):
             image = image.copy(xres=float(info["dpi"][0]) / 25.4, yres=float(info["dpi"][1]) / 25.4)
         else:
@@ -448,14 +479,14 @@ def _save_streamed(pyvips, path: Path, strips: Strips, quality: int, info: dict 
         options["keep"] = keep.ICC | keep.OTHER | (keep.EXIF if info.get("exif") else 0)
         with atomic_path(path) as tmp:
             getattr(image, saver)(str(tmp), **options)
+            if failed:  # the rows stopped coming: the temp file is removed, the reason raised
+                raise failed[0]
             if not info.get("dpi"):
                 _drop_resolution(tmp, saver)
     except pyvips.Error as err:
         if failed:
             raise failed[0] from None
         raise TomauError(f"{path}: libvips could not write the result ({str(err).strip().splitlines()[-1]})") from None
-    if failed:
-        raise failed[0]
 
 
 def _drop_resolution(path: Path, saver: str) -> None:
@@ -487,7 +518,9 @@ def save_image(path: Path, rgb_u8: np.ndarray | Strips, alpha: np.ndarray | None
     TIFF); else it is made whole and written as an array is."""
     ext = path.suffix.lower()
     if isinstance(rgb_u8, Strips):
-        pyvips = _vips() if alpha is None and ext in _STREAMED else None
+        # libvips writes no EXIF into TIFF: a TIFF result with EXIF is made whole and written by Pillow
+        streamable = alpha is None and ext in _STREAMED and not (ext in (".tif", ".tiff") and (info or {}).get("exif"))
+        pyvips = _vips() if streamable else None
         if pyvips is not None:
             _save_streamed(pyvips, path, rgb_u8, quality, info)
             return

@@ -1,0 +1,135 @@
+"""The full-resolution path (tomau.fullres, tomau.images.Strips): the same L, model input and colours as tomau.color's
+maths on the whole image, in strips, and results encoded as their rows are made with the input's metadata."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageCms
+from torch.nn import functional as F
+
+from tomau import color, fullres, images
+from tomau.images import Strips, save_image
+
+
+def pixels_of(kind: str, shape=(157, 203), seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if kind == "grey8":
+        return rng.integers(0, 256, shape, dtype=np.uint8)
+    if kind == "grey16":
+        return rng.integers(0, 65536, shape, dtype=np.uint16)
+    if kind == "rgb8":
+        return rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    if kind == "rgb16":
+        return rng.integers(0, 65536, (*shape, 3), dtype=np.uint16)
+    return rng.random((*shape, 3), dtype=np.float32)
+
+
+def whole_l(pixels: np.ndarray) -> torch.Tensor:
+    """tomau.color's L (1, 1, H, W) of the whole image, as before this path existed."""
+    return color.rgb_to_lab(torch.from_numpy(images.as_float_rgb(pixels)).permute(2, 0, 1)[None])[:, :1]
+
+
+@pytest.mark.parametrize("kind", ["grey8", "grey16", "rgb8", "rgb16", "float"])
+def test_l_and_the_model_input_equal_tomau_colors_on_the_whole_image(kind, monkeypatch):
+    monkeypatch.setattr(fullres, "STRIP_PIXELS", 3000)  # ~15 rows a strip
+    px = pixels_of(kind)
+    exact = whole_l(px)
+    l = fullres.full_res_l(px)
+    assert l.shape == exact.shape and (l - exact).abs().max() < (1e-3 if kind in ("grey8", "float") else 0.02)
+    for size in (32, 256):  # down and up
+        want = color.normalize_l(F.interpolate(exact, size=(size, size), mode="bilinear", antialias=True, align_corners=False))
+        assert (fullres.model_input(px, size) - want).abs().max() < 1e-3
+
+
+def test_lab_to_srgb_agrees_with_tomau_color_over_the_whole_lab_cube():
+    l, a, b = np.meshgrid(np.linspace(0, 100, 41), np.linspace(-110, 110, 45), np.linspace(-110, 110, 45), indexing="ij")
+    lab = torch.from_numpy(np.stack([l, a, b]).reshape(3, 1, -1).astype(np.float32))
+    want = color.lab_to_rgb(lab)[:, 0].T.numpy()  # (N, 3)
+    # one strip whose L is the grid's L and whose ab is constant per pixel: upsampling a 1 x N ab image to 1 x N
+    got = fullres.recombine(lab[:1][None], color.normalize_ab(lab[1:]), np.uint16)[0] / 65535
+    assert np.abs(got - want).max() * 255 < 0.3  # levels, including out-of-gamut colours (b clamped as color does)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_strips_equal_the_whole_image_recombination_within_one_level(dtype, monkeypatch):
+    monkeypatch.setattr(fullres, "STRIP_PIXELS", 2000)
+    px = pixels_of("grey8", (301, 203))
+    ab = torch.rand(2, 32, 32) * 2 - 1
+    ab_full = F.interpolate(ab[None], size=px.shape, mode="bilinear", align_corners=False)
+    top = 65535 if dtype == np.uint16 else 255
+    whole = (color.model_output_to_rgb(color.normalize_l(whole_l(px)), ab_full)[0].permute(1, 2, 0).numpy() * top + 0.5)
+    got = fullres.recombine(px, ab, dtype)
+    strips = list(fullres.rgb_strips(px, ab, dtype))
+    assert got.dtype == dtype and len(strips) > 10 and np.array_equal(np.concatenate([s for _, s in strips]), got)
+    assert np.abs(got.astype(np.float64) - whole.astype(np.int64)).max() <= top / 255 + 0.5
+
+
+def photo_strips(dtype=np.uint8, shape=(90, 120)) -> Strips:
+    px = pixels_of("grey8", shape, seed=3)
+    ab = torch.rand(2, 16, 16) * 1.2 - 0.6
+    return Strips(shape, dtype, lambda: fullres.rgb_strips(px, ab, dtype))
+
+
+@pytest.mark.skipif(images._vips() is None, reason="libvips (pyvips) not installed")
+@pytest.mark.parametrize("ext", [".png", ".tif", ".jpg"])
+def test_streamed_results_equal_those_written_whole_and_keep_the_metadata(tmp_path, ext, monkeypatch):
+    strips = photo_strips()
+    exif = Image.Exif()
+    exif[0x010F] = "ScanCo"
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    info = {"dpi": (600, 600), "exif": exif.tobytes(), "icc_profile": icc}
+    save_image(tmp_path / f"streamed{ext}", strips, info=info)
+    monkeypatch.setattr(images, "_vips", lambda: None)  # as without libvips: made whole, written by Pillow
+    save_image(tmp_path / f"whole{ext}", strips, info=info)
+    with Image.open(tmp_path / f"streamed{ext}") as got, Image.open(tmp_path / f"whole{ext}") as want:
+        diff = np.abs(np.asarray(got.convert("RGB"), dtype=int) - np.asarray(want.convert("RGB"), dtype=int))
+        assert got.size == (120, 90) and diff.max() <= (1 if ext == ".jpg" else 0)
+        assert got.info.get("icc_profile") == icc and got.getexif()[0x010F] == "ScanCo"
+        assert [round(float(v)) for v in got.info["dpi"]] == [600, 600]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"streamed{ext}", f"whole{ext}"]  # no temp files left
+
+
+@pytest.mark.skipif(images._vips() is None, reason="libvips (pyvips) not installed")
+def test_streamed_16_bit_png_keeps_16_bits_and_no_invented_resolution(tmp_path):
+    import cv2
+
+    strips = photo_strips(np.uint16)
+    save_image(tmp_path / "deep.png", strips)
+    got = cv2.imread(str(tmp_path / "deep.png"), cv2.IMREAD_UNCHANGED)
+    assert got.dtype == np.uint16 and np.array_equal(got[..., ::-1], np.asarray(strips))
+    save_image(tmp_path / "plain.jpg", photo_strips())
+    for name in ("deep.png", "plain.jpg"):
+        with Image.open(tmp_path / name) as im:
+            assert "dpi" not in im.info  # libvips' default 1 pixel/mm is not passed off as the photo's
+
+
+def test_a_failure_while_the_rows_are_made_leaves_no_file(tmp_path):
+    from tomau.errors import TomauError
+
+    def make():
+        yield 0, np.zeros((10, 20, 3), np.uint8)
+        raise TomauError("the model broke halfway")
+
+    with pytest.raises(TomauError, match="halfway"):
+        save_image(tmp_path / "out.jpg", Strips((40, 20), np.uint8, make))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_result_of_a_big_grey_jpeg_equals_tomau_colors_maths(tmp_path, tinted_model):
+    """End to end through the CLI (decoded pixels, strips, streamed encode) against the whole-image maths."""
+    from tomau.cli import main
+    from tomau.inference import load_model
+
+    y, x = np.mgrid[0:700, 0:900]
+    grey = (128 + 90 * np.sin(x / 37) * np.cos(y / 23)).astype(np.uint8)
+    Image.fromarray(grey).save(tmp_path / "scan.png")
+    assert main(["colorize", str(tmp_path / "scan.png"), "-o", str(tmp_path / "out"), "-m", str(tinted_model), "-q"]) == 0
+    got = np.asarray(Image.open(tmp_path / "out" / "scan.png"), dtype=int)
+    model = load_model(str(tinted_model))
+    l_full = whole_l(grey)
+    ab = model.predict_ab(color.normalize_l(F.interpolate(l_full, size=(model.image_size,) * 2, mode="bilinear",
+                                                          antialias=True, align_corners=False)))
+    ab_full = F.interpolate(ab, size=grey.shape, mode="bilinear", align_corners=False)
+    want = (color.model_output_to_rgb(color.normalize_l(l_full), ab_full)[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(int)
+    assert np.abs(got - want).max() <= 1 and (got != want).mean() < 5e-3
