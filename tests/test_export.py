@@ -167,3 +167,28 @@ def test_backend_refusals(tinted_model):
         load_model(str(tinted_model), device="cuda", backend="onnxruntime")
     with pytest.raises(TomauError, match="unknown backend"):
         load_model(str(tinted_model), backend="tensorrt")
+
+
+def test_an_unwritable_cache_still_colourises(tmp_path, tinted_model, monkeypatch):
+    from tomau.backends import cached_export
+    from tomau.inference import load_model
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("TOMAU_CACHE", str(blocker / "cache"))
+    assert isinstance(cached_export(tinted_model), bytes)  # exported in memory
+    image = photo((40, 30))
+    a = load_model(str(tinted_model), backend="onnxruntime").colorize_arrays([image])[0].astype(int)
+    assert np.abs(a - load_model(str(tinted_model), backend="torch").colorize_arrays([image])[0]).max() <= 1
+
+
+def test_the_default_backend_and_moving_to_a_gpu(tinted_model, monkeypatch):
+    import tomau.backends as backends
+    from tomau.inference import load_model
+
+    monkeypatch.setattr(backends, "DEFAULT_BACKEND", "onnxruntime")
+    model = load_model(str(tinted_model))
+    assert model.backend == "onnxruntime" and model.runner is not None
+    assert backends.choose_backend(None, "cuda") == "torch" and backends.choose_backend("torch", "cpu") == "torch"
+    monkeypatch.setattr(backends, "DEFAULT_BACKEND", "torch")
+    assert load_model(str(tinted_model)).runner is None

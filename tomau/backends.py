@@ -17,12 +17,27 @@ from . import color
 from .errors import TomauError
 
 BACKENDS = ("torch", "onnxruntime")
-DEFAULT_BACKEND = "torch"  # for load_model() and `tomau colorize`; see README "Faster on the CPU" for the measurement
+DEFAULT_BACKEND = "onnxruntime"  # on the CPU, for load_model(), `tomau colorize` and `tomau serve`: faster end to end, same colours within 1/255 (bench/backends.py, README "ONNX")
 
 
 def cache_dir() -> Path:
     root = os.environ.get("TOMAU_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tomau"
     return Path(root) / "onnx"
+
+
+def choose_backend(backend: str | None, device: str = "cpu") -> str:
+    """The backend asked for (checked: an unknown one or onnxruntime on a GPU is refused in one sentence), or with None
+    the default: DEFAULT_BACKEND on the CPU where onnxruntime is installed, PyTorch otherwise."""
+    if backend is None:
+        if str(device) != "cpu" or DEFAULT_BACKEND == "torch":
+            return "torch"
+        try:
+            import onnx  # noqa: F401
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            return "torch"
+        return DEFAULT_BACKEND
+    return check_backend(backend, device)
 
 
 def check_backend(backend: str, device: str = "cpu") -> str:
@@ -33,29 +48,34 @@ def check_backend(backend: str, device: str = "cpu") -> str:
         if str(device) != "cpu":
             raise TomauError(f"the onnxruntime backend runs on the CPU; use --backend torch with --device {device}")
         try:
+            import onnx  # noqa: F401
             import onnxruntime  # noqa: F401
         except ImportError:
             raise TomauError("the onnxruntime backend needs onnxruntime and onnx: pip install onnxruntime onnx") from None
     return backend
 
 
-def cached_export(model: str | Path, mix: float | None = None, temperature: float | None = None) -> Path:
-    """The ONNX file of a model file with this dial, exported now if the cache has none."""
+def cached_export(model: str | Path, mix: float | None = None, temperature: float | None = None) -> Path | bytes:
+    """The ONNX file of a model file with this dial, exported now if the cache has none (the graph's bytes where
+    the cache cannot be written: a read-only home still colourises, exporting at each load)."""
     import hashlib
 
-    from .export import GRAPH_VERSION, export_model
+    from .export import GRAPH_VERSION, export_network, load_for_export
+    from .images import write_atomic
     from .modelfile import resolve_model_path
 
     source = resolve_model_path(model)
     key = hashlib.sha256(source.read_bytes())
     key.update(json.dumps({"mix": mix, "temperature": temperature, "graph": GRAPH_VERSION}).encode())
     path = cache_dir() / f"{source.stem}-{key.hexdigest()[:20]}.onnx"
-    if not path.is_file():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise TomauError(f"{path.parent}: cannot create the ONNX cache ({err.strerror or err}); set TOMAU_CACHE to a writable folder") from None
-        export_model(model, path, mix, temperature, check=False)
+    if path.is_file():
+        return path
+    data = export_network(*load_for_export(model, mix, temperature), str(model)).data
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, lambda f: f.write(data))
+    except OSError:
+        return data
     return path
 
 
@@ -65,7 +85,7 @@ class OnnxColourNet:
     ``threads`` 0 = PyTorch's thread count (so --threads means the same for both backends). Spinning is off: the
     pixel work between model calls runs on the same cores, and spinning threads slowed effunet end to end."""
 
-    def __init__(self, path: str | Path, threads: int = 0):
+    def __init__(self, path: str | Path | bytes, threads: int = 0):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -74,11 +94,10 @@ class OnnxColourNet:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(path if isinstance(path, bytes) else str(path), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # noqa: BLE001 - onnxruntime's own error types
             raise TomauError(f"{path}: onnxruntime cannot load this file ({err}); delete it to have it exported again") from None
         self.input_name = self.session.get_inputs()[0].name
-        self.path = Path(path)
 
     def __call__(self, l_norm: torch.Tensor) -> torch.Tensor:
         l = color.denormalize_l(l_norm.float()).contiguous().numpy()

@@ -16,7 +16,7 @@ from .errors import TomauError
 from .images import make_output_dir, write_atomic
 from .modelfile import load_network
 from .models import evaluating
-from .pipeline import Pipeline
+from .pipeline_base import Pipeline
 
 
 def latent(seed: int, index: int, nz: int) -> torch.Tensor:

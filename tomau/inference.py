@@ -16,7 +16,7 @@ from . import fullres
 from .errors import TomauError
 from .images import Strips, pil_to_float_rgb
 from .modelfile import DEFAULT_MODEL, load_network
-from .pipeline import Pipeline
+from .pipeline_base import Pipeline
 
 
 def full_res_l(pixels: np.ndarray) -> torch.Tensor:
@@ -45,6 +45,11 @@ class Colorizer(Pipeline):
         if self.runner is not None:
             return self.runner(l_norm)
         return self.net(l_norm.to(self.device)).float()
+
+    def to(self, device: str | torch.device) -> "Colorizer":
+        if torch.device(device).type != "cpu":  # onnxruntime runs on the CPU; on a GPU PyTorch does
+            self.runner, self.backend = None, "torch"
+        return super().to(device)
 
     def grey_inputs(self, images: list[np.ndarray]) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Full-resolution L of each image (1, 1, H, W) and the batch of normalised L at the model's size."""
@@ -134,9 +139,9 @@ def load_model(model: str = DEFAULT_MODEL, device: str = "cpu", mix: float | Non
     ``mix`` and ``temperature`` turn the fidelity-to-vividness dial of models with a classification head
     (effunet, the default): the share of the annealed mean of the 313 colour bins in the output, and its
     temperature (lower = more vivid). None keeps the model file's own setting."""
-    from .backends import DEFAULT_BACKEND, check_backend, onnx_colour_net
+    from .backends import choose_backend, onnx_colour_net
 
-    backend = check_backend(backend or (DEFAULT_BACKEND if str(device) == "cpu" else "torch"), device)
+    backend = choose_backend(backend, device)
     net, config = load_network(model, "colorize", "a colouriser", device)
     if mix is not None or temperature is not None:
         cfg = getattr(net, "config", None)

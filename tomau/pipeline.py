@@ -14,28 +14,9 @@ Every pipeline has ``.task``, ``.config`` (the model file's), ``.name`` and ``.t
 """
 from __future__ import annotations
 
-import torch
-
 from .errors import TomauError
 from .modelfile import DEFAULT_MODEL
-
-
-class Pipeline:
-    """What every task's pipeline shares: its network ``net`` on ``device``, the model file's config, a name."""
-
-    task = ""
-    net: torch.nn.Module
-    device: torch.device
-    config: dict
-    name: str = ""
-
-    def to(self, device: str | torch.device) -> "Pipeline":
-        self.device = torch.device(device)
-        self.net.to(self.device)
-        return self
-
-    def __call__(self, inputs, **options):
-        raise NotImplementedError
+from .pipeline_base import Pipeline  # noqa: F401  (the base class; tomau.pipeline.Pipeline as before)
 
 
 def _colorizer(model, device, **options):

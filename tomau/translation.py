@@ -16,7 +16,7 @@ from .data import PairedImageFolder
 from .errors import TomauError
 from .metrics.translation import translation_scores
 from .modelfile import load_network
-from .pipeline import Pipeline
+from .pipeline_base import Pipeline
 
 
 class Translator(Pipeline):

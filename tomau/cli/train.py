@@ -19,12 +19,12 @@ def add_parser(sub) -> None:
 
 def cmd_train(args) -> int:
     from ..training.options import check_flags
-    from ..training.trainer import FAMILIES
+    from ..training.trainer import FAMILIES, train_from_flags
 
     family = FAMILIES[args.family]
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("func", "command")}
     check_flags(family, given, FAMILIES)
-    run = family.train_from_flags(given, quiet=args.quiet, say=say)
+    run = train_from_flags(family, given, quiet=args.quiet, say=say)
     from accelerate import PartialState
 
     if PartialState().is_main_process:

@@ -1,8 +1,8 @@
 """What the training loop (tomau.training.trainer) asks of a model family, with the colourisers' defaults.
 
 A family also owns its settings: ``options`` (its ``tomau train`` flags, tomau.training.options.Option),
-``resolve(given)`` (flags -> its config, the same for the command line and the Python API) and
-``train_from_flags`` (a new or resumed run from ``tomau train FAMILY ...``).
+``resolve(given)`` (flags -> its config, the same for the command line and the Python API); a new or resumed
+run from flags is tomau.training.trainer.train_from_flags(family, given).
 
 A family owns its networks (``nets``: "G" always, "D" for GANs) and their optimizers, turns a batch of
 uint8 images into losses (``training_step``), draws sample grids (``visuals``), scores validation data
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..data import ColorImageFolder
-from .options import Option, fresh_train_config, resumed_train_config, set_option
+from .options import Option, set_option
 
 
 class Family:
@@ -42,16 +42,6 @@ class Family:
             if opt.name in given and opt.path != "":
                 set_option(config, opt.name, given[opt.name], opt.path)
         return config
-
-    @classmethod
-    def train_from_flags(cls, given: dict, quiet: bool = False, say=print) -> Path:
-        """Train a new run (or resume ``given["resume"]``) from flag values; returns the run folder."""
-        from .trainer import train
-
-        if given.get("resume"):
-            cfg = resumed_train_config(cls, given, say)
-            return train(cfg, resume_dir=given["resume"], quiet=quiet, trust_checkpoint=bool(given.get("trust_checkpoint")))
-        return train(fresh_train_config(cls, given), quiet=quiet)
 
     cfg: object
     nets: dict[str, nn.Module]

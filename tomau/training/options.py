@@ -8,7 +8,7 @@ discriminator that has the attribute), and its argparse keywords (type, choices,
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from ..errors import TomauError
 
@@ -155,37 +155,3 @@ def check_flags(family, given: dict, families: dict) -> None:
             raise TomauError(f"{flag} applies to `tomau train {'/'.join(owners)}`, not {family.name}")
         if name in run and name not in reads:
             raise TomauError(f"{flag} does not apply to `tomau train {family.name}`")
-
-
-def fresh_train_config(family, given: dict):
-    """The TrainConfig of a new run: the family's resolved config, then the run flags given."""
-    from .trainer import TrainConfig
-
-    model = family.resolve(given)
-    cfg = TrainConfig(family=family.name, model=model)
-    for k, v in family.run_defaults.items():  # the family's own run defaults (effunet: 128 px, bf16 ...)
-        setattr(cfg, k, v)
-    fixed = getattr(model.generator, "image_size", None)
-    if fixed is not None:  # networks of one size (cvae, mdn, gan ...) train at it
-        cfg.image_size = fixed
-    for f in fields(TrainConfig):
-        if f.name in given and f.name not in ("family", "model"):
-            setattr(cfg, f.name, given[f.name])
-    return cfg
-
-
-def resumed_train_config(family, given: dict, say):
-    """The TrainConfig of a resumed run: its config.json, with the few flags that may change on resuming."""
-    from .trainer import TrainConfig, load_run_config
-
-    cfg = load_run_config(given["resume"])
-    if cfg.family != family.name:
-        raise TomauError(f"{given['resume']} is a {cfg.family} run, not {family.name}")
-    ignored = [k for k in given if k in {f.name for f in fields(TrainConfig)} and k not in RESUME_OVERRIDES
-               and k not in ("family", "out", "name")]
-    if ignored:
-        say(f"note: resuming keeps the run's own settings; ignored: {', '.join('--' + k.replace('_', '-') for k in ignored)}")
-    for k in RESUME_OVERRIDES:
-        if k in given:
-            setattr(cfg, k, given[k])
-    return cfg

@@ -24,9 +24,7 @@ import math
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, default_collate
@@ -35,99 +33,13 @@ from ..data import ResumableSampler, scan_folder
 from ..errors import TomauError
 from ..images import write_atomic
 from ..modelfile import load_model_file, load_state_checked, save_model_file
-from ..models import config_from_dict
-from .cvae import CVAEColorization, MDNColorization
-from .effunet import EffUNetFamily  # noqa: F401
-from .gan import UnconditionalGAN
-from .options import MIXED_PRECISION
+from .config import TrainConfig, fresh_train_config, load_run_config, next_run_dir, resumed_train_config  # noqa: F401
+from .registry import FAMILIES
 from .outputs import plot_losses, save_grid
-from .pix2pix import Pix2PixColorization, ResUNetColorization
-from .projected_gan import ProjectedGAN
 from .state import ema_with_warmup, pack, rng_state, seed_all, set_rng_state, unpack
-from .translate import LiteTranslation, PairedTranslation
-
-# every model family by name: the `tomau train` choices, in this order
-FAMILIES = {f.name: f for f in (Pix2PixColorization, ResUNetColorization, EffUNetFamily, CVAEColorization, MDNColorization,
-                                UnconditionalGAN, ProjectedGAN, PairedTranslation, LiteTranslation)}
-
-
-@dataclass
-class TrainConfig:
-    family: str = "pix2pix"
-    data: str = ""
-    out: str = "runs"
-    name: str = ""  # run folder name; default NNNNN-family
-    steps: int = 20_000
-    batch_size: int = 16
-    image_size: int = 256
-    load_size: int = 0  # resize shorter side to this before the random crop; 0 = image_size
-    predict_size: int = 0  # resolution the exported model colourises at; 0 = image_size. Fully convolutional
-    # generators can train on small crops (--image-size 128 --load-size 256) and predict on the whole 256 image
-    workers: int = 2
-    seed: int = 0
-    log_every: int = 50
-    sample_every: int = 500
-    ckpt_every: int = 1000
-    mixed_precision: str = "no"
-    max_images: int = 0  # 0 = all
-    init: str = ""  # model file or run folder whose generator weights start this run (stage 2)
-    val_data: str = ""  # folder of colour images scored (PSNR, CF) at each checkpoint
-    val_images: int = 100
-    cpu: bool = False
-    max_minutes: float = 0  # stop (with a checkpoint) after this much wall time; 0 = no limit
-    ema: float = 0.0  # decay of an exponential moving average of G (e.g. 0.999); 0 = off. Samples, validation and
-    # the exported model then use the EMA generator
-    model: Any = None  # the family's config dataclass
-
-    def validate(self) -> None:
-        if self.family not in FAMILIES:
-            raise TomauError(f"unknown model family {self.family!r}; choose one of {', '.join(sorted(FAMILIES))}")
-        if not self.data:
-            raise TomauError("no training data: pass --data DIR, a folder of colour images")
-        for name in ("steps", "batch_size", "image_size", "log_every", "sample_every", "ckpt_every"):
-            if getattr(self, name) <= 0:
-                raise TomauError(f"--{name.replace('_', '-')} must be a positive number, not {getattr(self, name)}")
-        if not 0.0 <= self.ema < 1.0:
-            raise TomauError(f"--ema must be in [0, 1), not {self.ema}")
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise TomauError(f"--mixed-precision must be one of {', '.join(MIXED_PRECISION)}")
-        fixed = getattr(self.model.generator, "image_size", None)
-        if fixed is not None and self.image_size != fixed:
-            raise TomauError(f"the {self.family} network works at {fixed}x{fixed}: pass --image-size {fixed}")
-        mult = self.model.generator.size_multiple
-        if self.image_size % mult:
-            raise TomauError(f"--image-size {self.image_size} must be a multiple of {mult} for this {self.family} generator")
-        if self.predict_size and (fixed is not None and self.predict_size != fixed or self.predict_size % mult):
-            raise TomauError(f"--predict-size {self.predict_size} does not fit this {self.family} generator "
-                             f"(a multiple of {mult}{f', exactly {fixed}' if fixed else ''})")
-        try:
-            self.model.validate()
-        except ValueError as err:
-            raise TomauError(f"invalid model settings: {err}") from None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        d = dict(d)
-        family = FAMILIES.get(d.get("family"))
-        if family is None:
-            raise TomauError(f"checkpoint names an unknown model family {d.get('family')!r}")
-        d["model"] = config_from_dict(family.config_class, d.get("model") or {})
-        return config_from_dict(cls, d)
-
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
-
-
-def next_run_dir(out: Path, family: str, name: str) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    if name:
-        return out / name
-    taken = [int(p.name[:5]) for p in out.iterdir() if p.is_dir() and p.name[:5].isdigit()]
-    return out / f"{(max(taken) + 1) if taken else 0:05d}-{family}"
 
 
 STATE_FILE = "state.safetensors"  # the run's training state (see the module docstring)
@@ -446,8 +358,9 @@ def train(cfg: TrainConfig, resume_dir: str | None = None, quiet: bool = False, 
     return trainer.run()
 
 
-def load_run_config(run_dir: str | Path) -> TrainConfig:
-    path = Path(run_dir) / "config.json"
-    if not path.exists():
-        raise TomauError(f"{run_dir}: no config.json; is this a tomau run folder?")
-    return TrainConfig.from_dict(json.loads(path.read_text()))
+def train_from_flags(family, given: dict, quiet: bool = False, say=print) -> Path:
+    """Train a new run of ``family`` (or resume ``given["resume"]``) from flag values; returns the run folder."""
+    if given.get("resume"):
+        cfg = resumed_train_config(family, given, say)
+        return train(cfg, resume_dir=given["resume"], quiet=quiet, trust_checkpoint=bool(given.get("trust_checkpoint")))
+    return train(fresh_train_config(family, given), quiet=quiet)

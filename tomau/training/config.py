@@ -1,0 +1,125 @@
+"""A training run's settings: ``TrainConfig`` (the run flags plus the family's config), made from flags for a new
+run or read back from a run folder's config.json when resuming."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import TomauError
+from ..models import config_from_dict
+from .options import MIXED_PRECISION, RESUME_OVERRIDES
+from .registry import FAMILIES
+
+
+@dataclass
+class TrainConfig:
+    family: str = "pix2pix"
+    data: str = ""
+    out: str = "runs"
+    name: str = ""  # run folder name; default NNNNN-family
+    steps: int = 20_000
+    batch_size: int = 16
+    image_size: int = 256
+    load_size: int = 0  # resize shorter side to this before the random crop; 0 = image_size
+    predict_size: int = 0  # resolution the exported model colourises at; 0 = image_size. Fully convolutional
+    # generators can train on small crops (--image-size 128 --load-size 256) and predict on the whole 256 image
+    workers: int = 2
+    seed: int = 0
+    log_every: int = 50
+    sample_every: int = 500
+    ckpt_every: int = 1000
+    mixed_precision: str = "no"
+    max_images: int = 0  # 0 = all
+    init: str = ""  # model file or run folder whose generator weights start this run (stage 2)
+    val_data: str = ""  # folder of colour images scored (PSNR, CF) at each checkpoint
+    val_images: int = 100
+    cpu: bool = False
+    max_minutes: float = 0  # stop (with a checkpoint) after this much wall time; 0 = no limit
+    ema: float = 0.0  # decay of an exponential moving average of G (e.g. 0.999); 0 = off. Samples, validation and
+    # the exported model then use the EMA generator
+    model: Any = None  # the family's config dataclass
+
+    def validate(self) -> None:
+        if self.family not in FAMILIES:
+            raise TomauError(f"unknown model family {self.family!r}; choose one of {', '.join(sorted(FAMILIES))}")
+        if not self.data:
+            raise TomauError("no training data: pass --data DIR, a folder of colour images")
+        for name in ("steps", "batch_size", "image_size", "log_every", "sample_every", "ckpt_every"):
+            if getattr(self, name) <= 0:
+                raise TomauError(f"--{name.replace('_', '-')} must be a positive number, not {getattr(self, name)}")
+        if not 0.0 <= self.ema < 1.0:
+            raise TomauError(f"--ema must be in [0, 1), not {self.ema}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise TomauError(f"--mixed-precision must be one of {', '.join(MIXED_PRECISION)}")
+        fixed = getattr(self.model.generator, "image_size", None)
+        if fixed is not None and self.image_size != fixed:
+            raise TomauError(f"the {self.family} network works at {fixed}x{fixed}: pass --image-size {fixed}")
+        mult = self.model.generator.size_multiple
+        if self.image_size % mult:
+            raise TomauError(f"--image-size {self.image_size} must be a multiple of {mult} for this {self.family} generator")
+        if self.predict_size and (fixed is not None and self.predict_size != fixed or self.predict_size % mult):
+            raise TomauError(f"--predict-size {self.predict_size} does not fit this {self.family} generator "
+                             f"(a multiple of {mult}{f', exactly {fixed}' if fixed else ''})")
+        try:
+            self.model.validate()
+        except ValueError as err:
+            raise TomauError(f"invalid model settings: {err}") from None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        family = FAMILIES.get(d.get("family"))
+        if family is None:
+            raise TomauError(f"checkpoint names an unknown model family {d.get('family')!r}")
+        d["model"] = config_from_dict(family.config_class, d.get("model") or {})
+        return config_from_dict(cls, d)
+
+
+def next_run_dir(out: Path, family: str, name: str) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    if name:
+        return out / name
+    taken = [int(p.name[:5]) for p in out.iterdir() if p.is_dir() and p.name[:5].isdigit()]
+    return out / f"{(max(taken) + 1) if taken else 0:05d}-{family}"
+
+
+def load_run_config(run_dir: str | Path) -> TrainConfig:
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise TomauError(f"{run_dir}: no config.json; is this a tomau run folder?")
+    return TrainConfig.from_dict(json.loads(path.read_text()))
+
+
+def fresh_train_config(family, given: dict):
+    """The TrainConfig of a new run: the family's resolved config, then the run flags given."""
+    model = family.resolve(given)
+    cfg = TrainConfig(family=family.name, model=model)
+    for k, v in family.run_defaults.items():  # the family's own run defaults (effunet: 128 px, bf16 ...)
+        setattr(cfg, k, v)
+    fixed = getattr(model.generator, "image_size", None)
+    if fixed is not None:  # networks of one size (cvae, mdn, gan ...) train at it
+        cfg.image_size = fixed
+    for f in fields(TrainConfig):
+        if f.name in given and f.name not in ("family", "model"):
+            setattr(cfg, f.name, given[f.name])
+    return cfg
+
+
+def resumed_train_config(family, given: dict, say):
+    """The TrainConfig of a resumed run: its config.json, with the few flags that may change on resuming."""
+    cfg = load_run_config(given["resume"])
+    if cfg.family != family.name:
+        raise TomauError(f"{given['resume']} is a {cfg.family} run, not {family.name}")
+    ignored = [k for k in given if k in {f.name for f in fields(TrainConfig)} and k not in RESUME_OVERRIDES
+               and k not in ("family", "out", "name")]
+    if ignored:
+        say(f"note: resuming keeps the run's own settings; ignored: {', '.join('--' + k.replace('_', '-') for k in ignored)}")
+    for k in RESUME_OVERRIDES:
+        if k in given:
+            setattr(cfg, k, given[k])
+    return cfg
