@@ -178,11 +178,11 @@ def test_reruns_skip_finished_work_and_never_eat_their_own_results(tmp_path, tin
     m = ["-m", str(tiny_model_file)]
     # -o inside the input folder, run twice: the second run does not take the first run's results as inputs
     assert main(["colorize", str(scans), "-o", str(scans / "out"), *m]) == 0
-    assert main(["colorize", str(scans), "-o", str(scans / "out"), *m]) == 0
+    assert main(["colorize", str(scans), "-o", str(scans / "out"), "--overwrite", *m]) == 0
     assert sorted(p.name for p in (scans / "out").rglob("*") if p.is_file()) == ["p0.png", "p1.png", "p2.png"]
     # -o = the input folder, run twice: no _color_color
     assert main(["colorize", str(scans), "-o", str(scans), *m]) == 0
-    assert main(["colorize", str(scans), "-o", str(scans), *m]) == 0
+    assert main(["colorize", str(scans), "-o", str(scans), "--overwrite", *m]) == 0
     assert sorted(p.name for p in scans.glob("*.png")) == ["p0.png", "p0_color.png", "p1.png", "p1_color.png", "p2.png", "p2_color.png"]
     # --skip-existing: a rerun after an interrupted batch only does what is missing
     out = tmp_path / "out"

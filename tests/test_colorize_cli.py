@@ -149,4 +149,4 @@ def test_bad_model_errors(tmp_path, grey_jpg, capsys):
     code, err = run(["colorize", str(grey_jpg), "-o", str(tmp_path / "o"), "-m", str(junk)], capsys)
     assert code == 2 and "not a readable safetensors model file" in err
     code, err = run(["colorize", str(grey_jpg), "-o", str(tmp_path / "o"), "-m", "no-such-model"], capsys)
-    assert code == 2 and "bundled: default" in err
+    assert code == 2 and "bundled:" in err and "pix2pix" in err

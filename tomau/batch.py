@@ -19,11 +19,94 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-def failure(err: Exception, target: Path) -> str:
-    """One line for a file that failed: the TomauError's sentence, or why the result could not be written."""
+def failure(err: Exception, target: Path, source: Path | None = None) -> str:
+    """One line for a file that failed: the TomauError's sentence, why the result could not be written, or - for an
+    error nobody foresaw - what it was, naming the input (the batch goes on)."""
     if isinstance(err, TomauError):
         return f"error: {err}"
-    return f"error: {target}: cannot write the result ({getattr(err, 'strerror', None) or err})"
+    if isinstance(err, OSError):
+        return f"error: {target}: cannot write the result ({getattr(err, 'strerror', None) or err})"
+    return f"error: {source or target}: could not be colourised ({type(err).__name__}: {str(err).strip() or 'no message'})"
+
+
+@dataclass
+class Target:
+    """Where one input's result goes, decided before any work (``plan_targets``)."""
+
+    source: Path
+    rel: Path
+    path: Path  # the result (with ``samples``: NAME_00 ... are made from it by ``paths``)
+
+    def paths(self, samples: int | None = None) -> list[Path]:
+        p = self.path
+        return [p.with_name(f"{p.stem}_{k:02d}{p.suffix}") for k in range(samples)] if samples else [p]
+
+
+def _peek(path: Path) -> tuple[str | None, bool]:
+    """(Pillow format, has alpha) from the header alone; the suffix's format where the file cannot be opened (its
+    own error comes when it is read)."""
+    from .images import _FORMAT_BY_SUFFIX, open_image
+
+    try:
+        with open_image(path, None) as im:
+            alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info)
+            return im.format, alpha
+    except Exception:  # noqa: BLE001 - unreadable: named by its suffix here, refused in one line when it is read
+        return _FORMAT_BY_SUFFIX.get(path.suffix.lower()), False
+
+
+def plan_targets(pairs: list[tuple[Path, Path]], outdir: Path, result_format: str | None = None,
+                 samples: int | None = None) -> tuple[list[Target], list[str]]:
+    """Every input's result path, decided before any work by the result's real name: the format read from the
+    file's header (a GIF named ``a.jpg`` gives ``a.png``), PNG for every input with ``result_format="PNG"``
+    (translate), ``output_name`` for films. Results never land on an input (``_color``); two inputs whose
+    results would share a name (compared case-insensitively, as some disks do) - ``d1/a.jpg`` and ``d2/a.jpg``,
+    ``a.gif`` and ``a.png`` - give the later one ``_2``, ``_3`` ...; one note each. Returns (targets, notes)."""
+    from .images import output_path
+    from .video import is_video, output_name
+
+    protected = {f.resolve() for f, _ in pairs}
+    taken: dict[str, Path] = {}
+    targets, notes = [], []
+
+    def keys(t: Target) -> list[str]:
+        return [str(p.resolve()).lower() for p in t.paths(samples)]
+
+    for f, rel in pairs:
+        if is_video(f):
+            path = outdir / output_name(rel)
+            if path.resolve() in protected:
+                path = path.with_name(f"{path.stem}_color{path.suffix}")
+        else:
+            fmt, alpha = (result_format, False) if result_format else _peek(f)
+            path = output_path(outdir, rel, fmt, alpha, protected)
+        target, n = Target(f, rel, path), 1
+        while any(k in taken for k in keys(target)) or any(p.resolve() in protected for p in target.paths(samples)):
+            n += 1
+            target = Target(f, rel, path.with_name(f"{path.stem}_{n}{path.suffix}"))
+        if n > 1:
+            other = next((taken[k] for k in keys(Target(f, rel, path)) if k in taken), None)
+            notes.append(f"note: {f} would be written under the same name as {other or 'an input'}; its result is named {target.path}")
+        for k in keys(target):
+            taken[k] = f
+        targets.append(target)
+    return targets, notes
+
+
+def existing_results(targets: list[Target], samples: int | None = None) -> list[Path]:
+    """Results that are already on disk (for --skip-existing, or to refuse a run that would replace them)."""
+    return [p for t in targets for p in t.paths(samples) if p.exists()]
+
+
+def refuse_existing(targets: list[Target], samples: int | None, overwrite: bool, skip_existing: bool) -> None:
+    """One sentence, before any work, when results would replace files already there that this run did not write."""
+    if overwrite or skip_existing:  # --skip-existing keeps every result that is there and writes the missing ones
+        return
+    there = existing_results(targets, samples)
+    if there:
+        first = ", ".join(str(p) for p in there[:3]) + (f" and {len(there) - 3} more" if len(there) > 3 else "")
+        raise TomauError(f"{first} already exist{'s' if len(there) == 1 else ''} and would be replaced; pass --overwrite "
+                         "to replace, --skip-existing to keep them (or choose another -o folder)")
 
 
 @dataclass
@@ -77,19 +160,24 @@ def _streams_16_bits() -> bool:
     return _vips() is not None
 
 
-def colorize_photos(files: list[tuple[Path, Path]], outdir: Path, model, batch_size: int = 8, max_pixels: int | None = None,
-                    samples: int | None = None, seed: int = 0, reference: np.ndarray | None = None,
-                    reference_method: str = "stats", skip_existing: bool = False, quiet: bool = False,
-                    say=_stderr) -> Counts:
-    """Colourise (path, relative path) photos into ``outdir``; results of the same format, NAME_00 ... with ``samples``."""
+def colorize_photos(files: list[tuple[Path, Path]] | list[Target], outdir: Path, model, batch_size: int = 8,
+                    max_pixels: int | None = None, samples: int | None = None, seed: int = 0,
+                    reference: np.ndarray | None = None, reference_method: str = "stats", skip_existing: bool = False,
+                    quiet: bool = False, say=_stderr) -> Counts:
+    """Colourise photos into ``outdir``: (path, relative path) pairs, or the :class:`Target` s of ``plan_targets``;
+    results of the same format, NAME_00 ... with ``samples``. Every step of a file (reading, colouring, writing)
+    is guarded: a file that fails is one line naming it, and the batch goes on."""
     from tqdm import tqdm
 
-    from .images import expected_output, load_image, output_path, save_image
+    from .images import load_image, save_image
 
-    protected = {f.resolve() for f, _ in files}
+    if files and not isinstance(files[0], Target):
+        files, notes = plan_targets(files, outdir, samples=samples)
+        for note in notes:
+            say(note)
     counts, colour_seen = Counts(), False
     bar = tqdm(total=len(files), unit="img", desc="colourising", disable=len(files) < 2 or quiet)
-    pending = []
+    pending: list[tuple[Target, object]] = []
 
     def report(msg: str) -> None:  # through the bar when it is shown, so lines do not tear it
         if bar.disable:
@@ -97,35 +185,56 @@ def colorize_photos(files: list[tuple[Path, Path]], outdir: Path, model, batch_s
         else:
             bar.write(msg, file=sys.stderr)
 
+    def colour(batch):
+        """Colourings of a batch; if the batch fails, each image alone, so one bad image fails only itself."""
+        try:
+            return colorings(model, [img for _, img in batch], samples, seed, reference, reference_method, batch_size,
+                             report, streamed=True)
+        except Exception:  # noqa: BLE001 - found again, and named, below
+            if len(batch) == 1:
+                raise
+        results = []
+        for item in batch:
+            try:
+                results.append(colour([item])[0])
+            except Exception as err:  # noqa: BLE001 - one line naming the file, the batch goes on
+                results.append(err)
+        return results
+
     def flush():
         if not pending:
             return
-        results = colorings(model, [img for _, img in pending], samples, seed, reference, reference_method, batch_size, report,
-                            streamed=True)
-        for (rel, img), outs in zip(pending, results):
-            target = output_path(outdir, rel, img.format, img.alpha is not None, protected)
+        try:
+            results = colour(pending)
+        except Exception as err:  # noqa: BLE001 - a batch of one that failed
+            results = [err]
+        for (target, img), outs in zip(pending, results):
             try:
-                for k, out in enumerate(outs):  # name_00, name_01 ... most likely first
-                    path = target.with_name(f"{target.stem}_{k:02d}{target.suffix}") if samples else target
-                    save_image(path, out, img.alpha, info=img.info)
+                if isinstance(outs, Exception):
+                    raise outs
+                for path, out in zip(target.paths(samples), outs):  # name_00, name_01 ... most likely first
+                    if not (skip_existing and path.exists()):
+                        save_image(path, out, img.alpha, info=img.info)
                 counts.done += 1
                 if not quiet and len(files) < 2:
-                    say(f"{img.path} -> {target if not samples else target.parent / (target.stem + '_NN' + target.suffix)}")
-            except (TomauError, OSError) as err:
-                report(failure(err, target))
+                    shown = target.path if not samples else target.path.with_name(f"{target.path.stem}_NN{target.path.suffix}")
+                    say(f"{img.path} -> {shown}")
+            except Exception as err:  # noqa: BLE001 - TomauError, a write error, or one nobody foresaw: one line
+                report(failure(err, target.path, target.source))
                 counts.failed += 1
         bar.update(len(pending))
         pending.clear()
 
-    for path, rel in files:
-        if skip_existing and expected_output(outdir, rel, protected).exists():
+    for target in files:
+        path = target.source
+        if skip_existing and all(p.exists() for p in target.paths(samples)):
             counts.skipped += 1  # written atomically by an earlier run, so complete
             bar.update(1)
             continue
         try:
             img = load_image(path, max_pixels)
-        except TomauError as err:
-            report(f"error: {err}")
+        except Exception as err:  # noqa: BLE001 - TomauError's sentence, or an unforeseen error named by file
+            report(failure(err, target.path, path) if not isinstance(err, OSError) else f"error: {path}: cannot read the file ({err.strerror or err})")
             counts.failed += 1
             bar.update(1)
             continue
@@ -135,7 +244,7 @@ def colorize_photos(files: list[tuple[Path, Path]], outdir: Path, model, batch_s
         if img.is_colour and not colour_seen:
             colour_seen = True
             report(f"note: {path} already has colour (a tint or a colour photo); it is colourised from its lightness (L) alone")
-        pending.append((rel, img))
+        pending.append((target, img))
         # big images are done one at a time to bound memory; small ones in batches
         if len(pending) >= batch_size or img.pixels.shape[0] * img.pixels.shape[1] > 4_000_000:
             flush()
@@ -144,19 +253,22 @@ def colorize_photos(files: list[tuple[Path, Path]], outdir: Path, model, batch_s
     return counts
 
 
-def colorize_films(videos: list[tuple[Path, Path]], outdir: Path, model, smoothing: float = 0.95, batch_size: int = 8,
-                   quiet: bool = False, say=_stderr) -> Counts:
-    """Colourise (path, relative path) films into ``outdir``: audio, frame rate and duration kept."""
+def colorize_films(videos: list[tuple[Path, Path]] | list[Target], outdir: Path, model, smoothing: float = 0.95,
+                   batch_size: int = 8, quiet: bool = False, say=_stderr, skip_existing: bool = False) -> Counts:
+    """Colourise films into ``outdir`` ((path, relative path) pairs or :class:`Target` s): audio, frame rate and
+    duration kept. A film that fails, for any reason, is one line naming it; the others go on."""
     from tqdm import tqdm
 
-    from .video import colorize_video, output_name
+    from .video import colorize_video
 
-    protected = {f.resolve() for f, _ in videos}
+    if videos and not isinstance(videos[0], Target):
+        videos, _ = plan_targets(videos, outdir)
     counts = Counts()
-    for path, rel in videos:
-        target = outdir / output_name(rel)
-        if target.resolve() in protected:
-            target = target.with_name(f"{target.stem}_color{target.suffix}")
+    for t in videos:
+        path, target = t.source, t.path
+        if skip_existing and target.exists():
+            counts.skipped += 1
+            continue
         try:
             bars = []  # made at the first frame, once the film has been opened and its length is known
 
@@ -177,7 +289,7 @@ def colorize_films(videos: list[tuple[Path, Path]], outdir: Path, model, smoothi
             if not quiet:
                 say(f"{path} -> {target} ({info.width}x{info.height}, {float(info.fps):.3g} fps, {info.duration:.1f} s"
                     f"{', audio kept' if info.has_audio else ''})")
-        except (TomauError, OSError) as err:
-            say(failure(err, target))
+        except Exception as err:  # noqa: BLE001 - TomauError, a write error, or one nobody foresaw: one line
+            say(failure(err, target, path))
             counts.failed += 1
     return counts

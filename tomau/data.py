@@ -18,7 +18,7 @@ from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
 from .errors import TomauError
-from .images import IMAGE_EXTENSIONS
+from .images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, open_image
 
 
 @dataclass
@@ -27,16 +27,20 @@ class ScanReport:
     grey: list[Path] = field(default_factory=list)
     broken: list[Path] = field(default_factory=list)
     colour_only: bool = True
+    too_big: list[Path] = field(default_factory=list)  # over 100 MP by their header: refused before decoding (bombs)
 
     def summary(self) -> str:
+        big = f", {len(self.too_big)} over {DEFAULT_MAX_PIXELS // 1_000_000} MP" if self.too_big else ""
         if not self.colour_only:
-            return f"{len(self.usable)} usable images ({len(self.broken)} unreadable skipped)"
-        return f"{len(self.usable)} usable colour images ({len(self.grey)} greyscale and {len(self.broken)} unreadable skipped)"
+            return f"{len(self.usable)} usable images ({len(self.broken)} unreadable{big} skipped)"
+        return (f"{len(self.usable)} usable colour images ({len(self.grey)} greyscale and {len(self.broken)} unreadable{big} "
+                "skipped)")
 
 
 def _is_colour_file(path: Path) -> bool:
-    """Decode a small draft of the image: raises on corrupt files, False for greyscale ones."""
-    with Image.open(path) as im:
+    """Decode a small draft of the image: raises on corrupt files (TomauError on one over 100 MP, before decoding),
+    False for greyscale ones."""
+    with open_image(path) as im:
         if im.mode in ("L", "LA", "1", "I", "I;16", "F"):
             return False
         im.draft("RGB", (64, 64))  # JPEG decodes at 1/8 scale: fast, and still reads the whole stream
@@ -61,6 +65,8 @@ def scan_folder(root: str | Path, max_images: int | None = None, progress: bool 
     def check(path: Path) -> str:
         try:
             return "usable" if _is_colour_file(path) or not colour_only else "grey"
+        except TomauError:  # over the pixel limit by its header: never decoded
+            return "too_big"
         except Exception:  # noqa: BLE001 - any failure to decode means "skip this file"
             return "broken"
 
@@ -100,7 +106,7 @@ class ColorImageFolder(Dataset):
     def __getitem__(self, item) -> torch.Tensor:
         index, rng, augment = _item(item)
         augment = augment and self.augment
-        with Image.open(self.files[index]) as im:
+        with open_image(self.files[index]) as im:
             im = im.convert("RGB")
         w, h = im.size
         scale = self.load_size / min(w, h)
@@ -194,7 +200,7 @@ class SquareImageFolder(Dataset):
 
     def __getitem__(self, item) -> torch.Tensor:
         index, rng, augment = _item(item)
-        with Image.open(self.files[index]) as im:
+        with open_image(self.files[index]) as im:
             im = self.square(im.convert("RGB"))
         if self.augment and augment:
             if rng.random() < 0.5:
@@ -233,7 +239,7 @@ class PairedImageFolder(Dataset):
 
     def __getitem__(self, item) -> torch.Tensor:
         index, rng, augment = _item(item)
-        with Image.open(self.files[index]) as im:
+        with open_image(self.files[index]) as im:
             a, b = self.split(im.convert("RGB"), self.files[index])
         if self.direction == "BtoA":
             a, b = b, a

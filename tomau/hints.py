@@ -45,14 +45,22 @@ def affinity_matrix(y: np.ndarray) -> sp.csr_matrix:
     min_diff = np.where(inside, diff2, np.inf).min(0)
     sigma2 = np.maximum(np.maximum(0.6 * var, min_diff / -np.log(0.01)), 2e-6)
     weights = np.exp(-diff2 / sigma2) * inside
-    weights /= weights.sum(0, keepdims=True)
+    total = weights.sum(0, keepdims=True)
+    weights = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)  # a 1x1 photo has no neighbours
     # row i, column i + offset: the weight of neighbour (dy, dx) sits on diagonal dy * w + dx, first entry at row max(0, -off)
     diags, offsets = [], []
     for k, (dy, dx) in enumerate(OFFSETS):
         off = dy * w + dx
-        flat = weights[k].ravel()
-        diags.append(flat[max(0, -off) : flat.size - max(0, off)])
-        offsets.append(off)
+        if abs(off) >= h * w:  # a photo 1 row high (or 1 pixel): that neighbour is never inside
+            continue
+        flat = weights[k].ravel()[max(0, -off) : h * w - max(0, off)]
+        if off in offsets:  # a photo 1 pixel wide: (dy, dx) = (-1, 0) and (0, -1) share a diagonal (one of them is outside)
+            diags[offsets.index(off)] = diags[offsets.index(off)] + flat
+        else:
+            diags.append(flat)
+            offsets.append(off)
+    if not diags:
+        return sp.csr_matrix((h * w, h * w), dtype=np.float64)
     return sp.diags(diags, offsets, shape=(h * w, h * w), format="csr", dtype=np.float64)
 
 

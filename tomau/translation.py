@@ -14,6 +14,7 @@ from PIL import Image
 
 from .data import PairedImageFolder
 from .errors import TomauError
+from .images import open_image
 from .metrics.translation import translation_scores
 from .modelfile import load_network
 from .pipeline_base import Pipeline
@@ -76,7 +77,7 @@ def evaluate_pairs(translator: Translator, files: list[Path], batch_size: int = 
 
     inputs, truths = [], []
     for f in files:
-        with Image.open(f) as im:
+        with open_image(f) as im:  # refused from its header when over 100 MP
             a, b = translator.split_pair(im, f)
         inputs.append(a)
         truths.append(b)

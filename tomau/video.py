@@ -43,6 +43,7 @@ class VideoInfo:
     has_audio: bool
     rotation: int = 0  # degrees counterclockwise that players turn the stored frames (phone videos), 0/90/180/270
     damaged: int = 0  # packets that could not be decoded and were skipped (set by colorize_video)
+    timed: bool = True  # False for a stream without timestamps (raw H.264 named .mp4): frames counted, fps kept
 
     @property
     def upright_size(self) -> tuple[int, int]:
@@ -74,7 +75,21 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         except av.error.FFmpegError:
             first = None
         info.rotation = int(round((first.rotation if first is not None else 0) / 90)) % 4 * 90
-        return info
+    if info.duration <= 0:  # no duration in the container (a raw stream): count the frames, at the stream's rate
+        info.frames, info.timed = _count_frames(path), False
+        info.duration = info.frames / float(info.fps)
+    return info
+
+
+def _count_frames(path: str | os.PathLike) -> int:
+    """Video packets of a film (one frame each), read without decoding."""
+    import av
+
+    with _open(path) as container:
+        try:
+            return sum(1 for packet in container.demux(video=0) if packet.size)
+        except av.error.FFmpegError:
+            return 0
 
 
 def _info(container) -> VideoInfo:
@@ -200,6 +215,9 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, coloriz
     fmt, codec, options = _output_settings(target)
     smoother = TemporalSmoother(smoothing) if smoothing > 0 else None
     info = probe(source)
+    if min(info.upright_size) < 2:
+        raise TomauError(f"{source}: {info.upright_size[0]}x{info.upright_size[1]} pixels is too small to colourise "
+                         "(a film needs at least 2x2)")
     try:
         with atomic_path(target, target.suffix) as tmp, _open(source) as inp:
             vin = inp.streams.video[0]
@@ -245,6 +263,8 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, coloriz
                 for rgb in colorize_frames(colorizer, video_frames(), smoother, batch_size):
                     frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
                     pts = timestamps.popleft()
+                    if not info.timed:  # a raw stream has no timestamps: frame n is at n / fps, the stream's own rate
+                        pts = int(round(done / (info.fps * vin.time_base)))
                     if last_pts is not None and (pts is None or pts <= last_pts):
                         pts = last_pts + 1  # damage can leave a frame a missing or repeated time; the encoder needs them rising
                     frame.pts, frame.time_base, last_pts = pts, vin.time_base, pts

@@ -39,6 +39,8 @@ def add_parser(sub) -> None:
                         "best when the reference is a coloured copy of the same picture (a hand-tinted print)")
     c.add_argument("--skip-existing", action="store_true",
                    help="photos whose result is already in the output folder are skipped: a rerun finishes an interrupted batch")
+    c.add_argument("--overwrite", action="store_true",
+                   help="replace files already in the output folder under a result's name (else the run is refused before any work)")
     quiet(c)
     c.set_defaults(func=cmd_colorize)
 
@@ -47,7 +49,8 @@ def cmd_colorize(args) -> int:
     """Photos, then films; exit code 0 = all done, 3 = some failed, 2 = nothing done (or nothing to do, bad usage)."""
     import torch
 
-    from ..images import collect_inputs, make_output_dir, unique_targets, without_own_outputs
+    from ..batch import plan_targets, refuse_existing
+    from ..images import collect_inputs, make_output_dir, without_own_outputs
     from ..video import is_video
 
     if args.threads:
@@ -68,13 +71,15 @@ def cmd_colorize(args) -> int:
     if not files:
         say("error: nothing to colourise")
         return 2
-    files, notes = unique_targets(files, Path(args.output))
-    for note in notes:
-        say(note)
-    videos = [(f, rel) for f, rel in files if is_video(f)]
-    photos = [(f, rel) for f, rel in files if not is_video(f)]
+    targets, notes = plan_targets(files, Path(args.output), samples=args.samples)
+    videos = [t for t in targets if is_video(t.source)]
+    photos = [t for t in targets if not is_video(t.source)]
     if videos and (args.samples is not None or args.reference):
         raise TomauError("--samples and --reference apply to photos, not films; colourise the films in another command")
+    refuse_existing(photos, args.samples, args.overwrite, args.skip_existing)
+    refuse_existing(videos, None, args.overwrite, args.skip_existing)
+    for note in notes:
+        say(note)
     codes = [_photos(args, photos, len(errors))] if photos else []
     codes += [_films(args, videos, 0 if photos else len(errors))] if videos else []
     return codes[0] if len(set(codes)) == 1 else 3
@@ -117,7 +122,7 @@ def _films(args, videos, failed_before: int) -> int:
 
     outdir = make_output_dir(args.output)
     counts = colorize_films(videos, outdir, _model(args), smoothing=args.temporal_smoothing, batch_size=args.batch_size,
-                            quiet=args.quiet, say=say)
+                            quiet=args.quiet, say=say, skip_existing=args.skip_existing)
     counts.failed += failed_before
     say(f"{counts.done} films colourised, {counts.failed} failed" + (f"; results in {outdir}" if counts.done else ""))
     return counts.exit_code()

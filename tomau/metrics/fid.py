@@ -93,15 +93,16 @@ def image_files(folder: str | Path) -> list[Path]:
 @torch.inference_mode()
 def extract_features(net: nn.Module, files: list[Path], batch_size: int = 50, device="cpu", progress: bool = True) -> np.ndarray:
     """Features of image files, each read as RGB in [0, 1] at its own size (the network resizes to 299)."""
-    from PIL import Image
     from tqdm import tqdm
+
+    from ..images import open_image
 
     feats = []
     for i in tqdm(range(0, len(files), batch_size), desc="features", unit="batch", disable=not progress, leave=False):
         batch = []
         for f in files[i : i + batch_size]:
             try:
-                with Image.open(f) as im:
+                with open_image(f) as im:  # refused from its header when over 100 MP
                     arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255
             except OSError as err:
                 raise TomauError(f"{f}: cannot read the image ({err})") from None
