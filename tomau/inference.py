@@ -109,7 +109,7 @@ class Colorizer(Pipeline):
     def check_samples(self, n: int) -> None:
         """Refuse, in one sentence, a number of samples this model cannot give."""
         if not self.can_sample:
-            raise TomauError(f"{self.name or 'this model'} gives one colouring per photo; --samples needs a diverse model (tomau train cvae / mdn)")
+            raise TomauError(f"{self.name or 'this model'} gives one colouring per photo; --samples needs a diverse model: the bundled -m faces or -m scenes, or one of yours (tomau train cvae / mdn)")
         if n < 1:
             raise TomauError("--samples must be at least 1")
 
