@@ -13,6 +13,7 @@ import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -148,7 +149,13 @@ def pil_to_pixels(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         return np.clip(grey / (1.0 if grey.max() <= 1.0 else grey.max()), 0, 1), alpha
     if im.mode not in ("L", "RGB"):  # 1, CMYK, YCbCr, LAB, HSV ...
         im = im.convert("RGB")
-    return np.asarray(im), alpha
+    # in bands of rows: np.asarray(im) would hold Pillow's whole-image bytes twice over on the way (+128 MB at 64 MP)
+    w, h = im.size
+    out = np.empty((h, w) if im.mode == "L" else (h, w, 3), dtype=np.uint8)
+    rows = max(1, (1 << 22) // max(1, w * (1 if im.mode == "L" else 3)))
+    for r0 in range(0, h, rows):
+        out[r0 : r0 + rows] = np.asarray(im.crop((0, r0, w, min(h, r0 + rows))))
+    return out, alpha
 
 
 def looks_colour(rgb: np.ndarray, tol: float = 2.0 / 255) -> bool:
@@ -415,9 +422,22 @@ def _vips():
         import pyvips
 
         pyvips.cache_set_max(0)  # nothing of a finished photo stays cached
-        return pyvips
     except Exception:  # noqa: BLE001 - no pyvips, or no libvips for it to load
         return None
+    _return_freed_strips()
+    return pyvips
+
+
+@lru_cache(maxsize=1)
+def _return_freed_strips() -> None:
+    """The rows are made in libvips' worker threads, and glibc keeps each thread's freed strip buffers in that
+    thread's arena (its mmap threshold grows past their size): a fixed 1 MB threshold hands them back (64 MP: -100 MB)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _png_stream(strips: Strips, eight_bit: bool) -> Iterator[bytes]:
