@@ -136,8 +136,10 @@ def rgb_strips(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=n
         lab = lab.reshape(n, w, 3)
         l_strip = pixels[0, 0, r0 : r0 + n].numpy() if is_l else l_of(pixels[r0 : r0 + n])
         lab[..., 0] = l_strip
-        # color.lab_to_rgb clamps fz = (L + 16) / 116 - b / 200 at 0 (as scikit-image): the same bound on b
-        np.minimum(lab[..., 2], l_strip * np.float32(200 / 116) + np.float32(3200 / 116), out=lab[..., 2])
+        # color.lab_to_rgb clamps fz = (L + 16) / 116 - b / 200 at 0 (as scikit-image): the same bound on b, where
+        # some b of the strip can pass it (strong yellows in dark parts; most strips have none)
+        if band[..., 2].max() > (float(l_strip.min()) + 16) * 200 / 116:
+            np.minimum(lab[..., 2], l_strip * np.float32(200 / 116) + np.float32(3200 / 116), out=lab[..., 2])
         rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)  # clipped to [0, 1]
         if dtype == np.uint16:
             yield r0, (rgb * 65535 + 0.5).astype(np.uint16)
