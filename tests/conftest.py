@@ -42,6 +42,21 @@ def flower_folder(tmp_path):
     return root
 
 
+def header_only_png(path, width: int, height: int):
+    """A PNG whose header says width x height (8-bit grey) with one tiny IDAT: a decompression bomb as a reader
+    sees it before decoding (about 100 bytes on disk); decoding it would fail, so a reader that refuses it with
+    the megapixel sentence has refused it from the header."""
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * (width + 1))) + chunk(b"IEND", b""))
+    return path
+
+
 TINY_UNET = UNetConfig(ngf=4, num_downs=5)  # 32x32 model resolution, a few thousand parameters
 
 

@@ -42,14 +42,39 @@ def colorizer_names(extra: list[str] | None = None) -> list[str]:
     return names + [n for n in bundled if n not in names]
 
 _LIVE: set = set()  # sessions not yet cleaned up
-_UPLOADS: list[Path] = []  # this process's upload folder, while one exists
+_ROOT: list[Path] = []  # this process's folder (tomau_serve_PID_*), holding one folder per page, while a page exists
+_ROOT_PREFIX = "tomau_serve_"
 
 
-def _shared_upload_dir() -> Path:
-    if not _UPLOADS or not _UPLOADS[0].is_dir():
-        _UPLOADS[:] = [Path(tempfile.mkdtemp(prefix="tomau_serve_uploads_"))]
-    os.environ["GRADIO_TEMP_DIR"] = str(_UPLOADS[0])  # read by Gradio when the app is made and at each upload
-    return _UPLOADS[0]
+def _remove_orphans(temp: Path) -> int:
+    """Delete the folders that pages of processes no longer running left behind (a SIGKILL runs no cleanup):
+    ``tomau_serve_PID_*`` of this user whose PID is gone. Returns how many went."""
+    import re
+    import shutil
+
+    removed = 0
+    for folder in temp.glob(f"{_ROOT_PREFIX}*_*"):
+        found = re.fullmatch(rf"{_ROOT_PREFIX}(\d+)_\w+", folder.name)
+        try:
+            if not found or not folder.is_dir() or folder.is_symlink() or folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(found.group(1)), 0)  # raises when no such process
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+        except (OSError, ValueError):  # someone else's process, or not ours to judge
+            continue
+    return removed
+
+
+def _process_root() -> Path:
+    """The folder of this process's pages. Gradio accepts an upload only below the folder named by GRADIO_TEMP_DIR,
+    read at every request: it names this folder, and each page uploads into its own folder below it."""
+    _remove_orphans(Path(tempfile.gettempdir()))  # at every page's start: what killed servers left is gone
+    if not _ROOT or not _ROOT[0].is_dir():
+        _ROOT[:] = [Path(tempfile.mkdtemp(prefix=f"{_ROOT_PREFIX}{os.getpid()}_"))]
+    os.environ["GRADIO_TEMP_DIR"] = str(_ROOT[0])
+    return _ROOT[0]
 
 
 class Session:
@@ -61,14 +86,14 @@ class Session:
         self.keep_seconds = keep_minutes * 60
         self._models: dict[str, object] = {}
         self._lock = threading.Lock()
-        # everything this page stores - Gradio's copies of uploads and our results - lives under one folder,
-        # swept of files older than keep_minutes while the server runs and removed when it stops
-        self.root = Path(tempfile.mkdtemp(prefix="tomau_serve_"))
+        # everything this page stores - Gradio's copies of uploads and our results - lives under its own folder,
+        # swept of files older than keep_minutes while the server runs and removed when it stops; another page
+        # of the same process has its own folder, so one page's sweep never touches another's uploads
+        self.root = Path(tempfile.mkdtemp(prefix="page_", dir=_process_root()))
         self.outdir = self.root / "results"
         self.outdir.mkdir()
-        # Gradio reads its upload folder from the environment at every request, so one process has one:
-        # shared by the pages this process serves, removed when the last of them stops
-        self.upload_dir = _shared_upload_dir()
+        self.upload_dir = self.root / "uploads"
+        self.upload_dir.mkdir()
         _LIVE.add(self)
 
     def sweep(self, now: float | None = None) -> int:
@@ -77,7 +102,7 @@ class Session:
 
         now = time.time() if now is None else now
         removed = 0
-        paths = [*self.root.rglob("*"), *self.upload_dir.rglob("*")]
+        paths = list(self.root.rglob("*"))  # this page's folder only: another page's files are its own
         for path in sorted(paths, key=lambda p: len(p.parts), reverse=True):
             try:
                 if path.is_file() and now - path.stat().st_mtime > self.keep_seconds:
@@ -97,15 +122,14 @@ class Session:
         return re.sub(rf"(?:{'|'.join(roots)})/(?:[^\s:/]+/)*([^\s:/]+)", r"\1", message)
 
     def cleanup(self) -> None:
-        """Remove every result of this server, and the uploads when no other page of this process runs."""
+        """Remove every upload and result of this page, and the process's folder when no other page runs."""
         import shutil
 
         shutil.rmtree(self.root, ignore_errors=True)
         _LIVE.discard(self)
-        if not _LIVE and _UPLOADS:
-            shutil.rmtree(_UPLOADS.pop(), ignore_errors=True)
+        if not _LIVE and _ROOT:
+            shutil.rmtree(_ROOT.pop(), ignore_errors=True)
             os.environ.pop("GRADIO_TEMP_DIR", None)
-
 
     def model(self, name: str):
         from .pipeline import load
@@ -223,6 +247,41 @@ def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_
         return path, path
 
     keep = max(1, int(session.keep_seconds))
+    # components keep their files (results shown, copies of uploads) in the folder GRADIO_TEMP_DIR names when they
+    # are made: this page's own; then it names the process's folder again, which holds every page's (see _process_root)
+    os.environ["GRADIO_TEMP_DIR"] = str(session.upload_dir)
+    try:
+        app = _page(gr, session, names, guarded, film_handler, keep)
+    finally:
+        os.environ["GRADIO_TEMP_DIR"] = str(_process_root())
+    app.session = session
+    return app
+
+
+def _checked_editor(editor, session: Session, gr):
+    """The hints editor refuses a photo over the page's pixel limit from its header, before Gradio decodes it."""
+    from .images import open_image
+
+    convert = editor.convert_and_format_image
+
+    def checked(file, *args, **kwargs):
+        path = getattr(file, "path", None)
+        if path:
+            try:
+                with open_image(path, session.max_pixels):
+                    pass
+            except TomauError as err:
+                message = session.user_message(str(err).replace("pass --max-pixels 0 (no limit) if you trust the file",
+                                                                "start the page with --max-pixels 0 to lift it"))
+                print(f"tomau serve: {message}", file=sys.stderr, flush=True)
+                raise gr.Error(message, print_exception=False) from None
+        return convert(file, *args, **kwargs)
+
+    editor.convert_and_format_image = checked
+    return editor
+
+
+def _page(gr, session: Session, names: list[str], guarded, film_handler, keep: int):
     with gr.Blocks(title="tomau", delete_cache=(min(60, keep), keep)) as app:
         gr.Markdown("# tomau\nColourise black-and-white photos and films. Everything runs on this computer.")
         with gr.Tab("Photo"):
@@ -255,6 +314,7 @@ def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_
                     editor = gr.ImageEditor(type="numpy", label="Photo and colour strokes", elem_id="hint-editor",
                                             brush=gr.Brush(colors=BRUSH_COLOURS, color_mode="defaults", default_size=8),
                                             eraser=gr.Eraser(), layers=False, transforms=())
+                    _checked_editor(editor, session, gr)
                     hint_model = gr.Dropdown(names, value=names[0], label="Model")
                     on_model = gr.Checkbox(value=True, label="Start from the model's colours (else: strokes alone)")
                     apply = gr.Button("Apply hints", variant="primary", elem_id="apply-hints")
@@ -273,7 +333,6 @@ def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_
                     film_out = gr.Video(label="Result", elem_id="film-result")
                     film_download = gr.File(label="Download")
             run_film.click(film_handler, [film, film_model, smoothing], [film_out, film_download])
-    app.session = session
     return app
 
 
@@ -293,6 +352,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None = 
     stops (Ctrl-C, SIGTERM, or ``stop``)."""
     import atexit
     import signal
+    import time
 
     import gradio as gr
 
@@ -314,8 +374,14 @@ def serve(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None = 
           "and deleted when the server stops",
           file=sys.stderr, flush=True)
     try:
-        app.launch(server_name=host, server_port=port, max_file_size=int(max_upload_mb * 1024 * 1024), prevent_thread_lock=not block,
-                   theme=theme, show_error=True, quiet=not block, allowed_paths=[str(session.outdir)])
+        # quiet: Gradio's own banner advises share=True, which this page does not offer; the address is said below
+        app.launch(server_name=host, server_port=port, max_file_size=int(max_upload_mb * 1024 * 1024), prevent_thread_lock=True,
+                   theme=theme, show_error=True, quiet=True, allowed_paths=[str(session.outdir)])
+        app.server_app.uploaded_file_dir = str(session.upload_dir)  # this page's uploads go to its own folder
+        if block:
+            print(f"tomau serve: the page is at {app.local_url} (Ctrl-C stops it)", file=sys.stderr, flush=True)
+            while True:  # until Ctrl-C or SIGTERM: KeyboardInterrupt, and `tomau serve` exits 130
+                time.sleep(0.5)
     finally:
         if block:
             ticker.set()
