@@ -82,10 +82,16 @@ def main() -> None:
             peaks = {}
             for backend in ("default", "torch"):  # a fresh process each: its peak RSS is the photo's cost
                 extra = "" if backend == "default" else f", '--backend', {backend!r}"
-                code = ("import resource, sys; from tomau.cli import main; "
-                        f"rc = main(['colorize', {str(src)!r}, '-o', {str(Path(tmp) / 'big')!r}, '-q', '--max-pixels', '0', "
+                # VmHWM: this process's own peak (ru_maxrss would keep the forking benchmark's size across exec)
+                code = ("import resource, sys; from tomau.cli import main\n"
+                        "def peak_kb():\n"
+                        "    try:\n"
+                        "        return int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])\n"
+                        "    except OSError:\n"
+                        "        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+                        f"rc = main(['colorize', {str(src)!r}, '-o', {str(Path(tmp) / f'big_{backend}_{mp:g}')!r}, '-q', '--max-pixels', '0', "
                         f"'--threads', '{args.threads}', '-m', {args.model!r}{extra}]); "
-                        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+                        "print(peak_kb()); sys.exit(rc)")
                 run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
                 assert run.returncode == 0, run.stderr
                 peaks[backend] = round(int(run.stdout.split()[-1]) / 1024)

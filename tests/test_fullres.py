@@ -65,6 +65,11 @@ def test_strips_equal_the_whole_image_recombination_within_one_level(dtype, monk
     assert np.abs(got.astype(np.float64) - whole.astype(np.int64)).max() <= top / 255 + 0.5
 
 
+@pytest.fixture(autouse=True)
+def stream_small_results(monkeypatch):
+    monkeypatch.setattr(images, "STREAM_PIXELS", 0)  # the tests' small results are streamed as big ones are
+
+
 def photo_strips(dtype=np.uint8, shape=(90, 120)) -> Strips:
     px = pixels_of("grey8", shape, seed=3)
     ab = torch.rand(2, 16, 16) * 1.2 - 0.6

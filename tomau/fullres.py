@@ -105,11 +105,24 @@ def model_input(pixels: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
     rows = strip_rows(w)
     parts = []
     for r0 in range(0, h, rows):
-        l_strip = pixels[..., r0 : r0 + rows, :] if is_l else torch.from_numpy(l_of(pixels[r0 : r0 + rows]))[None, None]
-        parts.append(F.interpolate(l_strip.float(), size=(l_strip.shape[-2], size), mode="bilinear", antialias=True,
-                                   align_corners=False))
-    tall = torch.cat(parts, dim=2)
-    return color.normalize_l(F.interpolate(tall, size=(size, size), mode="bilinear", antialias=True, align_corners=False))
+        l_strip = pixels[0, 0, r0 : r0 + rows].float().numpy() if is_l else l_of(pixels[r0 : r0 + rows])
+        parts.append(_resize_l(l_strip, l_strip.shape[0], size))
+    return color.normalize_l(torch.from_numpy(_resize_l(np.concatenate(parts), size, size))[None, None])
+
+
+def _resize_l(l: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """L (h, w) resized to (rows, cols) as F.interpolate(bilinear, antialias=True) does. Shrinking is Pillow's
+    triangle filter on float pixels (what PyTorch's antialias follows; within 3e-5 L of it, 8x faster here);
+    enlarging (photos smaller than the model's input) stays PyTorch's, which differs from Pillow's at the borders."""
+    from PIL import Image
+
+    h, w = l.shape
+    if h == rows and w == cols:
+        return np.ascontiguousarray(l, dtype=np.float32)
+    if h >= rows and w >= cols:
+        return np.array(Image.fromarray(np.ascontiguousarray(l, dtype=np.float32), "F").resize((cols, rows), Image.BILINEAR))
+    t = torch.from_numpy(np.ascontiguousarray(l, dtype=np.float32))[None, None]
+    return F.interpolate(t, size=(rows, cols), mode="bilinear", antialias=True, align_corners=False)[0, 0].numpy()
 
 
 def rgb_strips(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=np.uint8) -> Iterator[tuple[int, np.ndarray]]:

@@ -412,6 +412,7 @@ class Strips:
         return out if dtype is None else out.astype(dtype)
 
 
+STREAM_PIXELS = 4_000_000  # results above this are encoded as their rows are made; smaller ones whole (faster)
 _STREAMED = {".jpg": "jpegsave", ".jpeg": "jpegsave", ".jfif": "jpegsave", ".png": "pngsave", ".tif": "tiffsave",
              ".tiff": "tiffsave"}
 
@@ -534,12 +535,13 @@ def save_image(path: Path, rgb_u8: np.ndarray | Strips, alpha: np.ndarray | None
 
     A uint16 image goes to PNG/TIFF with 16 bits per channel (other formats get 8). ``info`` (from
     :class:`LoadedImage`) carries the input's ICC profile, DPI and EXIF into formats that hold them. A
-    :class:`Strips` result without alpha is encoded as its rows are made where libvips is installed (JPEG, PNG,
-    TIFF); else it is made whole and written as an array is."""
+    :class:`Strips` result above ``STREAM_PIXELS`` without alpha is encoded as its rows are made where libvips is
+    installed (JPEG, PNG, TIFF); else it is made whole and written as an array is."""
     ext = path.suffix.lower()
     if isinstance(rgb_u8, Strips):
         # libvips writes no EXIF into TIFF: a TIFF result with EXIF is made whole and written by Pillow
-        streamable = alpha is None and ext in _STREAMED and not (ext in (".tif", ".tiff") and (info or {}).get("exif"))
+        streamable = (alpha is None and ext in _STREAMED and rgb_u8.size[0] * rgb_u8.size[1] > STREAM_PIXELS
+                      and not (ext in (".tif", ".tiff") and (info or {}).get("exif")))
         pyvips = _vips() if streamable else None
         if pyvips is not None:
             _save_streamed(pyvips, path, rgb_u8, quality, info)
