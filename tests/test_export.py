@@ -192,3 +192,23 @@ def test_the_default_backend_and_moving_to_a_gpu(tinted_model, monkeypatch):
     assert backends.choose_backend(None, "cuda") == "torch" and backends.choose_backend("torch", "cpu") == "torch"
     monkeypatch.setattr(backends, "DEFAULT_BACKEND", "torch")
     assert load_model(str(tinted_model)).runner is None
+
+
+def test_the_vividness_dial_is_baked_into_the_cached_graph(tmp_path):
+    from tomau.inference import load_model
+    from tomau.modelfile import save_model_file
+
+    torch.manual_seed(0)
+    params = small_params("effunet")
+    net = build_network(GENERATORS, "effunet", params)
+    path = tmp_path / "eff.safetensors"
+    save_model_file(path, net.state_dict(), {"task": "colorize", "family": "effunet", "image_size": 64,
+                                             "generator": {"kind": "effunet", "params": params}}, half=False)
+    image = photo((80, 60))
+    outs = {}
+    for mix in (0.0, 1.0):
+        ours = load_model(str(path), mix=mix, temperature=0.3, backend="onnxruntime").colorize_arrays([image])[0].astype(int)
+        theirs = load_model(str(path), mix=mix, temperature=0.3, backend="torch").colorize_arrays([image])[0]
+        assert np.abs(ours - theirs).max() <= 1
+        outs[mix] = ours
+    assert np.abs(outs[0.0] - outs[1.0]).mean() > 0.5  # two graphs, one per dial setting

@@ -103,7 +103,10 @@ def test_page_colourises_a_dropped_photo_like_python_and_stays_on_its_origin(pag
     python = load_model("default", backend="onnxruntime").colorize_arrays([pil_to_float_rgb(Image.open(photo))[0]])[0].astype(int)
     assert browser.shape == python.shape == (367, 500, 3)
     assert np.ptp(python, axis=-1).mean() > 3  # there is colour to compare, not two grey images
-    assert np.abs(browser - python).mean() < 1.5 and np.percentile(np.abs(browser - python), 99.9) <= 4
+    diff = np.abs(browser - python)
+    print(f"browser vs Python onnxruntime: mean {diff.mean():.3f}, 99.9th percentile {np.percentile(diff, 99.9)}, max {diff.max()} levels;"
+          f" page {result['totalMs']:.0f} ms (model {result['modelMs']:.0f} ms)")
+    assert diff.mean() < 0.5 and diff.max() <= 3  # measured here: mean 0.002, max 1
     outside = [u for u in page.requested if not u.startswith((site + "/", "blob:", "data:"))]
     assert outside == [] and any(u.endswith("/model.onnx") for u in page.requested)
 
