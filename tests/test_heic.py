@@ -78,3 +78,16 @@ def test_page_colourises_an_uploaded_heic_photo(heic_photo, tinted_model):
         assert Image.open(download).size == (32, 48)
     finally:
         session.cleanup()
+
+
+def test_heic_photos_in_a_training_folder_are_used(tmp_path):
+    from tomau.data import scan_folder
+
+    root = tmp_path / "train"
+    root.mkdir()
+    y, x = np.mgrid[0:40, 0:40]
+    colour = np.stack([x * 6, y * 6, 255 - x * 3], -1).astype(np.uint8)
+    Image.fromarray(colour).save(root / "phone.heic", format="HEIF", quality=90)
+    Image.fromarray(colour).convert("L").convert("RGB").save(root / "grey.heif", format="HEIF", quality=90)
+    report = scan_folder(root, progress=False)
+    assert [p.name for p in report.usable] == ["phone.heic"] and [p.name for p in report.grey] == ["grey.heif"]
