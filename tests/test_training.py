@@ -239,3 +239,20 @@ def test_predict_size_trains_on_crops_and_predicts_larger(tmp_path, colour_folde
     assert "val_psnr" in rows[-1]
     with pytest.raises(TomauError, match="--predict-size 48 does not fit"):
         train(tiny_cfg(colour_folder, tmp_path, predict_size=48, name="bad"), quiet=True)
+
+
+def test_a_killed_data_worker_keeps_the_finished_steps(tmp_path, colour_folder, monkeypatch):
+    """A signal to the whole process group may kill a DataLoader worker first: the run saves and says how to resume."""
+    calls = {"n": 0}
+    original = Pix2PixColorization.training_step
+
+    def step(self, batch, acc):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("DataLoader worker (pid 1234) is killed by signal: Terminated. ")
+        return original(self, batch, acc)
+
+    monkeypatch.setattr(Pix2PixColorization, "training_step", step)
+    with pytest.raises(TomauError, match="checkpoint saved at step 2; continue with --resume"):
+        train(tiny_cfg(colour_folder, tmp_path, steps=6, ckpt_every=100), quiet=True)
+    assert read_state(tmp_path / "00000-pix2pix" / "state.safetensors")["step"] == 2

@@ -255,6 +255,16 @@ class Trainer:
                 self.save_checkpoint()
                 self.log(f"interrupted: checkpoint saved at step {self.step}; continue with --resume {self.run_dir}")
             raise
+        except RuntimeError as err:
+            # a signal sent to the whole process group (kill -- -PGID, a container stop, pkill -f) can reach a
+            # data-loading process first: PyTorch then raises here before the main process sees its own signal
+            if "DataLoader worker" not in str(err):
+                raise
+            if self.step > 0:
+                self.save_checkpoint()
+            raise TomauError(f"a data-loading process stopped ({err}); "
+                             + (f"checkpoint saved at step {self.step}; continue with --resume {self.run_dir}" if self.step > 0
+                                else "no step had finished yet")) from None
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
