@@ -163,10 +163,11 @@ def _streams_16_bits() -> bool:
 def colorize_photos(files: list[tuple[Path, Path]] | list[Target], outdir: Path, model, batch_size: int = 8,
                     max_pixels: int | None = None, samples: int | None = None, seed: int = 0,
                     reference: np.ndarray | None = None, reference_method: str = "stats", skip_existing: bool = False,
-                    quiet: bool = False, say=_stderr) -> Counts:
+                    quiet: bool = False, say=_stderr, on_result=None) -> Counts:
     """Colourise photos into ``outdir``: (path, relative path) pairs, or the :class:`Target` s of ``plan_targets``;
     results of the same format, NAME_00 ... with ``samples``. Every step of a file (reading, colouring, writing)
-    is guarded: a file that fails is one line naming it, and the batch goes on."""
+    is guarded: a file that fails is one line naming it, and the batch goes on. ``on_result(target, status, line)``
+    (optional) hears each file's outcome: "done", "skipped", or "failed" with its error line (tomau.archive's manifest)."""
     from tqdm import tqdm
 
     from .images import load_image, save_image
@@ -216,12 +217,16 @@ def colorize_photos(files: list[tuple[Path, Path]] | list[Target], outdir: Path,
                     if not (skip_existing and path.exists()):
                         save_image(path, out, img.alpha, info=img.info)
                 counts.done += 1
+                if on_result:
+                    on_result(target, "done", None)
                 if not quiet and len(files) < 2:
                     shown = target.path if not samples else target.path.with_name(f"{target.path.stem}_NN{target.path.suffix}")
                     say(f"{img.path} -> {shown}")
             except Exception as err:  # noqa: BLE001 - TomauError, a write error, or one nobody foresaw: one line
                 report(failure(err, target.path, target.source))
                 counts.failed += 1
+                if on_result:
+                    on_result(target, "failed", failure(err, target.path, target.source))
         bar.update(len(pending))
         pending.clear()
 
@@ -229,6 +234,8 @@ def colorize_photos(files: list[tuple[Path, Path]] | list[Target], outdir: Path,
         path = target.source
         if skip_existing and all(p.exists() for p in target.paths(samples)):
             counts.skipped += 1  # written atomically by an earlier run, so complete
+            if on_result:
+                on_result(target, "skipped", None)
             bar.update(1)
             continue
         try:
@@ -236,6 +243,9 @@ def colorize_photos(files: list[tuple[Path, Path]] | list[Target], outdir: Path,
         except Exception as err:  # noqa: BLE001 - TomauError's sentence, or an unforeseen error named by file
             report(failure(err, target.path, path) if not isinstance(err, OSError) else f"error: {path}: cannot read the file ({err.strerror or err})")
             counts.failed += 1
+            if on_result:
+                on_result(target, "failed", failure(err, target.path, path) if not isinstance(err, OSError)
+                          else f"error: {path}: cannot read the file ({err.strerror or err})")
             bar.update(1)
             continue
         if img.frames > 1:

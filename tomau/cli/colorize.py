@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
 
     c = command(sub, "colorize", "tomau colorize old.jpg scans/ -o coloured/ --skip-existing", "colourise photos and films",
                 aliases=["colourise", "colorise"])
-    c.add_argument("inputs", nargs="+", help="image or video files, folders (recursive) or glob patterns")
+    c.add_argument("inputs", nargs="*", help="image or video files, folders (recursive) or glob patterns")
     c.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
     c.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"bundled model name, .safetensors file or run folder (default: {DEFAULT_MODEL})")
     c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: cpu)")
@@ -41,6 +41,15 @@ def add_parser(sub) -> None:
                    help="photos whose result is already in the output folder are skipped: a rerun finishes an interrupted batch")
     c.add_argument("--overwrite", action="store_true",
                    help="replace files already in the output folder under a result's name (else the run is refused before any work)")
+    c.add_argument("--files-from", metavar="LIST", help="also the files listed in LIST, one path a line (relative ones "
+                   "from LIST's folder; - = standard input); results keep their paths below the folder they share")
+    c.add_argument("--shard", metavar="K/N", help="colourise only the K-th of N parts of the inputs (K from 0), for job "
+                   "arrays: the parts never overlap, and each names its results as one run over all of them would")
+    c.add_argument("--engine", choices=("local", "ray"), default="local", help="local: this process (default); ray: a Ray "
+                   "Data pipeline on the cluster at $RAY_ADDRESS or on this machine, sources and -o may be s3://, gs:// "
+                   "..., with a manifest in -o so a rerun resumes (pip install 'tomau[ray]')")
+    c.add_argument("--workers", type=at_least(1), help="--engine ray: model copies (actors); default: one per GPU with "
+                   "--device cuda, else one per CPU")
     quiet(c)
     c.set_defaults(func=cmd_colorize)
 
@@ -55,8 +64,16 @@ def cmd_colorize(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.engine == "ray":  # tomau.archive: the same rules, on Ray Data
+        from ..archive import cmd_ray
+
+        return cmd_ray(args, say)
     notes: list[str] = []
     files, errors = collect_inputs(args.inputs, notes)
+    if args.files_from or args.shard:
+        from ..archive import with_list_and_shard
+
+        files, errors = with_list_and_shard(files, errors, args.files_from, args.shard)
     for e in errors:
         say(f"error: {e}")
     for note in notes:
