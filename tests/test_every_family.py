@@ -79,3 +79,14 @@ def test_every_generator_builds_on_the_meta_device():
             net = build_network(GENERATORS, kind, GENERATOR_OVERRIDES.get(kind, {}))
         assert sum(p.numel() for p in net.parameters()) > 0, kind
         assert all(p.is_meta for p in net.parameters()), kind
+
+
+def test_every_family_declares_the_contract():
+    from tomau.pipeline import LOADERS
+
+    for name, family in FAMILIES.items():
+        assert family.name == name and family.summary, name
+        assert family.task in LOADERS, name
+        assert family.generator_kind in GENERATORS, name
+        cfg = family.config_class()
+        assert hasattr(cfg, "generator") and hasattr(cfg.generator, "size_multiple") and callable(cfg.validate), name

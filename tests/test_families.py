@@ -108,3 +108,30 @@ def test_the_toy_family_is_gone_after_the_test():
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "toy"])
+
+
+def test_the_template_family_file_is_a_working_scaffold(tmp_path, colour_folder, monkeypatch):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from tomau.models import GENERATORS
+    from tomau.pipeline import load
+    from tomau.training.trainer import FAMILIES
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "family_template.py"
+    spec = importlib.util.spec_from_file_location("family_template", path)
+    template = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "family_template", template)  # dataclasses look their module up there
+    spec.loader.exec_module(template)
+    monkeypatch.setitem(FAMILIES, "template", template.TemplateColorization)
+    monkeypatch.setitem(GENERATORS, "template", (template.TemplateNetConfig, template.TemplateNet))
+    args = ["train", "template", "--data", str(colour_folder), "--out", str(tmp_path), "--name", "t", "--steps", "2",
+            "--batch-size", "4", "--workers", "0", "--template-width", "3", "-q"]
+    assert main(args) == 0
+    assert json.loads((tmp_path / "t" / "config.json").read_text())["image_size"] == 64  # its run_defaults
+    assert main(["train", "template", "--resume", str(tmp_path / "t"), "--steps", "3", "-q"]) == 0
+    pipeline = load(str(tmp_path / "t"))
+    assert pipeline.config["generator"] == {"kind": "template", "params": {"width": 3, "size_multiple": 1}}
+    assert pipeline.config["normalization"]["ab_norm"] == 110
+    assert pipeline([np.full((20, 30, 3), 0.5, np.float32)])[0].shape == (20, 30, 3)

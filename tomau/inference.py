@@ -141,8 +141,14 @@ def load_model(model: str = DEFAULT_MODEL, device: str = "cpu", mix: float | Non
     temperature (lower = more vivid). None keeps the model file's own setting."""
     from .backends import choose_backend, onnx_colour_net
 
+    asked = backend
     backend = choose_backend(backend, device)
     net, config = load_network(model, "colorize", "a colouriser", device)
+    if backend == "onnxruntime" and asked is None:
+        from .export import NETWORK_IO
+
+        if config.get("generator", {}).get("kind") not in NETWORK_IO:
+            backend = "torch"  # by default, a network with no ONNX declaration (a new family's) runs in PyTorch
     if mix is not None or temperature is not None:
         cfg = getattr(net, "config", None)
         if not hasattr(net, "combine") or not getattr(cfg, "bins", 0):

@@ -9,7 +9,7 @@ trainer, checkpoints and model files serve them unchanged.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -50,6 +50,7 @@ class CVAETrainConfig:
 
 class CVAEColorization(Family):
     name = "cvae"
+    generator_kind = "cvae"
     summary = "diverse colourings, stage 1: the conditional VAE (64x64)"
     config_class = CVAETrainConfig
     options = CVAE_OPTIONS
@@ -99,15 +100,8 @@ class CVAEColorization(Family):
         rows += [color.model_output_to_rgb(l, samples[:, k]) for k in range(samples.shape[1])]
         return rows
 
-    def export_config(self, image_size: int) -> dict:
-        return {
-            "task": "colorize",
-            "family": self.name,
-            "generator": {"kind": "cvae", "params": asdict(self.cfg.generator)},
-            "image_size": self.cfg.generator.image_size,
-            "normalization": {"l_cent": color.L_CENT, "ab_norm": color.AB_NORM},
-            "losses": {"kl_weight": self.cfg.kl_weight, "bins": bool(self.cfg.bins)},
-        }
+    def export_extras(self) -> dict:
+        return {"losses": {"kl_weight": self.cfg.kl_weight, "bins": bool(self.cfg.bins)}}
 
 
 @dataclass

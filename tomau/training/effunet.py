@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +132,7 @@ class CachedFeatures(torch.utils.data.Dataset):
 
 class EffUNetFamily(Family):
     name = "effunet"
+    generator_kind = "effunet"
     summary = "pretrained EfficientNet-Lite encoder U-Net (the default colouriser): frozen with cached features, or fine-tuned"
     config_class = EffUNetTrainConfig
     options = (
@@ -285,8 +286,6 @@ class EffUNetFamily(Family):
         truth = color.model_output_to_rgb(l_in, color.normalize_ab(lab_small[:, 1:])) if l_norm is None else batch.float() / 255.0
         return [color.model_output_to_rgb(l_in, torch.zeros_like(ab)), color.model_output_to_rgb(l_in, ab), truth]
 
-    def export_config(self, image_size: int) -> dict:
-        return {"task": "colorize", "family": self.name, "generator": {"kind": "effunet", "params": asdict(self.cfg.generator)},
-                "image_size": image_size, "normalization": {"l_cent": color.L_CENT, "ab_norm": color.AB_NORM},
-                "recipe": {"train_encoder": self.cfg.train_encoder, "encoder_lr_scale": self.cfg.encoder_lr_scale,
+    def export_extras(self) -> dict:
+        return {"recipe": {"train_encoder": self.cfg.train_encoder, "encoder_lr_scale": self.cfg.encoder_lr_scale,
                            "freeze_bn": self.cfg.freeze_bn, "crop_scale": self.cfg.crop_scale, "cls_weight": self.cfg.cls_weight}}

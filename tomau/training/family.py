@@ -11,6 +11,7 @@ colourisers (pix2pix, resunet, cvae, mdn): colour photos, random crops, PSNR / S
 """
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -21,7 +22,16 @@ from .options import Option, set_option
 
 
 class Family:
+    """The contract. Class attributes: ``name`` (the `tomau train` choice), ``summary``, ``config_class`` (a dataclass
+    with ``generator`` - the network's config, with ``size_multiple`` and, for one-size networks, ``image_size`` - and
+    ``validate()``), ``task`` (the model file's task: colorize, translate, generate), ``generator_kind`` (the network's
+    key in tomau.models.GENERATORS), ``options``, ``run_options``, ``run_defaults``, ``colour_only``. An instance holds
+    ``cfg``, ``nets`` ("G", and "D" for GANs) and ``optimizers`` (one per net) and implements ``training_step`` and
+    ``visuals``; everything else has a default here. Copy docs/family_template.py to start a family."""
+
     name = ""
+    task = "colorize"  # the model file's task: what tomau.pipeline.load makes of it
+    generator_kind = ""  # the network's key in tomau.models.GENERATORS
     summary = ""  # one line for `tomau train --help`
     config_class: type = object
     colour_only = True  # training scans skip greyscale images (they would teach ab = 0)
@@ -71,5 +81,18 @@ class Family:
     def visuals(self, batch_u8: torch.Tensor, generator: nn.Module) -> list[torch.Tensor]:
         raise NotImplementedError
 
+    def export_extras(self) -> dict:
+        """What the model file records beyond the network (losses, recipe); by default nothing."""
+        return {}
+
     def export_config(self, image_size: int) -> dict:
-        raise NotImplementedError
+        """The model file's config: task, family, the network (kind + params) and the size it works at; colour models
+        also record the Lab normalisation their output uses. ``image_size`` is the run's; a one-size network's own wins."""
+        config = {"task": self.task, "family": self.name,
+                  "generator": {"kind": self.generator_kind, "params": asdict(self.cfg.generator)},
+                  "image_size": getattr(self.cfg.generator, "image_size", None) or image_size}
+        if self.task == "colorize":
+            from .. import color
+
+            config["normalization"] = {"l_cent": color.L_CENT, "ab_norm": color.AB_NORM}
+        return {**config, **self.export_extras()}

@@ -9,7 +9,7 @@ Validation (``--val-data``): the sliced Wasserstein distance between generated a
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -57,6 +57,7 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
 class UnconditionalGAN(Family):
     name = "gan"
     summary = "unconditional image generator (DCGAN, RaLSGAN); --image-size 64 or 128"
+    task = "generate"
     generator_kind = "dcgan"  # a key of tomau.models.GENERATORS
     config_class = GANConfig
     colour_only = False  # any image teaches the generator something; greyscale ones included
@@ -148,12 +149,5 @@ class UnconditionalGAN(Family):
         fake = torch.cat(list(generate_batches(generator, len(files), seed=0, device=device)))
         return {"swd": sliced_wasserstein_distance(real, fake)}
 
-    def export_config(self, image_size: int) -> dict:
-        return {
-            "task": "generate",
-            "family": self.name,
-            "generator": {"kind": self.generator_kind, "params": asdict(self.cfg.generator)},
-            "image_size": self.cfg.generator.image_size,
-            "losses": {"loss": self.cfg.loss, "real_label": self.cfg.real_label},
-            "data_fit": self.cfg.fit,
-        }
+    def export_extras(self) -> dict:
+        return {"losses": {"loss": self.cfg.loss, "real_label": self.cfg.real_label}, "data_fit": self.cfg.fit}

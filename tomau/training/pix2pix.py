@@ -188,17 +188,9 @@ class Pix2PixColorization(Family):
         grey = color.model_output_to_rgb(real_l, torch.zeros_like(real_ab))
         return [grey, color.model_output_to_rgb(real_l, fake_ab), batch_u8.float() / 255.0]
 
-    def export_config(self, image_size: int) -> dict:
-        """The model-file config: enough to rebuild G for inference."""
-        return {
-            "task": "colorize",
-            "family": self.name,
-            "generator": {"kind": self.generator_kind, "params": asdict(self.cfg.generator)},
-            "image_size": image_size,
-            "normalization": {"l_cent": color.L_CENT, "ab_norm": color.AB_NORM},
-            "losses": {"gan_mode": self.cfg.gan_mode, "gan_weight": self.cfg.gan_weight, "l1_weight": self.cfg.l1_weight,
-                       "rebalance": bool(self.cfg.rebalance)},
-        }
+    def export_extras(self) -> dict:
+        return {"losses": {"gan_mode": self.cfg.gan_mode, "gan_weight": self.cfg.gan_weight, "l1_weight": self.cfg.l1_weight,
+                           "rebalance": bool(self.cfg.rebalance)}}
 
 
 class ResUNetColorization(Pix2PixColorization):

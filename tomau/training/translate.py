@@ -7,7 +7,7 @@ Images are scaled to [-1, 1]; validation reports L1 (on [0, 1] pixels) and PSNR 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -52,6 +52,7 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
 class PairedTranslation(Pix2PixColorization):
     name = "translate"
     summary = "paired image-to-image translation (pix2pix), A|B pair files"
+    task = "translate"
     generator_kind = "unet"
     config_class = TranslateConfig
     options = (DIRECTION, *UNET_OPTIONS, *GAN_OPTIONS)
@@ -77,15 +78,9 @@ class PairedTranslation(Pix2PixColorization):
 
         return evaluate_pairs(Translator(generator, size, self.cfg.direction, device=device), files)["model"]
 
-    def export_config(self, image_size: int) -> dict:
-        return {
-            "task": "translate",
-            "family": self.name,
-            "generator": {"kind": self.generator_kind, "params": asdict(self.cfg.generator)},
-            "image_size": image_size,
-            "direction": self.cfg.direction,
-            "losses": {"gan_mode": self.cfg.gan_mode, "gan_weight": self.cfg.gan_weight, "l1_weight": self.cfg.l1_weight},
-        }
+    def export_extras(self) -> dict:
+        return {"direction": self.cfg.direction,
+                "losses": {"gan_mode": self.cfg.gan_mode, "gan_weight": self.cfg.gan_weight, "l1_weight": self.cfg.l1_weight}}
 
 
 @dataclass
