@@ -85,8 +85,8 @@ def test_an_old_style_checkpoint_loads_only_when_trusted(tmp_path, colour_folder
 
 
 @pytest.mark.parametrize("edit, words", [
-    ({"ngf": 3000}, "do not match"), ({"ngf": 200000}, "do not match"), ({"ngf": "wide"}, "not valid"),
-    ({"ngf": -5}, "not valid"), ({"num_downs": 40}, None)])
+    ({"ngf": 3000}, "do not match"), ({"ngf": 200000}, "beyond any network"), ({"ngf": "wide"}, "not valid"),
+    ({"ngf": -5}, "not valid"), ({"num_downs": 40}, None), ({"num_downs": 10**6}, "beyond any network")])
 def test_an_edited_model_config_is_refused_before_building(tmp_path, tiny_model_file, edit, words):
     config, state = load_model_file(str(tiny_model_file))
     config["generator"]["params"].update(edit)
@@ -121,6 +121,50 @@ def test_cli_says_one_sentence_for_a_crafted_model(tmp_path, tiny_model_file, ca
     Image.new("RGB", (40, 40), (90, 90, 90)).save(tmp_path / "g.png")
     assert main(["colorize", str(tmp_path / "g.png"), "-o", str(tmp_path / "out"), "-m", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "do not match" in err[0]
+    assert len(err) == 1 and "beyond any network" in err[0]
+
+
+def _with_header(tmp_path, name, tiny_model_file, meta: str | None = None, edit=None, tensors_edit=None):
+    """A copy of the tiny model file with its tomau config replaced by ``meta`` (raw text) or edited by ``edit``."""
+    import json
+
+    from safetensors.torch import load, save
+
+    raw = tiny_model_file.read_bytes()
+    tensors = load(raw)
+    config = json.loads(json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])["__metadata__"]["tomau"])
+    if edit:
+        edit(config)
+    if tensors_edit:
+        tensors_edit(tensors)
+    path = tmp_path / f"{name}.safetensors"
+    path.write_bytes(save(tensors, metadata={"tomau": meta if meta is not None else json.dumps(config)}))
+    return path
+
+
+def _nan(tensors):
+    key = next(k for k, v in tensors.items() if v.is_floating_point())
+    tensors[key] = tensors[key].clone()
+    tensors[key].view(-1)[0] = float("inf")
+
+
+@pytest.mark.parametrize("name, meta, edit, tensors_edit, words", [
+    ("not_json", "{not json", None, None, "not valid JSON"),
+    ("a_list", "[1, 2]", None, None, "JSON list, not an object"),
+    ("wrong_task", None, lambda c: c.update(task="translate"), None, "cannot run on a 32x32 translate input"),
+    ("odd_size", None, lambda c: c.update(image_size=40), None, "cannot run on a 40x40 colorize input"),
+    ("deep", None, lambda c: c["generator"]["params"].update(num_downs=10**6), None, "beyond any network"),
+    ("infinite", None, None, _nan, "NaN or infinite"),
+])
+def test_every_damaged_model_file_is_one_sentence_in_under_a_second(tmp_path, tiny_model_file, name, meta, edit,
+                                                                    tensors_edit, words):
+    import time
+
+    bad = _with_header(tmp_path, name, tiny_model_file, meta, edit, tensors_edit)
+    task = "translate" if name == "wrong_task" else "colorize"
+    t0 = time.perf_counter()
+    with pytest.raises(TomauError, match=words):
+        load_network(str(bad), task, "a model")
+    assert time.perf_counter() - t0 < 1.0  # checked before anything is built or allocated
 
 

@@ -73,9 +73,19 @@ def load_model_file(name_or_path: str | Path) -> tuple[dict, dict[str, torch.Ten
         raise TomauError(f"{path}: not a readable safetensors model file ({err})") from None
     if "tomau" not in meta:
         raise TomauError(f"{path}: a safetensors file without a tomau config; it was not written by tomau")
-    config = json.loads(meta["tomau"])
+    try:
+        config = json.loads(meta["tomau"])
+    except (TypeError, ValueError):
+        raise TomauError(f"{path}: the model's config is not valid JSON; the file is damaged or was not written by tomau") from None
+    if not isinstance(config, dict):
+        raise TomauError(f"{path}: the model's config is a JSON {type(config).__name__}, not an object; the file is damaged "
+                         "or was not written by tomau")
     if config.get("format") != FORMAT_VERSION:
         raise TomauError(f"{path}: model format {config.get('format')} is not supported (this tomau reads format {FORMAT_VERSION})")
+    bad = next((k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise TomauError(f"{path}: the weights hold NaN or infinite values ({bad}); the training diverged or the file is "
+                         "damaged - use an earlier checkpoint")
     state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     return config, state
 
@@ -133,7 +143,8 @@ def load_network(model: str | Path, task: str, what: str, device: str = "cpu") -
     size = config.get("image_size", 64)
     if not isinstance(size, int) or isinstance(size, bool) or not 8 <= size <= 4096:
         raise TomauError(f"{model}: the file's image_size {size!r} is not a whole number between 8 and 4096; the file is damaged or edited")
-    check_shapes_before_building(GENERATORS, spec, state, str(model))
+    shell = check_shapes_before_building(GENERATORS, spec, state, str(model))
+    _check_runs(shell, task, size, str(model))
     net = build_network(GENERATORS, spec.get("kind", "?"), spec.get("params", {}))
     net.load_state_dict(state, strict=False)  # every name and shape was checked on the meta-device copy
     return net, config
@@ -144,11 +155,70 @@ def check_shapes_before_building(registry: dict, spec: dict, state: dict[str, to
     with the file's, so an edited or hostile config (``ngf: 200000``) is refused before anything is allocated."""
     from .models import build_network
 
+    for key, value in _numbers(spec.get("params", {})):  # a depth of 10**6 would take minutes to build, even on meta
+        if abs(value) > MAX_CONFIG_NUMBER:
+            raise TomauError(f"{source}: the file's network config has {key} = {value}, beyond any network tomau builds "
+                             f"(at most {MAX_CONFIG_NUMBER}); the file is damaged or edited")
+    limit, made = len(state) + 64, [0]  # a config describing a far bigger network than its weights stops early
+
+    def count(module, name, param):
+        made[0] += 1
+        if made[0] > limit:
+            raise _TooBig()
+
+    hook = torch.nn.modules.module.register_module_parameter_registration_hook(count)
     try:
         with torch.device("meta"):
             shell = build_network(registry, spec.get("kind", "?"), spec.get("params", {}))
     except TomauError:
         raise
+    except _TooBig:
+        raise TomauError(f"{source}: the file's network config describes a network with more than {limit} tensors, but the "
+                         f"file holds {len(state)}; the file is damaged or edited") from None
     except Exception as err:  # noqa: BLE001 - a config field of the wrong type or value
         raise TomauError(f"{source}: the file's network config is not valid ({type(err).__name__}: {err})") from None
+    finally:
+        hook.remove()
     check_state_fits(shell.state_dict(), state, source)
+    return shell
+
+
+class _TooBig(Exception):
+    pass
+
+
+MAX_CONFIG_NUMBER = 65536  # no width, depth or size of a network config is larger (the bundled ones stay under 1024)
+
+
+def _numbers(params, prefix: str = ""):
+    """(dotted key, value) of every whole number in a config's nested dicts and lists."""
+    items = params.items() if isinstance(params, dict) else enumerate(params) if isinstance(params, list) else ()
+    for key, value in items:
+        name = f"{prefix}{key}"
+        if isinstance(value, int) and not isinstance(value, bool):
+            yield name, value
+        elif isinstance(value, (dict, list)):
+            yield from _numbers(value, name + ".")
+
+
+# what each task's network takes and gives, checked on the meta-device copy: (input channels, output channels)
+_TASK_CHANNELS = {"colorize": (1, 2), "translate": (3, 3)}
+
+
+def _check_runs(shell: torch.nn.Module, task: str, size: int, source: str) -> None:
+    """Run the meta-device copy once on an input of the model's own size (shapes only, no memory, no time): a task
+    label that does not fit the weights, or an image_size the network cannot take, is one sentence now."""
+    if task not in _TASK_CHANNELS:
+        return
+    c_in, c_out = _TASK_CHANNELS[task]
+    try:
+        with torch.device("meta"), torch.no_grad():
+            out = shell.eval()(torch.empty(1, c_in, size, size))
+    except Exception as err:  # noqa: BLE001 - a shape error deep in the network
+        raise TomauError(f"{source}: the network in the file cannot run on a {size}x{size} {task} input "
+                         f"({type(err).__name__}: {str(err).splitlines()[0][:160]}); the file's task or image_size is "
+                         "wrong (damaged or edited)") from None
+    if not isinstance(out, torch.Tensor) or out.ndim != 4 or out.shape[1] != c_out:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise TomauError(f"{source}: the network gives {shape} for a {task} input, not {c_out} channels; the file's task "
+                         "does not match its weights (damaged or edited)")
