@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import torch
-
 from common import RESULTS, median_ms  # noqa: E402 - also puts the repo on sys.path
 
 from tomau.data import scan_folder  # noqa: E402
@@ -45,7 +44,8 @@ def main() -> None:
     lines = ["| model | PSNR dB | SSIM | CF | \\|dCF\\| | ms/img (CPU) | params |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
              f"| grey baseline (ab = 0) | {grey['psnr']:.2f} | {grey['ssim']:.3f} | {grey['cf']:.1f} | {grey['dcf']:.1f} | 0 | 0 |"]
     for r in rows:
-        lines.append(f"| {r['label']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['cf']:.1f} | {r['dcf']:.1f} | {r['ms_per_image']:.0f} | {r['parameters'] / 1e6:.1f} M |")
+        lines.append(f"| {r['label']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['cf']:.1f} | {r['dcf']:.1f} | {r['ms_per_image']:.0f} "
+                     f"| {r['parameters'] / 1e6:.1f} M |")
     lines.append(f"| ground truth | | | {truth_cf:.1f} | | | |")
     print(f"\n{len(files)} images from {args.data} at {args.size}x{args.size}, {args.threads} CPU threads\n")
     print("\n".join(lines))

@@ -21,12 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from common import RESULTS, median_ms
 
 from tomau.evaluate import evaluate_files
-from tomau.metrics.frechet import FeatureNet
 from tomau.inference import load_model
+from tomau.metrics.frechet import FeatureNet
 
 
 def dev_sets(shared: Path) -> dict[str, list[Path]]:
@@ -70,7 +69,8 @@ def main() -> None:
             entry = results["sets"].setdefault(set_name, {"n": len(files), "grey": scores["grey"], "truth_cf": scores["truth"]["cf"], "models": {}})
             entry["models"][label or name] = scores["model"]
             m = scores["model"]
-            print(f"{label or name:28s} {set_name:11s} PSNR {m['psnr']:.2f} SSIM {m['ssim']:.3f} CF {m['cf']:.1f} |dCF| {m['dcf']:.1f} FD {m['fd']:.2f}", flush=True)
+            print(f"{label or name:28s} {set_name:11s} PSNR {m['psnr']:.2f} SSIM {m['ssim']:.3f} CF {m['cf']:.1f} "
+                  f"|dCF| {m['dcf']:.1f} FD {m['fd']:.2f}", flush=True)
     for set_name, entry in results["sets"].items():
         print(f"\n**{set_name}** ({entry['n']} photos, truth CF {entry['truth_cf']:.1f})\n")
         print("| model | PSNR dB | SSIM | CF | \\|dCF\\| | FD-lite0 | ms/img | params |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -11,10 +11,8 @@ import json
 
 import numpy as np
 import torch
-from PIL import Image
-from torch.nn import functional as F
-
 from common import RESULTS
+from PIL import Image
 
 from tomau import color
 from tomau.models.efficientnet_lite import VARIANTS, grey_l_to_rgb, pretrained
@@ -42,7 +40,8 @@ def main() -> None:
         hits = {"colour": 0, "grey": 0}
         for i in range(0, len(files), 32):
             chunk = files[i : i + 32]
-            rgb = torch.stack([torch.from_numpy(np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BICUBIC), np.float32) / 255).permute(2, 0, 1) for p, _ in chunk])
+            rgb = torch.stack([torch.from_numpy(np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BICUBIC), np.float32) / 255)
+                               .permute(2, 0, 1) for p, _ in chunk])
             labels = torch.tensor([c for _, c in chunk])
             l_norm = color.rgb_to_lab(rgb)[:, :1] / 50 - 1
             for kind, x in (("colour", rgb * 2 - 1), ("grey", grey_l_to_rgb(l_norm))):

@@ -1,7 +1,6 @@
 """The pretrained EfficientNet-Lite encoder, the effunet colouriser, its training in the one loop (cached or fine-tuned), FD-lite0."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -9,8 +8,15 @@ from PIL import Image
 from torch.nn import functional as F
 
 from tomau.errors import TomauError
-from tomau.models.efficientnet_lite import (VARIANTS, EfficientNetLite, EfficientNetLiteConfig, SameConv2d, grey_l_to_rgb,
-                                            pretrained, pretrained_state_dict)
+from tomau.models.efficientnet_lite import (
+    VARIANTS,
+    EfficientNetLite,
+    EfficientNetLiteConfig,
+    SameConv2d,
+    grey_l_to_rgb,
+    pretrained,
+    pretrained_state_dict,
+)
 from tomau.models.effunet import EffUNetColorizer, EffUNetConfig
 
 
@@ -87,8 +93,8 @@ def test_bad_configs_are_refused_in_one_sentence(bad):
 
 
 def _effunet_cfg(data, out, zhang_bins, steps=6, **family):
-    from tomau.training.effunet import EffUNetFamily
     from tomau.training.config import fresh_train_config
+    from tomau.training.effunet import EffUNetFamily
 
     given = {"data": str(data), "out": str(out), "name": "e", "bins": str(zhang_bins), "image_size": 32, "batch_size": 4,
              "steps": steps, "workers": 0, "log_every": 2, "ckpt_every": 2, "sample_every": 2, "warmup": 2, "ema": 0.9, **family}

@@ -7,7 +7,7 @@ from PIL import Image
 
 from tomau import TomauError, load_model
 from tomau.cli import main
-from tomau.training.pix2pix import Pix2PixConfig, Pix2PixColorization
+from tomau.training.pix2pix import Pix2PixColorization, Pix2PixConfig
 from tomau.training.trainer import TrainConfig, Trainer, read_state, train
 
 from .conftest import colour_image

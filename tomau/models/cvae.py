@@ -18,7 +18,6 @@ from torch import nn
 from torch.nn import functional as F
 
 
-
 @dataclass
 class CVAEConfig:
     hidden: int = 64  # size of the colour code z

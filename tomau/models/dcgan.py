@@ -1,4 +1,5 @@
-"""DCGAN-style generator and discriminator for unconditional images (Radford et al. 2016, "Unsupervised Representation Learning with Deep Convolutional GANs").
+"""DCGAN-style generator and discriminator for unconditional images (Radford et al. 2016, "Unsupervised
+Representation Learning with Deep Convolutional GANs").
 
 Generator  z (nz = 128) -> ConvTranspose 4x4 "fully connected" to 1024 x 4 x 4, then stride-2
            ConvTranspose + BatchNorm + ReLU blocks halving the width and doubling the side until

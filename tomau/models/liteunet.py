@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from ..errors import TomauError
-from .effunet import UpBlock
 from .efficientnet_lite import VARIANTS, backbone, load_backbone_weights
+from .effunet import UpBlock
 
 
 @dataclass

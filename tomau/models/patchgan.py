@@ -57,7 +57,8 @@ class PatchGANDiscriminator(nn.Module):
 
 
 def receptive_field(module: nn.Module) -> int:
-    """Receptive field of a chain of convs, by the recursion (Araujo et al. 2019, "Computing Receptive Fields of CNNs") K_{l-1} = k + s_l (K_l - 1)."""
+    """Receptive field of a chain of convs, by the recursion (Araujo et al. 2019, "Computing Receptive Fields of
+    CNNs") K_{l-1} = k + s_l (K_l - 1)."""
     convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
     field = 1
     for conv in reversed(convs):

@@ -17,8 +17,7 @@ from torch import nn
 from .. import color
 from ..colorbins import ABBins
 from ..errors import TomauError
-from ..modelfile import load_model_file
-from ..modelfile import load_state_checked
+from ..modelfile import load_model_file, load_state_checked
 from ..models import evaluating
 from ..models.cvae import CVAEConfig, DiverseColorizer, mdn_loss, vae_loss
 from .family import Family

@@ -115,6 +115,7 @@ def open_cache(cache_dir: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
     except (OSError, ValueError) as err:
         raise TomauError(f"{cache_dir}: not a feature cache (no readable cache.json: {err})") from None
     if meta.get("done") != len(meta.get("files", [])):
-        raise TomauError(f"{cache_dir}: the cache is unfinished ({meta.get('done')} of {len(meta.get('files', []))} images); run the caching again to finish it")
+        done, total = meta.get("done"), len(meta.get("files", []))
+        raise TomauError(f"{cache_dir}: the cache is unfinished ({done} of {total} images); run the caching again to finish it")
     arrays = {k: np.load(cache_dir / f"{k}.npy", mmap_mode="r") for k in ("f4", "f8", "f16", "f32", "lab")}
     return meta, arrays

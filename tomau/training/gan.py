@@ -1,4 +1,5 @@
-"""Unconditional image generation (Radford et al. 2016, DCGAN; RaLSGAN of Jolicoeur-Martineau 2018): a DCGAN-style G and D trained with a loss chosen by name.
+"""Unconditional image generation (Radford et al. 2016, DCGAN; RaLSGAN of Jolicoeur-Martineau 2018): a DCGAN-style
+G and D trained with a loss chosen by name.
 
 Data: any folder of images, padded to a square with black (padding keeps
 shapes that stretching distorts), resized, flipped and slightly rotated (tomau.data.SquareImageFolder).

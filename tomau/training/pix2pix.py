@@ -17,10 +17,10 @@ from torch import nn
 
 from .. import color
 from ..colorbins import ABBins
+from ..errors import TomauError
 from ..losses import TARGET_LOSSES, GANLoss
 from ..models import GENERATORS, build_network, evaluating
 from ..models.patchgan import PatchGANConfig, PatchGANDiscriminator
-from ..errors import TomauError
 from ..models.resunet import RESNET_LAYERS, UPSAMPLERS, ResUNetConfig, load_encoder_weights
 from ..models.unet import UNetConfig
 from .family import Family

@@ -34,9 +34,10 @@ from ..errors import TomauError
 from ..images import write_atomic
 from ..modelfile import load_model_file, load_state_checked, save_model_file
 from .config import TrainConfig, fresh_train_config, load_run_config, next_run_dir, resumed_train_config  # noqa: F401
-from .registry import FAMILIES
 from .outputs import plot_losses, save_grid
+from .registry import FAMILIES
 from .state import ema_with_warmup, pack, rng_state, seed_all, set_rng_state, unpack
+
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
@@ -213,7 +214,8 @@ class Trainer:
             return
         for name in self.family.nets:
             if not all(torch.isfinite(p).all() for p in self._unwrapped(name).parameters()):
-                raise TomauError(f"the {name} weights became NaN/inf at step {self.step}; the last good checkpoint {self.ckpt_path if self.ckpt_path.exists() else '(none written yet)'} is kept")
+                kept = self.ckpt_path if self.ckpt_path.exists() else "(none written yet)"
+                raise TomauError(f"the {name} weights became NaN/inf at step {self.step}; the last good checkpoint {kept} is kept")
         ckpt = {
             "format": 1,
             "config": self.cfg.to_dict(),
@@ -316,7 +318,8 @@ class Trainer:
                             f"the {', '.join(bad)} loss became NaN/inf near step {self.step}; training stopped and the last good "
                             f"checkpoint {self.ckpt_path} is kept; lower the learning rate or check the data")
                     rate = (self.step - n0) * cfg.batch_size * acc.num_processes / max(1e-9, time.time() - t0)
-                    row = {"step": self.step, "epoch": round(self.step / per_epoch, 3), **{k: round(v, 5) for k, v in means.items()}, "img_per_s": round(rate, 1)}
+                    row = {"step": self.step, "epoch": round(self.step / per_epoch, 3), **{k: round(v, 5) for k, v in means.items()},
+                           "img_per_s": round(rate, 1)}
                     bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()})
                     if acc.is_main_process:
                         with open(metrics_path, "a") as f:

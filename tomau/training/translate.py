@@ -15,8 +15,8 @@ from torch import nn
 
 from ..data import PairedImageFolder
 from ..models import evaluating
-from ..models.patchgan import PatchGANConfig
 from ..models.liteunet import LiteUNetConfig
+from ..models.patchgan import PatchGANConfig
 from ..models.unet import UNetConfig
 from .options import between, option
 from .pix2pix import GAN_OPTIONS, UNET_OPTIONS, Pix2PixColorization, Pix2PixConfig
