@@ -20,10 +20,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .. import color
 from ..errors import TomauError
 from .efficientnet_lite import VARIANTS, backbone, grey_l_to_rgb, load_backbone_weights
-
-AB_NORM = 110.0
 
 
 @dataclass
@@ -98,7 +97,7 @@ class EffUNetColorizer(nn.Module):
         cfg.validate()
         self.encoder = backbone(cfg.encoder)  # the classifier is not used
         self.decoder = EffUNetDecoder(self.encoder.feature_channels[1:], cfg)
-        centres = torch.tensor(cfg.bin_centres, dtype=torch.float32).reshape(-1, 2) / AB_NORM
+        centres = torch.tensor(cfg.bin_centres, dtype=torch.float32).reshape(-1, 2) / color.AB_NORM
         self.register_buffer("bin_centres", centres, persistent=False)  # from the config, not the weights
 
     freeze_encoder_bn = False  # training: keep the encoder's BatchNorm statistics (ImageNet's) in train mode too
