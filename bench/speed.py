@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-
 from common import RESULTS, ROOT, median_ms  # noqa: E402 - also puts the repo on sys.path
+from PIL import Image
 
 from tomau.batch import colorize_photos  # noqa: E402
 from tomau.inference import load_model  # noqa: E402
@@ -134,7 +133,8 @@ def main() -> None:
             target = f"<= {1.5 * r['baseline_decode_encode_s'] + ms_b1 / 1000:.3f} s"
         rows += [(f"{mp} MP ({r['size']}) decode+encode", f"{r['baseline_decode_encode_s']:.3f} s", "baseline"),
                  (f"{mp} MP tomau end to end", f"{r['tomau_end_to_end_s']:.3f} s", f"x{r['ratio']}  {target}"),
-                 (f"{mp} MP tomau colorize peak RSS", f"{r['tomau_peak_rss_mb']} MB", f"{r['tomau_peak_rss_mb_torch_backend']} MB with --backend torch")]
+                 (f"{mp} MP tomau colorize peak RSS", f"{r['tomau_peak_rss_mb']} MB",
+                  f"{r['tomau_peak_rss_mb_torch_backend']} MB with --backend torch")]
     print(f"tomau speed: model {args.model} ({params / 1e6:.1f} M params), {args.threads} threads, torch {torch.__version__}")
     for name, value, target in rows:
         print(f"  {name:<34}{value:>14}  {target}")
