@@ -268,7 +268,7 @@ class Manifest:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 # --------------------------------------------------------------------------- the Ray actor
@@ -524,6 +524,12 @@ def colorize_archive(src: list[str] | str, dst: str, model: str | None = None, d
             say(f"stopped: {counts.done} colourised this run, recorded in {out.uri('tomau-manifest-*.jsonl') if out.remote else Path(out.root) / MANIFEST}; "
                 "rerun the same command to finish")
             raise
+        except TomauError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a cluster that went away, Ctrl-C reaching the workers first ...
+            first = (str(err).strip().splitlines() or ["no message"])[0][:300]
+            raise TomauError(f"the Ray pipeline stopped ({type(err).__name__}: {first}); the {counts.done} photos "
+                             "colourised this run are recorded in the manifest: rerun the same command to finish") from None
         wall = time.perf_counter() - t0
     finally:
         bar.close() if "bar" in locals() else None
