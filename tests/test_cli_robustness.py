@@ -252,3 +252,198 @@ def test_one_cli_every_command_has_an_example_quiet_and_marked_required_options(
                 assert "(required)" in (command._get_formatter()._get_help_string(action) or ""), (name, action.dest)
     assert "-n N, --num N, --n N" in sub.choices["generate"].format_help()
     assert "-m MODEL, --model MODEL" in sub.choices["translate"].format_help()
+
+
+# ---- issue 22: nothing lost, third pass ------------------------------------------------------------------------
+def test_one_bad_file_never_stops_a_batch(tmp_path, tiny_model_file, capsys, monkeypatch):
+    """An error nobody foresaw in one photo's colouring is one line naming it; the batch goes on (exit 3)."""
+    import tomau.reference as reference
+
+    for i in range(3):
+        _grey(tmp_path / f"p{i}.png", i, size=40 + i)
+    ref = tmp_path / "ref.png"
+    Image.fromarray(colour_image(9, 48)).save(ref)
+    real = reference.colorize_from_reference
+
+    def flaky(rgb, *args, **kwargs):
+        if rgb.shape[1] == 41:
+            raise RuntimeError("boom")
+        return real(rgb, *args, **kwargs)
+
+    monkeypatch.setattr(reference, "colorize_from_reference", flaky)
+    code = main(["colorize", *(str(tmp_path / f"p{i}.png") for i in range(3)), "-o", str(tmp_path / "out"),
+                 "--reference", str(ref), "-m", str(tiny_model_file)])
+    err = capsys.readouterr().err
+    assert code == 3 and "p1.png: could not be colourised (RuntimeError: boom)" in err and "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.png", "p2.png"]
+
+
+def test_photos_one_pixel_high_or_wide_are_coloured_by_every_method(tmp_path, tiny_model_file, capsys):
+    row, col, dot = (_grey(tmp_path / n, 1) for n in ("row.png", "col.png", "dot.png"))
+    Image.fromarray(colour_image(1, 40)[:1]).convert("L").save(row)
+    Image.fromarray(colour_image(2, 40)[:, :1]).convert("L").save(col)
+    Image.fromarray(colour_image(3, 40)[:1, :1]).convert("L").save(dot)
+    ref = tmp_path / "ref.png"
+    Image.fromarray(colour_image(9, 48)).save(ref)
+    assert main(["colorize", str(row), str(col), str(dot), "-o", str(tmp_path / "w"), "--reference", str(ref),
+                 "--reference-method", "welsh"]) == 0
+    marks = np.zeros((1, 40, 4), np.uint8)
+    marks[0, 3:8] = (200, 30, 30, 255)
+    Image.fromarray(marks).save(tmp_path / "marks.png")
+    assert main(["hint", str(row), "--scribbles", str(tmp_path / "marks.png"), "-o", str(tmp_path / "h")]) == 0
+    out = np.asarray(Image.open(tmp_path / "h" / "row.png")).astype(int)
+    assert out.shape == (1, 40, 3) and (out[0, 3:8, 0] - out[0, 3:8, 2]).mean() > 20  # red where it was marked
+
+
+def test_a_users_own_files_are_never_replaced(tmp_path, tiny_model_file, capsys):
+    m = ["-m", str(tiny_model_file)]
+    s = tmp_path / "s"
+    s.mkdir()
+    _grey(s / "family.gif", 1)
+    _grey(s / "family.png", 2)  # the user's own photo, where family.gif's result would go
+    before = (s / "family.png").read_bytes()
+    assert main(["colorize", str(s / "family.gif"), "-o", str(s), *m]) == 2
+    err = capsys.readouterr().err
+    assert "family.png already exists" in err and "--overwrite" in err and (s / "family.png").read_bytes() == before
+    assert main(["colorize", str(s / "family.gif"), "-o", str(s), "--overwrite", *m]) == 0  # asked for
+    # hint: the result would land on the scribbles (photo.gif -> photo.png), or on a file already there
+    _grey(tmp_path / "photo.gif", 3)
+    strokes = np.zeros((40, 40, 4), np.uint8)
+    strokes[10:14, 5:30] = (200, 30, 30, 255)
+    Image.fromarray(strokes).save(tmp_path / "photo.png")
+    marks = (tmp_path / "photo.png").read_bytes()
+    hint = ["hint", str(tmp_path / "photo.gif"), "--scribbles", str(tmp_path / "photo.png"), "-o", str(tmp_path)]
+    assert main(hint) == 0 and (tmp_path / "photo.png").read_bytes() == marks and (tmp_path / "photo_color.png").exists()
+    capsys.readouterr()
+    assert main(hint) == 2 and "photo_color.png already exists; pass --overwrite" in capsys.readouterr().err
+    assert main([*hint, "--overwrite"]) == 0 and (tmp_path / "photo.png").read_bytes() == marks
+    # the stale-temp sweep touches only tomau's own temp names in the output folder itself, not below it
+    out = tmp_path / "o"
+    (out / "sub").mkdir(parents=True)
+    old = [out / ".a.png.abcdefgh.tmp", out / "sub" / ".b.png.abcdefgh.tmp", out / ".notes.tmp"]
+    for p in old:
+        p.write_text("x")
+        os.utime(p, (1, 1))
+    _grey(tmp_path / "x.png", 4)
+    assert main(["colorize", str(tmp_path / "x.png"), "-o", str(out), *m]) == 0
+    assert [p.exists() for p in old] == [False, True, True]
+
+
+def test_one_clash_rule_by_the_results_real_name(tmp_path, tiny_model_file, capsys, maps_like_model):
+    d = tmp_path / "d"
+    d.mkdir()
+    Image.fromarray(colour_image(1, 40)).convert("L").save(d / "a.jpg", format="GIF")  # a GIF named a.jpg
+    _grey(d / "a.png", 2)
+    assert main(["colorize", str(d), "-o", str(tmp_path / "out"), "-m", str(tiny_model_file)]) == 0
+    err = capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "a_2.png"] and "2 colourised" in err
+    (tmp_path / "d1").mkdir(), (tmp_path / "d2").mkdir()
+    Image.fromarray(colour_image(3, 32)).save(tmp_path / "d1" / "m.jpg")
+    Image.fromarray(colour_image(4, 32)).save(tmp_path / "d2" / "m.jpg")
+    assert main(["translate", "-m", str(maps_like_model), str(tmp_path / "d1" / "m.jpg"), str(tmp_path / "d2" / "m.jpg"),
+                 "-o", str(tmp_path / "t")]) == 0
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["m.png", "m_2.png"]
+    assert "same name" in capsys.readouterr().err
+
+
+@pytest.fixture
+def maps_like_model(tmp_path):
+    """A tiny translator (3 channels in and out, 32 px)."""
+    import torch
+
+    from tomau.modelfile import save_model_file
+    from tomau.models.unet import UNetConfig, UNetGenerator
+
+    cfg = UNetConfig(ngf=4, num_downs=5, in_channels=3, out_channels=3)
+    torch.manual_seed(0)
+    path = tmp_path / "translator.safetensors"
+    save_model_file(path, UNetGenerator(cfg).state_dict(), {"task": "translate", "family": "translate", "direction": "AtoB",
+                    "generator": {"kind": "unet", "params": vars(cfg).copy()}, "image_size": 32})
+    return path
+
+
+def test_every_reader_checks_the_size_from_the_header(tmp_path, tiny_model_file, capsys, maps_like_model):
+    import subprocess
+    import sys
+
+    from tomau.data import scan_folder
+    from tomau.evaluate import load_truth
+
+    from .conftest import header_only_png
+
+    # importing tomau changes no global setting (Pillow's own bomb limit stays)
+    code = ("import PIL.Image as I; before = I.MAX_IMAGE_PIXELS; import tomau, tomau.images, tomau.cli, tomau.serve; "
+            "assert I.MAX_IMAGE_PIXELS == before, I.MAX_IMAGE_PIXELS")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    data = tmp_path / "data"
+    data.mkdir()
+    bomb = header_only_png(data / "bomb.png", 12_000, 12_000)  # 144 MP by its header, about 100 bytes
+    Image.fromarray(colour_image(1, 40)).save(data / "ok.png")
+    report = scan_folder(data, progress=False)
+    assert report.too_big == [bomb] and len(report.usable) == 1 and "1 over 100 MP" in report.summary()
+    with pytest.raises(Exception, match="144 megapixels"):
+        load_truth(bomb, 64)
+    assert main(["translate", "-m", str(maps_like_model), str(bomb), str(data / "ok.png"), "-o", str(tmp_path / "t")]) == 3
+    assert "bomb.png: 12000x12000 is 144 megapixels" in capsys.readouterr().err
+    marks = tmp_path / "marks.png"
+    Image.new("RGBA", (40, 40)).save(marks)
+    assert main(["hint", str(bomb), "--scribbles", str(marks), "-o", str(tmp_path / "h")]) == 2
+    assert main(["colorize", str(data / "ok.png"), "-o", str(tmp_path / "r"), "--reference", str(bomb), "-m", str(tiny_model_file)]) == 2
+    assert capsys.readouterr().err.count("144 megapixels") == 2
+
+
+def test_a_rotated_16_bit_scan_stays_16_bit_and_says_what_it_loses(tmp_path, tiny_model_file, capsys):
+    import cv2
+
+    pyvips = pytest.importorskip("pyvips")
+    ramp = (np.linspace(0, 65535, 30 * 50).reshape(30, 50)).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "plain.png"), np.stack([ramp, ramp, ramp], -1))
+    image = pyvips.Image.new_from_file(str(tmp_path / "plain.png")).copy(xres=600 / 25.4, yres=600 / 25.4)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turn 90 degrees clockwise to show
+    image.set_type(pyvips.GValue.blob_type, "exif-data", exif.tobytes())
+    image.pngsave(str(tmp_path / "scan.png"))
+    assert main(["colorize", str(tmp_path / "scan.png"), "-o", str(tmp_path / "out"), "-m", str(tiny_model_file)]) == 0
+    res = cv2.imread(str(tmp_path / "out" / "scan.png"), cv2.IMREAD_UNCHANGED)
+    assert res.dtype == np.uint16 and res.shape == (50, 30, 3)  # upright and 16 bits
+    with Image.open(tmp_path / "out" / "scan.png") as im:
+        kept = "dpi" in im.info
+    err = capsys.readouterr().err
+    assert kept or "not the input's DPI or EXIF" in err  # kept, or the note says what is lost
+
+
+def test_skip_existing_samples_real_color_names_and_unreadable_paths(tmp_path, tiny_model_file, capsys, monkeypatch):
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    _grey(scans / "a.png", 1)
+    _grey(scans / "a_color.png", 2)  # a real input of that name, not a result: -o is elsewhere
+    out = tmp_path / "out"
+    assert main(["colorize", str(scans), "-o", str(out), "-m", str(tiny_model_file)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "a_color.png"] and "earlier run" not in capsys.readouterr().err
+    # --skip-existing skips --samples results that are all there
+    s_out = tmp_path / "samples"
+    assert main(["colorize", str(scans / "a.png"), "-o", str(s_out), "-m", "faces", "--samples", "2"]) == 0
+    capsys.readouterr()
+    assert main(["colorize", str(scans / "a.png"), "-o", str(s_out), "-m", "faces", "--samples", "2", "--skip-existing"]) == 0
+    assert "0 colourised, 0 failed, 1 already done" in capsys.readouterr().err
+    # an unreadable folder is said; an unreadable file is not called corrupt
+    (scans / "locked").mkdir()
+    _grey(scans / "locked" / "b.png", 3)
+    real_scandir, real_open = os.scandir, Image.open
+
+    def scandir(path="."):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    def image_open(fp, *args, **kwargs):
+        if str(fp).endswith("a_color.png"):
+            raise PermissionError(13, "Permission denied", str(fp))
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(Image, "open", image_open)
+    assert main(["colorize", str(scans), "-o", str(tmp_path / "o2"), "-m", str(tiny_model_file)]) == 3
+    err = capsys.readouterr().err
+    assert "locked: cannot read the folder (Permission denied)" in err
+    assert "a_color.png: cannot read the file (Permission denied)" in err and "corrupt" not in err

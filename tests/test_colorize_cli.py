@@ -65,8 +65,10 @@ def test_folder_glob_and_bad_files_continue_with_summary(tmp_path, colour_folder
 
 
 def test_already_colour_said_once(tmp_path, colour_folder, tiny_model_file, capsys):
-    code, err = run(["colorize", str(colour_folder / "a"), "-o", str(tmp_path / "o"), "-m", str(tiny_model_file), "-q"], capsys)
+    code, err = run(["colorize", str(colour_folder / "a"), "-o", str(tmp_path / "o"), "-m", str(tiny_model_file)], capsys)
     assert code == 0 and err.count("already has colour") == 1
+    code, err = run(["colorize", str(colour_folder / "a"), "-o", str(tmp_path / "q"), "-m", str(tiny_model_file), "-q"], capsys)
+    assert code == 0 and err == ""  # -q: errors only
 
 
 def test_inputs_never_overwritten_when_outdir_is_input_folder(tmp_path, tiny_model_file, capsys):

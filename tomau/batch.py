@@ -19,14 +19,14 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-def failure(err: Exception, target: Path, source: Path | None = None) -> str:
+def failure(err: Exception, target: Path, source: Path | None = None, what: str = "colourised") -> str:
     """One line for a file that failed: the TomauError's sentence, why the result could not be written, or - for an
     error nobody foresaw - what it was, naming the input (the batch goes on)."""
     if isinstance(err, TomauError):
         return f"error: {err}"
     if isinstance(err, OSError):
         return f"error: {target}: cannot write the result ({getattr(err, 'strerror', None) or err})"
-    return f"error: {source or target}: could not be colourised ({type(err).__name__}: {str(err).strip() or 'no message'})"
+    return f"error: {source or target}: could not be {what} ({type(err).__name__}: {str(err).strip() or 'no message'})"
 
 
 @dataclass
@@ -146,18 +146,22 @@ def colorings(model, images: list, samples: int | None = None, seed: int = 0, re
             for k, out in zip(todo, outs):
                 results[k] = [out]
     for k, img in enumerate(images):
-        if deep[k] and not (streaming and _streams_16_bits()):
-            if (img.info or {}).keys() & {"icc_profile", "exif"}:
-                say(f"note: {img.path}: the 16-bit result keeps 16 bits per channel but not the input's ICC profile "
-                    "or EXIF (OpenCV writes neither); its values stay in the input's colour space")
+        lost = sorted((img.info or {}).keys() & {"icc_profile", "exif", "dpi"}) if deep[k] else []
+        if lost and not (streaming and _streams_16_bits(img, results[k][0])):
+            names = {"icc_profile": "ICC profile", "exif": "EXIF", "dpi": "DPI"}
+            say(f"note: {img.path}: the 16-bit result keeps 16 bits per channel but not the input's "
+                f"{' or '.join(names[n] for n in lost)} (OpenCV writes none of them); its values stay in the input's colour space")
     return results
 
 
-def _streams_16_bits() -> bool:
-    """True where libvips writes the results (16-bit PNG / TIFF then keep the ICC profile and EXIF)."""
-    from .images import _vips
+def _streams_16_bits(img, result) -> bool:
+    """True where libvips writes this 16-bit result (it then keeps the ICC profile, DPI and EXIF): as save_image
+    decides - libvips installed, a result above STREAM_PIXELS, no alpha, and no EXIF for a TIFF."""
+    from .images import STREAM_PIXELS, _vips
 
-    return _vips() is not None
+    h, w = result.shape[:2]
+    tiff_exif = img.format == "TIFF" and (img.info or {}).get("exif")
+    return img.alpha is None and h * w > STREAM_PIXELS and not tiff_exif and _vips() is not None
 
 
 def colorize_photos(files: list[tuple[Path, Path]] | list[Target], outdir: Path, model, batch_size: int = 8,
@@ -177,10 +181,12 @@ def colorize_photos(files: list[tuple[Path, Path]] | list[Target], outdir: Path,
         for note in notes:
             say(note)
     counts, colour_seen = Counts(), False
-    bar = tqdm(total=len(files), unit="img", desc="colourising", disable=len(files) < 2 or quiet)
+    bar = tqdm(total=len(files), unit="img", desc="colourising", disable=len(files) < 2 or quiet or None)  # None: off when not a terminal
     pending: list[tuple[Target, object]] = []
 
     def report(msg: str) -> None:  # through the bar when it is shown, so lines do not tear it
+        if quiet and msg.startswith("note:"):  # -q: errors only
+            return
         if bar.disable:
             say(msg)
         else:
@@ -284,7 +290,7 @@ def colorize_films(videos: list[tuple[Path, Path]] | list[Target], outdir: Path,
 
             def progress(n, total):
                 if not bars:
-                    bars.append(tqdm(total=total, unit="frame", desc=path.name, disable=quiet))
+                    bars.append(tqdm(total=total, unit="frame", desc=path.name, disable=quiet or None))
                 bars[0].total = total
                 bars[0].update(n - bars[0].n)
 

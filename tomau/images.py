@@ -206,18 +206,30 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
         raise
     except UnidentifiedImageError:
         raise TomauError(f"{path}: not an image Pillow can read (unknown or unsupported format)") from None
+    except PermissionError as err:
+        raise TomauError(f"{path}: cannot read the file ({err.strerror or err}); check its permissions") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise TomauError(f"{path}: the image is corrupt or truncated ({err})") from None
     mode = im.mode
     pixels, alpha = pil_to_pixels(im)
     del im  # the decoded image: its pixels are ``pixels`` now
     bits = 16 if mode.startswith("I;16") or (mode == "I" and pixels.size and fmt in ("PNG", "TIFF")) else 8
-    if fmt in ("PNG", "TIFF") and mode in ("RGB", "RGBA") and orientation in (1, None):
+    if fmt in ("PNG", "TIFF") and mode in ("RGB", "RGBA"):
         deep = _read_16bit_colour(path)  # Pillow reads 48/64-bit PNG and TIFF as 8 bits per channel
+        if deep is not None and orientation not in (1, None):  # OpenCV's unchanged read does not turn it: as Pillow did
+            deep = tuple(None if a is None else _exif_turn(a, orientation) for a in deep)
         if deep is not None and deep[0].shape[:2] == pixels.shape[:2]:
             pixels, alpha, bits = deep[0], (deep[1] if deep[1] is not None else alpha), 16
     return LoadedImage(path=path, pixels=pixels, alpha=alpha, is_colour=looks_colour(pixels), format=fmt,
                        frames=frames, bits=bits, info=info)
+
+
+def _exif_turn(a: np.ndarray, orientation: int) -> np.ndarray:
+    """Pixels (H, W, ...) turned upright as EXIF orientation 2-8 asks (what ImageOps.exif_transpose does)."""
+    turned = {2: lambda x: x[:, ::-1], 3: lambda x: x[::-1, ::-1], 4: lambda x: x[::-1],
+              5: lambda x: x.swapaxes(0, 1), 6: lambda x: np.rot90(x, -1), 7: lambda x: x.swapaxes(0, 1)[::-1, ::-1],
+              8: lambda x: np.rot90(x, 1)}.get(orientation, lambda x: x)(a)
+    return np.ascontiguousarray(turned)
 
 
 def _read_16bit_colour(path: Path) -> tuple[np.ndarray, np.ndarray | None] | None:
@@ -234,12 +246,18 @@ def _read_16bit_colour(path: Path) -> tuple[np.ndarray, np.ndarray | None] | Non
     return np.ascontiguousarray(arr[..., 2::-1]), alpha
 
 
-def _walk_files(root: Path, extensions: set[str]) -> list[Path]:
+def _walk_files(root: Path, extensions: set[str], errors: list[str] | None = None) -> list[Path]:
     """Files below ``root`` with one of ``extensions``, following symlinked folders (each real folder once, so
-    a link loop ends), sorted; paths keep the names they were reached by."""
+    a link loop ends), sorted; paths keep the names they were reached by. A folder that cannot be read is one
+    sentence in ``errors``."""
     seen: set[str] = set()
     found: list[Path] = []
-    for folder, dirs, files in os.walk(root, followlinks=True):
+
+    def unreadable(err: OSError) -> None:
+        if errors is not None:
+            errors.append(f"{err.filename}: cannot read the folder ({err.strerror or err}); the files in it are not colourised")
+
+    for folder, dirs, files in os.walk(root, followlinks=True, onerror=unreadable):
         real = os.path.realpath(folder)
         if real in seen:
             dirs[:] = []
@@ -262,7 +280,7 @@ def collect_inputs(items: list[str], notes: list[str] | None = None) -> tuple[li
     for item in items:
         p = Path(item)
         if p.is_dir():
-            files = _walk_files(p, IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)
+            files = _walk_files(p, IMAGE_EXTENSIONS | VIDEO_EXTENSIONS, errors)
             if not files:
                 errors.append(f"{p}: the folder holds no image or video files ({', '.join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))})")
             found += [(f, f.relative_to(p)) for f in files]
@@ -295,7 +313,9 @@ def output_path(outdir: Path, rel: Path, source_format: str | None, has_alpha: b
     ext = _WRITABLE.get(source_format or "") or _FALLBACK.get(source_format or "", ".png")
     if has_alpha and source_format not in _ALPHA_OK:
         ext = ".png"
-    keep_suffix = rel.suffix.lower() in IMAGE_EXTENSIONS and _WRITABLE.get(source_format or "") == ext
+    # the input's own suffix only when it names the result's real format (a PNG named a.jpg gives a.png)
+    keep_suffix = (rel.suffix.lower() in IMAGE_EXTENSIONS and _WRITABLE.get(source_format or "") == ext
+                   and _FORMAT_BY_SUFFIX.get(rel.suffix.lower()) == source_format)
     target = outdir / (rel if keep_suffix else rel.with_suffix(ext))
     if target.resolve() in protected:
         target = target.with_name(f"{target.stem}_color{target.suffix}")
@@ -317,7 +337,8 @@ def without_own_outputs(pairs: list[tuple[Path, Path]], outdir: Path) -> tuple[l
         real = f.resolve()
         root = Path(*f.absolute().parts[: len(f.absolute().parts) - len(rel.parts)]).resolve()
         in_out_below_root = out_real != root and root in out_real.parents and out_real in real.parents
-        is_result = f.stem.endswith("_color") and (real.parent, f.stem[: -len("_color")]) in stems
+        is_result = (f.stem.endswith("_color") and real.parent == out_real  # what -o = the input folder wrote
+                     and (real.parent, f.stem[: -len("_color")]) in stems)
         if in_out_below_root or is_result:
             dropped += 1
             continue
@@ -341,7 +362,7 @@ def make_output_dir(path: str | Path) -> Path:
         os.unlink(probe)
     except OSError as err:
         raise TomauError(f"{path}: cannot write to the output folder ({err.strerror or err})") from None
-    remove_stale_temps(path, min_age_s=600)
+    remove_stale_temps(path, min_age_s=600, recursive=False)  # the folder itself: below it may be anyone's
     return path
 
 

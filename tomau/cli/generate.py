@@ -49,6 +49,7 @@ def add_parser(sub) -> None:
     x.add_argument("-o", "--output", required=True, help="output folder (PNG files)")
     x.add_argument("--paired", action="store_true", help="inputs are A|B pair files: translate their input half")
     x.add_argument("--device", default="cpu")
+    x.add_argument("--overwrite", action="store_true", help="replace files already in the output folder under a result's name")
     quiet(x)
     x.set_defaults(func=cmd_translate)
 
@@ -95,10 +96,13 @@ def cmd_swd(args) -> int:
 
 
 def cmd_translate(args) -> int:
-    import numpy as np
-    from PIL import Image
+    import sys
 
-    from ..images import collect_inputs, make_output_dir, output_path, save_image
+    import numpy as np
+    from tqdm import tqdm
+
+    from ..batch import failure, plan_targets, refuse_existing
+    from ..images import collect_inputs, make_output_dir, open_image, save_image
     from ..pipeline import load
 
     if not args.model:  # tomau 0.1 took the model as the first positional argument
@@ -113,21 +117,28 @@ def cmd_translate(args) -> int:
         args.model, args.inputs = args.inputs[0], args.inputs[1:]
         if not args.quiet:
             say(f"note: the model as first argument is deprecated; write tomau translate -m {args.model} ...")
-    translator = load(args.model, "translate", args.device)
     files, errors = collect_inputs(args.inputs)
     for e in errors:
         say(f"error: {e}")
+    if not files:
+        raise TomauError("nothing to translate")
     outdir = make_output_dir(args.output)
-    protected = {f.resolve() for f, _ in files}
+    targets, notes = plan_targets(files, outdir, result_format="PNG")  # one clash rule with colorize
+    refuse_existing(targets, None, args.overwrite, False)
+    for note in notes:
+        say(note)
+    translator = load(args.model, "translate", args.device)
     done, failed = 0, len(errors)
-    for path, rel in files:
+    bar = tqdm(targets, unit="img", desc="translating", disable=args.quiet or len(targets) < 2 or None)
+    for t in bar:
         try:
-            with Image.open(path) as im:
-                src = translator.split_pair(im, path)[0] if args.paired else np.asarray(im.convert("RGB"), dtype=np.uint8)
-            save_image(output_path(outdir, rel, "PNG", False, protected), translator([src])[0])
+            with open_image(t.source) as im:  # refused from its header when over 100 MP
+                src = translator.split_pair(im, t.source)[0] if args.paired else np.asarray(im.convert("RGB"), dtype=np.uint8)
+            save_image(t.path, translator([src])[0])
             done += 1
-        except (OSError, TomauError) as err:
-            say(f"error: {path}: {err}")
+        except Exception as err:  # noqa: BLE001 - one line naming the file; the others go on
+            bar.write(failure(err, t.path, t.source, 'translated') if isinstance(err, TomauError) or not isinstance(err, OSError)
+                      else f"error: {t.source}: {err.strerror or err}", file=sys.stderr)
             failed += 1
     if not args.quiet or failed:
         say(f"{done} translated, {failed} failed" + (f"; results in {outdir}" if done else ""))

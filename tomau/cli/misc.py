@@ -19,6 +19,7 @@ def add_parser(sub) -> None:
     h.add_argument("--scribbles", required=True, help="image of the same size holding the colour hints")
     h.add_argument("-m", "--model", help="start from this colouriser's output; the hints override it where given")
     h.add_argument("-o", "--output", required=True, help="output file, or folder")
+    h.add_argument("--overwrite", action="store_true", help="replace a file already there under the result's name")
     quiet(h)
     h.set_defaults(func=cmd_hint)
 
@@ -57,10 +58,20 @@ def cmd_hint(args) -> int:
     import time
 
     from ..hints import colorize_with_hints, read_scribbles
-    from ..images import load_image, output_path, save_image
+    from ..images import load_image, make_output_dir, output_path, save_image
 
     photo = load_image(args.photo)
     scribbles = load_image(args.scribbles)
+    inputs = {Path(args.photo).resolve(), Path(args.scribbles).resolve()}
+    target = Path(args.output)
+    if target.is_dir() or not target.suffix:  # decided before any work: never an input, never a file already there
+        target = make_output_dir(target)
+        target = output_path(target, Path(Path(args.photo).name), photo.format, False, inputs)
+    if target.resolve() in inputs:
+        raise TomauError(f"{target}: that is an input ({'the photo' if target.resolve() == Path(args.photo).resolve() else 'the scribbles'}); "
+                         "inputs are never overwritten")
+    if target.exists() and not args.overwrite:
+        raise TomauError(f"{target} already exists; pass --overwrite to replace it, or choose another -o")
     if scribbles.rgb.shape[:2] != photo.rgb.shape[:2]:
         raise TomauError(f"{args.scribbles}: {scribbles.rgb.shape[1]}x{scribbles.rgb.shape[0]} does not match the photo's "
                          f"{photo.rgb.shape[1]}x{photo.rgb.shape[0]}; draw the hints on a copy of the photo")
@@ -72,12 +83,6 @@ def cmd_hint(args) -> int:
         model_rgb = load(args.model, "colorize")([photo.rgb])[0]
     t0 = time.time()
     out = colorize_with_hints(photo.rgb, mask, hint_ab, model_rgb)
-    target = Path(args.output)
-    if target.is_dir() or not target.suffix:
-        target.mkdir(parents=True, exist_ok=True)
-        target = output_path(target, Path(Path(args.photo).name), photo.format, False, {Path(args.photo).resolve()})
-    if target.resolve() == Path(args.photo).resolve():
-        raise TomauError(f"{target}: that is the input photo; inputs are never overwritten")
     save_image(target, out)
     if not args.quiet:
         say(f"{args.photo} -> {target} ({int(mask.sum())} hinted pixels, solved in {time.time() - t0:.2f} s)")
