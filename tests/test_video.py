@@ -8,6 +8,7 @@ av = pytest.importorskip("av")
 pytest.importorskip("cv2")
 
 from tomau.cli import main  # noqa: E402
+from tomau.errors import TomauError  # noqa: E402
 from tomau.video import TemporalSmoother, probe, write_video  # noqa: E402
 
 
@@ -192,3 +193,46 @@ def test_audio_that_the_output_cannot_carry_is_re_encoded(tmp_path, tinted_model
     assert probe(out).has_audio and probe(out).frames == 10
     with av.open(str(out)) as c:
         assert c.streams.audio[0].codec_context.name in ("aac", "opus", "libopus")
+
+
+def test_a_raw_stream_without_timestamps_keeps_its_length_and_rate(tmp_path, tinted_model, capsys):
+    """Raw H.264 named .mp4 has no duration: its frames are counted (the page's length limit sees them) and the
+    result keeps the stream's rate, not 60 s at 15,000 fps."""
+    av = pytest.importorskip("av")
+    from tomau.serve import Session
+    from tomau.video import probe
+
+    raw = tmp_path / "raw.mp4"
+    with av.open(str(raw), "w", format="h264") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(50):
+            for p in s.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 4 * i, np.uint8), format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    info = probe(raw)
+    assert info.frames == 50 and info.duration == pytest.approx(2.0) and not info.timed
+    with pytest.raises(TomauError, match="lasts 2 s"):
+        Session(max_video_seconds=1).colorize_film(str(raw), str(tinted_model))
+    assert main(["colorize", str(raw), "-o", str(tmp_path / "out"), "-m", str(tinted_model)]) == 0
+    out = probe(tmp_path / "out" / "raw.mp4")
+    assert out.frames == 50 and float(out.fps) == pytest.approx(25) and out.duration == pytest.approx(2.0, abs=0.1)
+
+
+def test_a_film_too_small_to_colourise_is_one_line_and_the_batch_goes_on(tmp_path, tinted_model, capsys):
+    av = pytest.importorskip("av")
+    tiny = tmp_path / "tiny.mkv"
+    with av.open(str(tiny), "w") as c:
+        s = c.add_stream("rawvideo", rate=10)
+        s.width, s.height, s.pix_fmt = 1, 16, "gray"
+        for i in range(3):
+            for p in s.encode(av.VideoFrame.from_ndarray(np.full((16, 1), 40 * i, np.uint8), format="gray")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    good = grey_clip(tmp_path / "good.mp4", n=4, audio=False)
+    assert main(["colorize", str(tiny), str(good), "-o", str(tmp_path / "out"), "-m", str(tinted_model)]) == 3
+    err = capsys.readouterr().err
+    assert "tiny.mkv: 1x16 pixels is too small to colourise" in err and "Traceback" not in err
+    assert (tmp_path / "out" / "good.mp4").exists()
