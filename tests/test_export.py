@@ -212,3 +212,18 @@ def test_the_vividness_dial_is_baked_into_the_cached_graph(tmp_path):
         assert np.abs(ours - theirs).max() <= 1
         outs[mix] = ours
     assert np.abs(outs[0.0] - outs[1.0]).mean() > 0.5  # two graphs, one per dial setting
+
+
+def test_the_default_backend_falls_back_to_pytorch_where_the_export_fails(tinted_model, monkeypatch):
+    import tomau.backends as backends
+    from tomau.inference import load_model
+
+    def refuse(*args, **kwargs):
+        raise TomauError("PyTorch could not export this network to ONNX")
+
+    monkeypatch.setattr(backends, "DEFAULT_BACKEND", "onnxruntime")
+    monkeypatch.setattr(backends, "cached_export", refuse)
+    model = load_model(str(tinted_model))
+    assert model.backend == "torch" and model.runner is None
+    with pytest.raises(TomauError, match="could not export"):
+        load_model(str(tinted_model), backend="onnxruntime")  # asked for by name: the reason, not a silent change

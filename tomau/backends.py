@@ -106,5 +106,12 @@ class OnnxColourNet:
 
 
 def onnx_colour_net(model: str | Path, mix: float | None = None, temperature: float | None = None,
-                    threads: int = 0) -> OnnxColourNet:
-    return OnnxColourNet(cached_export(model, mix, temperature), threads)
+                    threads: int = 0, required: bool = True) -> OnnxColourNet | None:
+    """The model's network in onnxruntime; None where it cannot be exported and onnxruntime was not asked for by
+    name (the default backend then falls back to PyTorch: a network of a family registered by a plugin, say)."""
+    try:
+        return OnnxColourNet(cached_export(model, mix, temperature), threads)
+    except TomauError:
+        if required:
+            raise
+        return None

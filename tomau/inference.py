@@ -160,9 +160,10 @@ def load_model(model: str = DEFAULT_MODEL, device: str = "cpu", mix: float | Non
             cfg.temperature = temperature
         cfg.validate()
     colorizer = Colorizer(net, int(config["image_size"]), device, config, name=str(model))
-    colorizer.backend = backend
     if backend == "onnxruntime":
-        colorizer.runner = onnx_colour_net(model, mix, temperature)
+        colorizer.runner = onnx_colour_net(model, mix, temperature, required=asked is not None)
+        backend = backend if colorizer.runner is not None else "torch"
+    colorizer.backend = backend
     return colorizer
 
 
