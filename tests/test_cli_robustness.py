@@ -447,3 +447,55 @@ def test_skip_existing_samples_real_color_names_and_unreadable_paths(tmp_path, t
     err = capsys.readouterr().err
     assert "locked: cannot read the folder (Permission denied)" in err
     assert "a_color.png: cannot read the file (Permission denied)" in err and "corrupt" not in err
+
+
+def test_help_and_version_do_not_import_pytorch_and_the_light_help_matches_the_commands():
+    import subprocess
+    import sys
+
+    from tomau.cli import ALIASES, COMMANDS, build_parser
+
+    code = ("import sys\nfrom tomau.cli import main\nfor argv in (['--version'], ['--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\nimport tomau\nassert 'torch' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    sub = next(a for a in build_parser()._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    assert {c.dest: c.help for c in sub._choices_actions} == COMMANDS  # the table says what each command says
+    assert {n for n in sub.choices if n not in COMMANDS} == {a for names in ALIASES.values() for a in names}
+
+
+def test_long_steps_show_a_bar_on_a_terminal(tmp_path, tiny_model_file, monkeypatch):
+    """evaluate's Frechet features have a bar of their own (minutes of silence after the first bar before)."""
+    import io
+    import sys
+
+    import torch
+
+    from tomau.evaluate import evaluate_files
+    from tomau.inference import load_model
+    from tomau.metrics.frechet import FeatureNet
+
+    class Pool(torch.nn.Module):
+        def pooled(self, x):
+            return x.mean((2, 3))
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    files = []
+    for i in range(4):
+        Image.fromarray(colour_image(i, 32)).save(tmp_path / f"{i}.png")
+        files.append(tmp_path / f"{i}.png")
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    res = evaluate_files(load_model(str(tiny_model_file)), files, size=32, frechet=FeatureNet(net=Pool(), size=16))
+    assert "fd" in res["model"] and "Frechet features:   0%|          | 0/12" in screen.getvalue()
+
+
+def test_a_bogus_device_is_one_sentence(tmp_path, tiny_model_file, capsys):
+    _grey(tmp_path / "a.png")
+    assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", str(tiny_model_file), "--device", "bogus"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == "error: unknown device 'bogus'; use cpu, cuda, cuda:1 ... or mps"

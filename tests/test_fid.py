@@ -115,7 +115,7 @@ def test_fid_end_to_end_with_cached_statistics(tmp_path, monkeypatch):
     """Known answers: a folder against itself is 0; the same images with red raised by 40 have the same covariance
     and means 40/255 apart in R (resizing is linear), so FID = (40/255)^2."""
     monkeypatch.setattr(fidmod, "CACHE_DIR", tmp_path / "cache")
-    monkeypatch.setattr(fidmod, "load_fid_inception", lambda weights=None, device="cpu": MeanColour())
+    monkeypatch.setattr(fidmod, "load_fid_inception", lambda weights=None, device="cpu", **kw: MeanColour())
     a = _shifted_folder(tmp_path / "a", range(6))
     b = _shifted_folder(tmp_path / "b", range(6), red=40)
     net = MeanColour()
@@ -136,3 +136,17 @@ def test_missing_weights_are_one_clear_sentence(tmp_path, capsys):
     assert main(["fid", str(tmp_path), str(tmp_path), "--weights", str(tmp_path / "none.pth")]) == 2
     err = capsys.readouterr().err
     assert "no such FID Inception weights file" in err and err.count("\n") == 1
+
+
+def test_nothing_downloads_on_its_own(tmp_path, capsys, monkeypatch):
+    """Without --weights and no cached file, `tomau fid` names the file and its URL and touches no network."""
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("tomau tried to download")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(fidmod, "CACHE_DIR", tmp_path / "empty_cache")
+    assert main(["fid", str(tmp_path), str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert fidmod.FID_WEIGHTS_URL in err and "--weights" in err and "--download" in err and err.count("\n") == 1

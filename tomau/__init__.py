@@ -10,7 +10,21 @@
 __version__ = "0.1.0"
 
 from .errors import TomauError  # noqa: E402
-from .inference import Colorizer, colorize, load_model  # noqa: E402
-from .video import colorize_video  # noqa: E402
 
 __all__ = ["Colorizer", "TomauError", "colorize", "colorize_video", "load_model", "__version__"]
+# PyTorch is imported when one of these is first used, not by `import tomau` (`tomau --version` stays instant)
+_LAZY = {"Colorizer": "inference", "colorize": "inference", "load_model": "inference", "colorize_video": "video"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

@@ -49,7 +49,7 @@ def evaluate_files(colorizer, files: list[Path], size: int = 256, batch_size: in
     from tqdm import tqdm
 
     truths, preds = [], []
-    bar = tqdm(total=len(files), desc="evaluating", unit="img", disable=not progress, leave=False)
+    bar = tqdm(total=len(files), desc="evaluating", unit="img", disable=not progress or None, leave=False)
     for i in range(0, len(files), batch_size):
         chunk = [load_truth(f, size) for f in files[i : i + batch_size]]
         preds += colorizer.colorize_arrays([c.astype(np.float32) / 255 for c in chunk], batch_size=batch_size)
@@ -62,9 +62,20 @@ def evaluate_files(colorizer, files: list[Path], size: int = 256, batch_size: in
         from .metrics.frechet import FeatureNet, feature_statistics, frechet_distance
 
         net = frechet if isinstance(frechet, FeatureNet) else FeatureNet()
-        true_stats = feature_statistics(net(truths))
-        model["fd"] = frechet_distance(*feature_statistics(net(preds)), *true_stats)
-        grey["fd"] = frechet_distance(*feature_statistics(net(greys)), *true_stats)
+        # the features of 3 sets take as long as the colouring: a bar of their own, not minutes of silence
+        fbar = tqdm(total=3 * len(truths), desc="Frechet features", unit="img", disable=not progress or None, leave=False)
+
+        def features(images: list[np.ndarray]) -> np.ndarray:
+            out = []
+            for i in range(0, len(images), 32):
+                out.append(net(images[i : i + 32]))
+                fbar.update(len(images[i : i + 32]))
+            return np.concatenate(out)
+
+        true_stats = feature_statistics(features(truths))
+        model["fd"] = frechet_distance(*feature_statistics(features(preds)), *true_stats)
+        grey["fd"] = frechet_distance(*feature_statistics(features(greys)), *true_stats)
+        fbar.close()
     return {
         "model": model,
         "grey": grey,

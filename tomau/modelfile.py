@@ -135,7 +135,11 @@ def load_network(model: str | Path, task: str, what: str, device: str = "cpu") -
     config, state = load_model_file(model)
     if config.get("task") != task:
         raise TomauError(f"{model}: a {config.get('task')!r} model, not {what}")
-    if device != "cpu" and device.startswith("cuda") and not torch.cuda.is_available():
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise TomauError(f"unknown device {device!r}; use cpu, cuda, cuda:1 ... or mps") from None
+    if device != "cpu" and str(device).startswith("cuda") and not torch.cuda.is_available():
         raise TomauError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU here; use --device cpu")
     spec = config.get("generator", {})
     if not isinstance(spec, dict) or not isinstance(spec.get("params", {}), dict):

@@ -47,7 +47,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# every command's one-line help, for `tomau --help` and `tomau --version` without importing the commands (which
+# import PyTorch): kept equal to the commands' own by tests/test_cli_robustness.py
+COMMANDS = {
+    "colorize": "colourise photos and films",
+    "train": "train a model family on a folder of images",
+    "evaluate": "score a model against colour ground truth",
+    "generate": "sample images from an unconditional GAN (tomau train gan)",
+    "fid": "Frechet Inception distance between two image folders (needs the published Inception weights)",
+    "swd": "sliced Wasserstein distance between two image folders (no downloaded weights)",
+    "translate": "translate images with a paired model (tomau train translate)",
+    "hint": "colour a photo from colour scribbles (Levin et al. 2004), alone or on a model's output",
+    "serve": "a local web page: photos, colour hints, reference photos, films",
+    "blend": "interpolate two models' weights: a fidelity-to-vividness dial",
+    "models": "list bundled models, or describe one model file",
+    "export": "write a model as ONNX: colourisers take Lab L in [0, 100] and give ab; translators and generators give sRGB",
+}
+ALIASES = {"colorize": ["colourise", "colorise"]}
+
+
+def light_parser() -> argparse.ArgumentParser:
+    """The top-level parser with each command's name and help only: `tomau`, `tomau --help`, `tomau --version`."""
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(prog="tomau", description="Colourise black-and-white photos and train the models that do it.",
+                                     epilog=EPILOG, formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"tomau {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in COMMANDS.items():
+        sub.add_parser(name, help=text, aliases=ALIASES.get(name, []))
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    named = next((a for a in argv if not a.startswith("-")), None)
+    if named is None or named not in {*COMMANDS, *(a for names in ALIASES.values() for a in names)}:
+        light_parser().parse_args(argv)  # help, version, or the usage error of a missing or unknown command: exits
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
                 "Frechet Inception distance between two image folders (needs the published Inception weights)")
     f.add_argument("a", help="folder of images or .npz statistics")
     f.add_argument("b", nargs="?", help="folder of images or .npz statistics")
-    f.add_argument("--weights", help="pt_inception-2015-12-05-6726825d.pth: a file or URL (default: the cached file, else the official URL)")
+    f.add_argument("--weights", help="pt_inception-2015-12-05-6726825d.pth: a file or URL (default: the cached file)")
+    f.add_argument("--download", action="store_true", help="without --weights and no cached file: download the official file once (92 MB)")
     f.add_argument("--save-stats", metavar="FILE.npz", help="write the statistics of A to this file")
     f.add_argument("--batch-size", type=at_least(1), default=50)
     f.add_argument("--device", default="cpu")
@@ -69,7 +70,7 @@ def cmd_fid(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    net = load_fid_inception(args.weights, args.device)
+    net = load_fid_inception(args.weights, args.device, download=args.download)
     if args.save_stats:
         mu, sigma = folder_statistics(args.a, net, args.batch_size, args.device, progress=not args.quiet)
         save_statistics(args.save_stats, mu, sigma)

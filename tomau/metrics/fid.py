@@ -30,10 +30,14 @@ FID_WEIGHTS_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid
 FID_WEIGHTS_FILE = FID_WEIGHTS_URL.rsplit("/", 1)[-1]
 
 
-def load_fid_inception(weights: str | None = None, device="cpu") -> FIDInceptionV3:
-    """The FID network with the published weights: a file path, a URL, or (None) the cached/official file."""
+def load_fid_inception(weights: str | None = None, device="cpu", download: bool = False) -> FIDInceptionV3:
+    """The FID network with the published weights: a file path, a URL, or (None) the cached file - which is
+    downloaded from the official URL only with ``download`` (nothing in tomau downloads on its own)."""
     if weights is None:
         cached = CACHE_DIR / FID_WEIGHTS_FILE
+        if not cached.exists() and not download:
+            raise TomauError(f"FID needs the published Inception weights {FID_WEIGHTS_FILE} (92 MB), which tomau does not "
+                             f"download by itself: fetch {FID_WEIGHTS_URL} and pass --weights FILE, or pass --download")
         weights = str(cached) if cached.exists() else FID_WEIGHTS_URL
     path, state = load_state_source(weights, "FID Inception weights")
     net = FIDInceptionV3()
