@@ -170,7 +170,7 @@ def upload(page, box: str, path: Path, shown: str, inside: bool = True) -> None:
         file_input.set_input_files([])  # the same file given twice is no change, and no upload; clear first
         file_input.set_input_files(str(path))
         try:
-            (page.locator(box) if inside else page).locator(shown).first.wait_for(timeout=8_000)
+            (page.locator(box) if inside else page).locator(shown).first.wait_for(timeout=20_000)
             return
         except Exception:
             if attempt == 3:
@@ -181,7 +181,7 @@ def upload(page, box: str, path: Path, shown: str, inside: bool = True) -> None:
 def download(page, file_box: str, target: Path) -> Path:
     """Wait for the result's link in a File box, click it as a user would, save what the browser receives."""
     link = page.locator(f"{file_box} a").first
-    link.wait_for(timeout=120_000)
+    link.wait_for(timeout=180_000)
     with page.expect_download() as info:
         link.click()
     info.value.save_as(target)
@@ -211,7 +211,7 @@ def test_page_shows_a_clear_message_for_a_bad_file(browser_page, page_url, tmp_p
     bad.write_text("this is not a photo")
     upload(page, "#photo-input", bad, "text=letter.jpg")
     page.click("#colourise")
-    page.wait_for_selector("text=not an image Pillow can read", timeout=60_000)
+    page.wait_for_selector("text=not an image Pillow can read", timeout=180_000)
     time.sleep(0.2)
 
 
@@ -268,7 +268,7 @@ def test_page_several_colourings_from_a_diverse_model(browser_page, page_url, tm
     Image.open(SAMPLES / "1860_girls.jpg").convert("L").resize((128, 128)).save(photo)
     upload(page, "#photo-input", photo, "text=face.png")
     page.click("#colourise")
-    page.wait_for_function("document.querySelectorAll('#colourings img').length >= 3", timeout=60_000)
+    page.wait_for_function("document.querySelectorAll('#colourings img').length >= 3", timeout=180_000)
     assert page.locator("#colourings img").count() == 3
 
 
