@@ -493,7 +493,8 @@ def colorize_archive(src: list[str] | str, dst: str, model: str | None = None, d
         ctx.enable_progress_bars = False  # one bar of photos below, not Ray's per operator
         logging.getLogger("ray.data").setLevel(logging.WARNING)
         ds = ray.data.from_items([{"source": s, "rel": r, "result": p} for s, r, p in todo],
-                                 override_num_blocks=max(1, min(len(todo), workers * 4)))
+                                 override_num_blocks=max(1, -(-len(todo) // (2 * batch_size))))
+        # blocks of two batches: a block's rows reach the manifest when its task ends, so few are ever unrecorded
         ds = ds.map_batches(_Colorizer, batch_size=batch_size, batch_format="numpy",
                             fn_constructor_args=(model, device, backend, mix, temperature, threads, max_pixels,
                                                  batch_size, place.where if place else ".", dst),
