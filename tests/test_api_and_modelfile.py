@@ -18,7 +18,9 @@ def test_bundled_default_colorizes_a_bundled_photo():
     out = colorize(grey, model)
     assert isinstance(out, Image.Image) and out.size == grey.size and out.mode == "RGB"
     assert colourfulness(np.asarray(out)) > 8  # visibly coloured, not grey
-    assert model.config["generator"]["params"]["ngf"] == 28
+    assert model.config["family"] == "effunet"  # the default; the old default is bundled as pix2pix
+    assert load_model("default").config == model.config
+    assert load_model("pix2pix").config["generator"]["params"]["ngf"] == 28
 
 
 def test_colorize_keeps_alpha_and_accepts_a_name(tiny_model_file):
