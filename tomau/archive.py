@@ -491,7 +491,7 @@ def colorize_archive(src: list[str] | str, dst: str, model: str | None = None, d
         threads = max(1, int(per)) if not gpus else 0
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # one bar of photos below, not Ray's per operator
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
         ds = ray.data.from_items([{"source": s, "rel": r, "result": p} for s, r, p in todo],
                                  override_num_blocks=max(1, -(-len(todo) // (2 * batch_size))))
         # blocks of two batches: a block's rows reach the manifest when its task ends, so few are ever unrecorded
