@@ -290,11 +290,15 @@ class _Colorizer:
         self.model = load(model, "colorize", device=device, mix=mix, temperature=temperature, backend=backend)
         self.max_pixels, self.batch_size = max_pixels, batch_size
         self.src, self.dst = Place(src), Place(dst)
-        self.tmp = Path(tempfile.mkdtemp(prefix="tomau-ray-"))
+        self.tmp = Path(tempfile.mkdtemp(prefix="tomau-ray-")) if self.src.remote or self.dst.remote else None
+
+    def __del__(self):
+        if getattr(self, "tmp", None) is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __call__(self, batch: dict) -> dict:
         sources, rels, results = list(batch["source"]), list(batch["rel"]), list(batch["result"])
-        work = self.tmp / f"{time.monotonic_ns()}"
+        work = (self.tmp / f"{time.monotonic_ns()}") if self.tmp else None
         targets, names, outcome, notes = [], {}, {}, []
         for k, (source, rel, result) in enumerate(zip(sources, rels, results)):
             local_src, local_out = source, result
@@ -340,7 +344,8 @@ class _Colorizer:
                 for local, (_, src) in names.items():
                     line = line.replace(local, src)
             outcome[k] = (status, line, seconds)
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
         rows = [outcome[k] for k in range(len(sources))]
         return {"source": sources, "result": results,
                 "status": [s for s, _, _ in rows],
@@ -412,13 +417,14 @@ def colorize_archive(src: list[str] | str, dst: str, model: str | None = None, d
                      max_pixels: int | None = None, backend: str | None = None, mix: float | None = None,
                      temperature: float | None = None, overwrite: bool = False, skip_existing: bool = False,
                      shard_spec: str | None = None, address: str | None = None, quiet: bool = False, say=_stderr,
-                     progress=None, files_from: str | None = None) -> ArchiveCounts:
+                     progress=None, files_from: str | None = None, threads: int | None = None) -> ArchiveCounts:
     """Colourise photos into ``dst`` on Ray Data, with the command line's results (tomau.batch.colorize_photos in
     each actor). ``src``: folders, files, globs or list files (``.txt``), or one ``s3://`` / ``gs://`` / ...
     folder; ``dst`` a folder or URI. A manifest in ``dst`` records each photo; a rerun skips the done ones and
     retries the failed ones. ``workers`` actors (default: one per GPU with ``device="cuda"``, else one per CPU),
     each holding ``cpus_per_worker`` CPUs (default: a fraction below 1, so Ray's own tasks always find a CPU).
-    Ray is joined at ``address`` / ``$RAY_ADDRESS`` where given, else started on this machine (and stopped after).
+    ``threads``: the model's CPU threads in each actor (default: its share of CPUs, at least 1). Ray is joined at
+    ``address`` / ``$RAY_ADDRESS`` where given, else started on this machine (and stopped after).
     ``progress(row)`` hears each recorded row. Returns counts (``already``: done by an earlier run)."""
     try:
         import ray
@@ -488,7 +494,7 @@ def colorize_archive(src: list[str] | str, dst: str, model: str | None = None, d
             raise TomauError(f"--device {device}: the Ray cluster has no GPUs; use --device cpu")
         workers = workers or (gpus if gpus else max(1, int(cpus)))
         per = cpus_per_worker or (1.0 if gpus else max(0.1, min(1.0, 0.95 * cpus / workers)))
-        threads = max(1, int(per)) if not gpus else 0
+        threads = threads or (max(1, int(per)) if not gpus else 0)  # the model's CPU threads in each actor
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # one bar of photos below, not Ray's per operator
         logging.getLogger("ray.data").setLevel(logging.ERROR)
@@ -553,5 +559,6 @@ def cmd_ray(args, say=_stderr) -> int:
     counts = colorize_archive(list(args.inputs), args.output, files_from=args.files_from, model=args.model, device=args.device, workers=args.workers,
                               batch_size=args.batch_size, max_pixels=args.max_pixels, backend=args.backend,
                               mix=args.mix, temperature=args.temperature, overwrite=args.overwrite,
-                              skip_existing=args.skip_existing, shard_spec=args.shard, quiet=args.quiet, say=say)
+                              skip_existing=args.skip_existing, shard_spec=args.shard, quiet=args.quiet, say=say,
+                              threads=args.threads or None)
     return counts.exit_code()
