@@ -82,7 +82,7 @@ def test_two_stage_training_and_sampling(tmp_path, colour_folder, zhang_bins, ca
     names = sorted(p.name for p in out.iterdir())
     assert names == ["grey_00.jpg", "grey_01.jpg", "grey_02.jpg"]
     assert Image.open(out / "grey_01.jpg").size == (70, 90)  # full resolution
-    assert main(["colorize", str(photo), "-o", str(out), "-m", str(tmp_path / "m2"), "--samples", "9", "-q"]) == 2
+    assert main(["colorize", str(photo), "-o", str(tmp_path / "out9"), "-m", str(tmp_path / "m2"), "--samples", "9", "-q"]) == 2
     assert "at most 4 samples" in capsys.readouterr().err
 
     outs = colorize(Image.open(photo), str(tmp_path / "v"), samples=3, seed=5)
