@@ -256,3 +256,41 @@ def test_a_killed_data_worker_keeps_the_finished_steps(tmp_path, colour_folder, 
     with pytest.raises(TomauError, match="checkpoint saved at step 2; continue with --resume"):
         train(tiny_cfg(colour_folder, tmp_path, steps=6, ckpt_every=100), quiet=True)
     assert read_state(tmp_path / "00000-pix2pix" / "state.safetensors")["step"] == 2
+
+
+def test_a_damaged_run_folder_says_what_is_damaged(tmp_path, colour_folder, capsys):
+    """Issue 22 item 9: a kill's half line in metrics.jsonl, a truncated config.json, a state of the wrong structure."""
+    from tomau.training.trainer import write_state
+
+    run = train(tiny_cfg(colour_folder, tmp_path / "r", steps=2, ckpt_every=2), quiet=True)
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 3, "G_L')  # killed mid-write
+    config = (run / "config.json").read_text()
+    (run / "config.json").write_text(config[: len(config) // 2])  # truncated
+    assert main(["train", "pix2pix", "--resume", str(run), "--steps", "4", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "config.json is damaged" in err and "stored in the checkpoint" in err
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]  # every line readable again
+    assert max(r["step"] for r in rows) == 4
+
+    (run / "config.json").write_text("{")
+    (run / "state.safetensors").unlink()
+    assert main(["train", "pix2pix", "--resume", str(run), "--steps", "6", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "config.json is damaged" in err and "--init" in err and "Traceback" not in err
+
+    other = train(tiny_cfg(colour_folder, tmp_path / "s", steps=2, ckpt_every=2), quiet=True)
+    state = read_state(other / "state.safetensors")
+    state["optimizers"]["G"] = {"state": {}, "param_groups": []}  # a structure this run's optimizer cannot take
+    write_state(other / "state.safetensors", state)
+    assert main(["train", "pix2pix", "--resume", str(other), "--steps", "4", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "optimizer state does not fit" in err and "Traceback" not in err
+
+
+def test_an_unwritable_out_is_one_sentence(tmp_path, colour_folder, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert main(["train", "pix2pix", "--data", str(colour_folder), "--out", str(blocker / "runs"), "--steps", "1", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "choose another --out" in err and "Traceback" not in err

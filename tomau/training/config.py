@@ -81,7 +81,14 @@ class TrainConfig:
 
 
 def next_run_dir(out: Path, family: str, name: str) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
+    import os
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TomauError(f"cannot make the run folder's parent {out} ({err.strerror}); choose another --out") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise TomauError(f"{out} is not writable; choose another --out")
     if name:
         return out / name
     taken = [int(p.name[:5]) for p in out.iterdir() if p.is_dir() and p.name[:5].isdigit()]
@@ -92,7 +99,33 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
     path = Path(run_dir) / "config.json"
     if not path.exists():
         raise TomauError(f"{run_dir}: no config.json; is this a tomau run folder?")
-    return TrainConfig.from_dict(json.loads(path.read_text()))
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, UnicodeDecodeError) as err:
+        data = _config_from_state(Path(run_dir))
+        if data is None:
+            raise TomauError(f"{path} is damaged ({err}); it cannot be resumed, but its model.safetensors can start "
+                             f"a new run with --init {Path(run_dir) / 'model.safetensors'}") from None
+        import sys
+
+        print(f"note: {path} is damaged ({err}); using the configuration stored in the checkpoint", file=sys.stderr)
+    return TrainConfig.from_dict(data)
+
+
+def _config_from_state(run_dir: Path) -> dict | None:
+    """The configuration a run's state.safetensors carries in its header, or None (no or damaged state file)."""
+    from safetensors import safe_open
+
+    from .state import unpack
+
+    try:
+        with safe_open(str(run_dir / "state.safetensors"), "pt") as f:
+            config = unpack(json.loads(f.metadata()["tomau_state"])["__dict__"]["config"], {})
+    except Exception:  # noqa: BLE001 - any damage means there is nothing to fall back on
+        return None
+    return config if isinstance(config, dict) else None
 
 
 def fresh_train_config(family, given: dict):

@@ -25,6 +25,19 @@ def save_grid(rows: list[torch.Tensor], path: Path) -> None:
     write_atomic(path, lambda f: Image.fromarray(canvas).save(f, format="PNG"))
 
 
+def read_metrics(metrics_path: Path) -> list[dict]:
+    """The rows of a metrics.jsonl; a line a kill left half-written (or any line that is not a JSON object) is skipped."""
+    rows = []
+    for line in metrics_path.read_text(errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
 def plot_losses(metrics_path: Path, out_path: Path) -> None:
     import matplotlib
 
@@ -33,8 +46,7 @@ def plot_losses(metrics_path: Path, out_path: Path) -> None:
 
     if not metrics_path.exists():
         return  # nothing logged yet (a checkpoint before the first log line)
-    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if "step" in r]
+    rows = [r for r in read_metrics(metrics_path) if isinstance(r.get("step"), (int, float))]
     if not rows:
         return
     keys = sorted({k for r in rows for k in r if k not in ("step", "epoch", "img_per_s") and not k.startswith("val_")})

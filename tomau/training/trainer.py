@@ -34,7 +34,7 @@ from ..errors import TomauError
 from ..images import write_atomic
 from ..modelfile import load_model_file, load_state_checked, save_model_file
 from .config import TrainConfig, fresh_train_config, load_run_config, next_run_dir, resumed_train_config  # noqa: F401
-from .outputs import plot_losses, save_grid
+from .outputs import plot_losses, read_metrics, save_grid
 from .registry import FAMILIES
 from .state import ema_with_warmup, pack, rng_state, seed_all, set_rng_state, unpack
 
@@ -178,8 +178,14 @@ class Trainer:
             if name not in ckpt["nets"]:
                 raise TomauError(f"{self.ckpt_path}: the checkpoint has no {name} network; it belongs to another kind of run")
             load_state_checked(net, ckpt["nets"][name], str(self.ckpt_path))
-        for name, opt in self.family.optimizers.items():
-            opt.load_state_dict(ckpt["optimizers"][name])
+        try:
+            for name, opt in self.family.optimizers.items():
+                opt.load_state_dict(ckpt["optimizers"][name])
+            if not isinstance(ckpt["step"], int) or ckpt["step"] < 0:
+                raise ValueError(f"step {ckpt['step']!r}")
+        except (KeyError, TypeError, ValueError) as err:
+            raise TomauError(f"{self.ckpt_path}: the optimizer state does not fit this run ({type(err).__name__}: {err}); "
+                             f"start a new run with --init {self.run_dir / 'model.safetensors'}") from None
         self.step = ckpt["step"]
         self._ema_state = ckpt.get("ema")
         self._scaler_state = ckpt.get("scaler")
@@ -280,8 +286,9 @@ class Trainer:
             (self.run_dir / "samples").mkdir(exist_ok=True)
             write_atomic(self.run_dir / "config.json", lambda f: f.write(json.dumps(cfg.to_dict(), indent=2).encode()))
             if metrics_path.exists():  # drop lines logged after the checkpoint we resume from
-                keep = [l for l in metrics_path.read_text().splitlines() if l.strip() and json.loads(l).get("step", 0) <= self.step]
-                write_atomic(metrics_path, lambda f: f.write("".join(k + "\n" for k in keep).encode()))
+                # (a half-written line from a kill is dropped too)
+                keep = [r for r in read_metrics(metrics_path) if isinstance(r.get("step", 0), (int, float)) and r.get("step", 0) <= self.step]
+                write_atomic(metrics_path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in keep).encode()))
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {cfg.family}", unit="step",
