@@ -8,23 +8,23 @@ Sets (256x256, bicubic; the model sees only L):
   people         the 150 photos of people in photos/val (MANIFEST.csv: the Human-Segmentation source)
   imagenette     ../shared/data/imagenette/val, 386 photos of 10 ImageNet classes
   faces          every 10th file of ../shared/data/faces (UTKFace), 486 faces none of the models trained on
-Columns: PSNR, SSIM, CF (Hasler-Suesstrunk colourfulness), |dCF| (per image, vs truth), FD-lite0 (Frechet distance
-on EfficientNet-Lite0 pooled features, to the true photos; not Inception FID), ms per 256x256 photo end to end
-at batch 1 (L -> model -> full-res recombination), parameters.
+Columns: the --metrics named (tomau.metrics.METRICS; default PSNR, SSIM, CF (Hasler-Suesstrunk colourfulness), |dCF|
+(per image, vs truth), FD-lite0 (Frechet distance on EfficientNet-Lite0 pooled features, to the true photos; not
+Inception FID)), ms per 256x256 photo end to end at batch 1 (L -> model -> full-res recombination), parameters.
 """
 from __future__ import annotations
 
 import argparse
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, median_ms
+from common import RESULTS, median_ms, write_result
 
 from tomau.evaluate import evaluate_files
 from tomau.inference import load_model
+from tomau.metrics import COLOUR_METRICS, METRICS, markdown_table
 from tomau.metrics.frechet import FeatureNet
 
 
@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--model", action="append", required=True, help="LABEL=MODEL (bundled name, file or run folder)")
     ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     ap.add_argument("--sets", nargs="+", default=["photos/val", "people", "imagenette", "faces"])
+    ap.add_argument("--metrics", nargs="+", choices=list(METRICS), default=[*COLOUR_METRICS, "fd"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(RESULTS / "colour.json"))
     args = ap.parse_args()
@@ -65,24 +66,19 @@ def main() -> None:
             if not files:
                 print(f"skipping {set_name}: no files under {args.shared}")
                 continue
-            scores = evaluate_files(model, files, 256, progress=False, frechet=features)
-            entry = results["sets"].setdefault(set_name, {"n": len(files), "grey": scores["grey"], "truth_cf": scores["truth"]["cf"], "models": {}})
+            scores = evaluate_files(model, files, 256, progress=False, metrics=args.metrics, features=features)
+            entry = results["sets"].setdefault(set_name, {"n": len(files), "grey": scores["grey"], "truth": scores["truth"], "models": {}})
             entry["models"][label or name] = scores["model"]
-            m = scores["model"]
-            print(f"{label or name:28s} {set_name:11s} PSNR {m['psnr']:.2f} SSIM {m['ssim']:.3f} CF {m['cf']:.1f} "
-                  f"|dCF| {m['dcf']:.1f} FD {m['fd']:.2f}", flush=True)
+            print(f"{label or name:28s} {set_name:11s} " + " ".join(f"{METRICS[k].label} {v:{METRICS[k].fmt}}" for k, v in scores["model"].items()),
+                  flush=True)
     for set_name, entry in results["sets"].items():
-        print(f"\n**{set_name}** ({entry['n']} photos, truth CF {entry['truth_cf']:.1f})\n")
-        print("| model | PSNR dB | SSIM | CF | \\|dCF\\| | FD-lite0 | ms/img | params |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-        g = entry["grey"]
-        print(f"| grey baseline (ab = 0) | {g['psnr']:.2f} | {g['ssim']:.3f} | {g['cf']:.1f} | {g['dcf']:.1f} | {g['fd']:.2f} | 0 | 0 |")
-        for info in results["models"]:
-            m = entry["models"].get(info["label"])
-            if m:
-                print(f"| {info['label']} | {m['psnr']:.2f} | {m['ssim']:.3f} | {m['cf']:.1f} | {m['dcf']:.1f} | {m['fd']:.2f} | "
-                      f"{info['ms_per_image']:.0f} | {info['parameters'] / 1e6:.1f} M |")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+        truth = ", ".join(f"truth {METRICS[k].label} {v:{METRICS[k].fmt}}" for k, v in entry["truth"].items())
+        print(f"\n**{set_name}** ({entry['n']} photos{', ' + truth if truth else ''})\n")
+        rows = [("grey baseline (ab = 0)", {**entry["grey"], "ms": 0, "params": 0})]
+        rows += [(info["label"], {**entry["models"][info["label"]], "ms": f"{info['ms_per_image']:.0f}",
+                                  "params": f"{info['parameters'] / 1e6:.1f} M"}) for info in results["models"] if info["label"] in entry["models"]]
+        print(markdown_table(rows, args.metrics, extra=(("ms/img", "ms"), ("params", "params"))))
+    write_result(args.out, results)
     print(f"\nwrote {args.out}")
 
 

@@ -2,10 +2,10 @@
 
     python bench/gan.py --model runs/demo/flowers_gan --data ../shared/data/flowers -n 2000
 
-SWD x 1e3 (tomau.swd, ProGAN's multi-scale sliced Wasserstein distance on 7x7 Laplacian-pyramid patches)
+SWD x 1e3 (tomau.metrics.swd, ProGAN's multi-scale sliced Wasserstein distance on 7x7 Laplacian-pyramid patches)
 of generated images against real ones, beside two references on the same data and size: the floor
 (two disjoint halves of the real images) and a ceiling (images of uniform random pixels).
-Also FD-lite0 (tomau.frechet): a Frechet distance on the pooled features of ImageNet EfficientNet-Lite0, a network
+Also FD-lite0 (tomau.metrics.frechet): a Frechet distance on the pooled features of ImageNet EfficientNet-Lite0, a network
 the projected discriminator does not use (it judges on Lite1), so G cannot have been trained against the
 metric itself. With --fid-weights (the published pt_inception-2015-12-05 file) FID is reported too.
 Writes bench/results/gan.json.
@@ -13,17 +13,17 @@ Writes bench/results/gan.json.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
+from common import RESULTS, write_result  # also puts the repo on sys.path
 
-from common import RESULTS  # noqa: E402 - also puts the repo on sys.path
-
-from tomau.data import SquareImageFolder, scan_folder  # noqa: E402
-from tomau.generation import generate_batches, load_generator  # noqa: E402
-from tomau.metrics.swd import sliced_wasserstein_distance  # noqa: E402
+from tomau.data import SquareImageFolder, scan_folder
+from tomau.generation import generate_batches, load_generator
+from tomau.metrics import Shared
+from tomau.metrics.frechet import fd_lite0, frechet_distance
+from tomau.metrics.swd import sliced_wasserstein_distance
 
 
 def main() -> None:
@@ -55,21 +55,18 @@ def main() -> None:
     }
     fd_rows = {}
     if not args.no_frechet:
-        from tomau.metrics.frechet import FeatureNet, feature_statistics, frechet_distance as fd
-
-        net_fd = FeatureNet()
-        stats = {k: feature_statistics(net_fd([x.permute(1, 2, 0).numpy() for x in imgs]))
-                 for k, imgs in (("a", half_a[:n]), ("b", half_b[:n]), ("fake", fake), ("noise", noise))}
-        fd_rows = {"real vs real (floor)": fd(*stats["a"], *stats["b"]),
-                   "trained generator vs real": fd(*stats["a"], *stats["fake"]),
-                   "uniform noise vs real (ceiling)": fd(*stats["a"], *stats["noise"])}
+        shared = Shared()  # the real half's features are computed once
+        sets = {k: [x.permute(1, 2, 0).numpy() for x in imgs] for k, imgs in (("a", half_a[:n]), ("b", half_b[:n]), ("fake", fake), ("noise", noise))}
+        fd_rows = {"real vs real (floor)": fd_lite0(sets["a"], sets["b"], shared),
+                   "trained generator vs real": fd_lite0(sets["a"], sets["fake"], shared),
+                   "uniform noise vs real (ceiling)": fd_lite0(sets["a"], sets["noise"], shared)}
     fid_rows = {}
     if args.fid_weights:
         import tempfile
 
         from PIL import Image
 
-        from tomau.metrics.fid import frechet_distance, load_fid_inception, statistics, extract_features
+        from tomau.metrics.fid import extract_features, load_fid_inception, statistics
 
         inception = load_fid_inception(args.fid_weights)
         with tempfile.TemporaryDirectory() as tmp:
@@ -81,8 +78,8 @@ def main() -> None:
                 for i, x in enumerate(imgs):
                     Image.fromarray(x.permute(1, 2, 0).numpy()).save(folder / f"{i:05d}.png")
                 stats[key] = statistics(extract_features(inception, sorted(folder.iterdir())))
-        fid_rows = {"real vs real": frechet_distance(*stats["a"], *stats["b"]),
-                    "trained generator vs real": frechet_distance(*stats["a"], *stats["fake"])}
+        fid_rows = {"real vs real": frechet_distance(*stats["a"], *stats["b"], recipe="pytorch-fid"),
+                    "trained generator vs real": frechet_distance(*stats["a"], *stats["fake"], recipe="pytorch-fid")}
     print(f"\n{n} images per set at {size}x{size}, {args.data}; SWD x 1e3 per pyramid level ({size} px first) and mean\n")
     print("| comparison | SWD levels | SWD mean |\n| --- | --- | ---: |")
     for label, levels in rows.items():
@@ -92,12 +89,11 @@ def main() -> None:
     for label, v in fid_rows.items():
         print(f"FID {label}: {v:.2f}")
     print(f"\ngeneration: {gen_ms:.2f} ms/image on {args.threads} CPU threads (batch 256)")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"model": args.model, "data": args.data, "n": n, "size": size,
-                                          "swd": {k: {"levels": v, "mean": sum(v) / len(v)} for k, v in rows.items()},
-                                          "fd_lite0": fd_rows or "not computed (--no-frechet)",
-                                          "fid": fid_rows or "not computed: needs --fid-weights (the published Inception file)",
-                                          "generation_ms_per_image": gen_ms}, indent=2) + "\n")
+    write_result(args.out, {"model": args.model, "data": args.data, "n": n, "size": size,
+                            "swd": {k: {"levels": v, "mean": sum(v) / len(v)} for k, v in rows.items()},
+                            "fd_lite0": fd_rows or "not computed (--no-frechet)",
+                            "fid": fid_rows or "not computed: needs --fid-weights (the published Inception file)",
+                            "generation_ms_per_image": gen_ms})
     print(f"wrote {args.out}")
 
 

@@ -94,5 +94,6 @@ class TemplateColorization(Family):
             out = generator(l_norm).float()
         return [color.model_output_to_rgb(l_norm, torch.zeros_like(ab)), color.model_output_to_rgb(l_norm, out), batch_u8.float() / 255]
 
-    # validate (PSNR, SSIM, CF at each checkpoint with --val-data) and export_config (task, family, network, size,
-    # normalisation) come from Family; add model-file entries with export_extras(), other scores with validate().
+    # validate (the names in `metrics`, by default psnr ssim cf dcf, at each checkpoint with --val-data; --val-metrics
+    # names others) and export_config (task, family, network, size) come from Family; add model-file entries with
+    # export_extras(), a new score as a function and a name in tomau.metrics.METRICS.

@@ -194,7 +194,6 @@ def test_reruns_skip_finished_work_and_never_eat_their_own_results(tmp_path, tin
 
 def test_archival_scans_keep_16_bits_icc_dpi_and_exif(tmp_path, tiny_model_file):
     import cv2
-
     from PIL import ImageCms
 
     m = ["-m", str(tiny_model_file)]
@@ -490,8 +489,8 @@ def test_long_steps_show_a_bar_on_a_terminal(tmp_path, tiny_model_file, monkeypa
         files.append(tmp_path / f"{i}.png")
     screen = Terminal()
     monkeypatch.setattr(sys, "stderr", screen)
-    res = evaluate_files(load_model(str(tiny_model_file)), files, size=32, frechet=FeatureNet(net=Pool(), size=16))
-    assert "fd" in res["model"] and "Frechet features:   0%|          | 0/12" in screen.getvalue()
+    res = evaluate_files(load_model(str(tiny_model_file)), files, size=32, metrics=["psnr", "fd"], features=FeatureNet(net=Pool(), size=16))
+    assert "fd" in res["model"] and "Frechet features:   0%|          | 0/4" in screen.getvalue()
 
 
 def test_a_bogus_device_is_one_sentence(tmp_path, tiny_model_file, capsys):

@@ -216,7 +216,7 @@ def test_frechet_on_features_ranks_colour_closer_than_grey(colour_folder):
             return [(a * 255 + 0.5).astype(np.uint8) for a in images]
 
     files = sorted(colour_folder.rglob("*.png"))[:12]
-    res = evaluate_files(Oracle(), files, 64, progress=False, frechet=FeatureNet(size=64))
+    res = evaluate_files(Oracle(), files, 64, progress=False, metrics=["fd"], features=FeatureNet(size=64))
     assert res["model"]["fd"] == pytest.approx(0, abs=1e-3)
     assert res["grey"]["fd"] > 1
 

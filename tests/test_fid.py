@@ -1,5 +1,6 @@
-"""Issue 5, part 2: FID. The published Inception weights are not available offline, so the network is
-checked by its layout and a state dict made here, and the distance by closed-form answers."""
+"""FID (Heusel et al. 2017, computed as pytorch-fid does). The published Inception weights are not available offline,
+so the network is checked by its layout and a state dict made here, and the one Frechet distance (both recipes) by
+closed-form answers."""
 from __future__ import annotations
 
 import hashlib
@@ -12,35 +13,59 @@ from PIL import Image
 import tomau.metrics.fid as fidmod
 from tomau.cli import main
 from tomau.errors import TomauError
-from tomau.metrics.fid import fid, frechet_distance, load_fid_inception
+from tomau.metrics.fid import fid, load_fid_inception
+from tomau.metrics.frechet import RECIPES, frechet_distance
 from tomau.models.inception import FIDInceptionV3
 
 from .conftest import colour_image
 
 
-def test_equal_covariances_give_the_squared_distance_of_means():
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_equal_covariances_give_the_squared_distance_of_means(recipe):
     rng = np.random.default_rng(0)
     a = rng.normal(size=(6, 6))
     sigma = a @ a.T + np.eye(6)
     mu1, mu2 = rng.normal(size=6), rng.normal(size=6)
-    assert frechet_distance(mu1, sigma, mu2, sigma) == pytest.approx(((mu1 - mu2) ** 2).sum(), abs=1e-6)
+    assert frechet_distance(mu1, sigma, mu2, sigma, recipe) == pytest.approx(((mu1 - mu2) ** 2).sum(), abs=1e-6)
 
 
-def test_closed_forms():
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_closed_forms(recipe):
     # diagonal covariances: sum (sqrt a - sqrt b)^2 beside the means' term
     a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 16.0])
     mu1, mu2 = np.zeros(3), np.array([1.0, 2.0, 0.0])
     expected = 5.0 + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()
-    assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, abs=1e-8)
+    assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b), recipe) == pytest.approx(expected, abs=1e-8)
     # one dimension: (m1 - m2)^2 + (s1 - s2)^2
-    assert frechet_distance(np.array([1.0]), np.array([[4.0]]), np.array([3.0]), np.array([[9.0]])) == pytest.approx(4 + 1)
+    assert frechet_distance(np.array([1.0]), np.array([[4.0]]), np.array([3.0]), np.array([[9.0]]), recipe) == pytest.approx(4 + 1)
     # a rotation of the same Gaussian: S2 = R S1 R^T; Tr sqrtm(S1 S2) has no simple form, but d(S, S) = 0
     rng = np.random.default_rng(1)
     m = rng.normal(size=(5, 5))
     s = m @ m.T
-    assert frechet_distance(np.zeros(5), s, np.zeros(5), s) == pytest.approx(0.0, abs=1e-6)
+    assert frechet_distance(np.zeros(5), s, np.zeros(5), s, recipe) == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(TomauError, match="different sizes"):
-        frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
+        frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3), recipe)
+
+
+def test_the_two_recipes_agree_and_fid_uses_pytorch_fids(tmp_path, monkeypatch):
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(40, 6)), rng.normal(size=(40, 6)) * 1.3 + 0.2
+    stats = [(f.mean(0), np.cov(f, rowvar=False)) for f in (x, y)]
+    eigh, exact = (frechet_distance(*stats[0], *stats[1], recipe) for recipe in RECIPES)
+    assert eigh == pytest.approx(exact, rel=1e-9)
+    with pytest.raises(ValueError, match="unknown recipe"):
+        frechet_distance(*stats[0], *stats[1], "sqrtm")
+    recipes = []
+
+    def spy(*args, **kwargs):
+        recipes.append(kwargs.get("recipe"))
+        return frechet_distance(*args, **kwargs)
+
+    monkeypatch.setattr(fidmod, "frechet_distance", spy)
+    for name, (mu, sigma) in zip("ab", stats):
+        np.savez(tmp_path / f"{name}.npz", mu=mu, sigma=sigma)
+    assert fid(tmp_path / "a.npz", tmp_path / "b.npz", net=object()) == exact  # published FIDs: pytorch-fid's computation
+    assert recipes == ["pytorch-fid"]
 
 
 def test_network_layout_matches_the_published_file():

@@ -1,8 +1,8 @@
-"""Score a colouriser against ground truth: PSNR, SSIM, colourfulness, beside the grey baseline.
+"""Score a colouriser against ground truth with metrics named in tomau.metrics.METRICS, beside the grey baseline.
 
 Protocol: each colour image is resized to SxS (bicubic, default 256); the model sees only its L;
-the grey baseline is the same L with ab = 0. |dCF| is the per-image |CF(output) - CF(truth)|,
-averaged over images.
+the grey baseline is the same L with ab = 0. Per-image scores (PSNR, SSIM, CF, |dCF| = |CF(output) - CF(truth)|)
+are averaged over images; set scores (FD-lite0, "fd") compare the outputs with the true photos as sets.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from . import color
-from .metrics import colourfulness, psnr, ssim
+from .metrics import COLOUR_METRICS, METRICS, Shared, check_names, score
 
 
 def load_truth(path: Path, size: int) -> np.ndarray:
@@ -29,25 +29,16 @@ def grey_baseline(truth_u8: np.ndarray) -> np.ndarray:
     return (grey.permute(1, 2, 0) * 255 + 0.5).clamp(0, 255).byte().numpy()
 
 
-def _summary(preds: list[np.ndarray], truths: list[np.ndarray]) -> dict[str, float]:
-    cf_pred = np.array([colourfulness(p) for p in preds])
-    cf_true = np.array([colourfulness(t) for t in truths])
-    return {
-        "psnr": float(np.mean([psnr(p, t) for p, t in zip(preds, truths)])),
-        "ssim": float(np.mean([ssim(p, t) for p, t in zip(preds, truths)])),
-        "cf": float(cf_pred.mean()),
-        "dcf": float(np.abs(cf_pred - cf_true).mean()),
-    }
-
-
 def evaluate_files(colorizer, files: list[Path], size: int = 256, batch_size: int = 16, progress: bool = True,
-                   frechet=None) -> dict:
-    """Returns {"model": {psnr, ssim, cf, dcf}, "grey": {...}, "truth": {"cf"}, "n", "size"}.
+                   metrics=COLOUR_METRICS, features=None) -> dict:
+    """Returns {"model": {name: score}, "grey": {...}, "truth": {...}, "n", "size"} for the ``metrics`` named
+    (tomau.metrics.METRICS; default psnr, ssim, cf, dcf). "truth" holds the metrics of images alone (cf) of the truths.
 
-    With ``frechet`` (a tomau.metrics.frechet.FeatureNet, or True for the default one) "model" and "grey" also get
-    ``fd``: the Frechet distance of their images to the true photos on that network's pooled features."""
+    ``features`` (a tomau.metrics.frechet.FeatureNet) is the network of "fd" (FD-lite0: the Frechet distance of the
+    outputs to the true photos on its pooled features); by default the pretrained EfficientNet-Lite0."""
     from tqdm import tqdm
 
+    metrics = check_names(metrics)
     truths, preds = [], []
     bar = tqdm(total=len(files), desc="evaluating", unit="img", disable=not progress or None, leave=False)
     for i in range(0, len(files), batch_size):
@@ -57,29 +48,11 @@ def evaluate_files(colorizer, files: list[Path], size: int = 256, batch_size: in
         bar.update(len(chunk))
     bar.close()
     greys = [grey_baseline(t) for t in truths]
-    model, grey = _summary(preds, truths), _summary(greys, truths)
-    if frechet:
-        from .metrics.frechet import FeatureNet, feature_statistics, frechet_distance
-
-        net = frechet if isinstance(frechet, FeatureNet) else FeatureNet()
-        # the features of 3 sets take as long as the colouring: a bar of their own, not minutes of silence
-        fbar = tqdm(total=3 * len(truths), desc="Frechet features", unit="img", disable=not progress or None, leave=False)
-
-        def features(images: list[np.ndarray]) -> np.ndarray:
-            out = []
-            for i in range(0, len(images), 32):
-                out.append(net(images[i : i + 32]))
-                fbar.update(len(images[i : i + 32]))
-            return np.concatenate(out)
-
-        true_stats = feature_statistics(features(truths))
-        model["fd"] = frechet_distance(*feature_statistics(features(preds)), *true_stats)
-        grey["fd"] = frechet_distance(*feature_statistics(features(greys)), *true_stats)
-        fbar.close()
+    shared = Shared(features, progress)  # the truths' Frechet statistics are computed once for both rows
     return {
-        "model": model,
-        "grey": grey,
-        "truth": {"cf": float(np.mean([colourfulness(t) for t in truths]))},
+        "model": score(metrics, preds, truths, shared),
+        "grey": score(metrics, greys, truths, shared),
+        "truth": score([n for n in metrics if METRICS[n].of_preds_alone], truths, truths, shared),
         "n": len(files),
         "size": size,
     }

@@ -15,7 +15,7 @@ from PIL import Image
 from .data import PairedImageFolder
 from .errors import TomauError
 from .images import open_image
-from .metrics.translation import translation_scores
+from .metrics import TRANSLATION_METRICS, Shared, score
 from .modelfile import load_network
 from .pipeline_base import Pipeline
 
@@ -69,10 +69,11 @@ def translate(image: Image.Image, model: Translator | str) -> Image.Image:
     return Image.fromarray(model.translate_arrays([np.asarray(image.convert("RGB"), dtype=np.uint8)])[0])
 
 
-def evaluate_pairs(translator: Translator, files: list[Path], batch_size: int = 8, progress: bool = False) -> dict:
-    """L1, RMSE, PSNR and pixel accuracy (tomau.metrics.translation) of the model against the true targets of pair files,
-    beside two trivial baselines: the input itself ("identity") and the single colour closest in L2 to all
-    targets, i.e. their mean colour ("best constant colour", an oracle: it is fitted on these targets)."""
+def evaluate_pairs(translator: Translator, files: list[Path], batch_size: int = 8, progress: bool = False,
+                   metrics=TRANSLATION_METRICS) -> dict:
+    """The named metrics (tomau.metrics.METRICS; default L1, RMSE, PSNR, pixel accuracy) of the model against the true
+    targets of pair files, beside two trivial baselines: the input itself ("identity") and the single colour closest
+    in L2 to all targets, i.e. their mean colour ("best constant colour", an oracle: it is fitted on these targets)."""
     from tqdm import tqdm
 
     inputs, truths = [], []
@@ -88,5 +89,6 @@ def evaluate_pairs(translator: Translator, files: list[Path], batch_size: int = 
         preds += translator.translate_arrays(inputs[i : i + batch_size], batch_size)
     mean_colour = np.mean([t.reshape(-1, 3).mean(0) for t in truths], axis=0)
     constant = [np.broadcast_to(np.round(mean_colour).astype(np.uint8), t.shape) for t in truths]
-    return {"model": translation_scores(preds, truths), "identity": translation_scores(inputs, truths),
-            "constant": translation_scores(constant, truths), "constant_rgb": [round(float(c), 1) for c in mean_colour], "n": len(files)}
+    shared = Shared()
+    return {"model": score(metrics, preds, truths, shared), "identity": score(metrics, inputs, truths, shared),
+            "constant": score(metrics, constant, truths, shared), "constant_rgb": [round(float(c), 1) for c in mean_colour], "n": len(files)}

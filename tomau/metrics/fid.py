@@ -7,8 +7,9 @@ Network   Inception v3 with the TF graph's quirks (tomau.models.inception), with
           needs that file**; without it :func:`fid` stops with a sentence saying so.
 Inputs    RGB in [0, 1], resized to 299x299 (bilinear, align_corners=False), scaled to [-1, 1]; features are
           the 2048-d pool3 output (global average pool after Mixed_7c).
-Distance  d^2 = |mu1 - mu2|^2 + Tr(S1 + S2 - 2 sqrtm(S1 S2)), with pytorch-fid's safeguards (an eps offset
-          when the product is singular, the real part when rounding leaves tiny imaginary parts).
+Distance  tomau.metrics.frechet.frechet_distance with ``recipe="pytorch-fid"``: d^2 = |mu1 - mu2|^2 +
+          Tr(S1 + S2 - 2 sqrtm(S1 S2)) with pytorch-fid's safeguards (an eps offset when the product is singular,
+          the real part when rounding leaves tiny imaginary parts).
 Statistics (mu, sigma) of a folder are cached as .npz (keyed by the folder's files and the weights), and
 a .npz written by ``tomau fid --save-stats`` or pytorch-fid can stand in for a folder.
 """
@@ -25,6 +26,7 @@ from torch.nn import functional as F
 from ..download import CACHE_DIR, load_state_source
 from ..errors import TomauError
 from ..models.inception import FIDInceptionV3
+from .frechet import feature_statistics, frechet_distance
 
 FID_WEIGHTS_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_FILE = FID_WEIGHTS_URL.rsplit("/", 1)[-1]
@@ -55,31 +57,10 @@ def load_fid_inception(weights: str | None = None, device="cpu", download: bool 
     return net.to(device).eval()
 
 
-# ---- statistics and distance ----------------------------------------------------------------------------
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6) -> float:
-    """Squared Frechet distance between N(mu1, sigma1) and N(mu2, sigma2)."""
-    from scipy import linalg
-
-    mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
-    sigma1, sigma2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
-    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
-        raise TomauError(f"statistics of different sizes ({mu1.shape[0]} and {mu2.shape[0]} features) cannot be compared")
-    diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1.dot(sigma2))
-    if not np.isfinite(covmean).all():  # singular product: offset the diagonals
-        offset = np.eye(sigma1.shape[0]) * eps
-        covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
-    if np.iscomplexobj(covmean):
-        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-            raise TomauError(f"the covariance square root has an imaginary part of {np.max(np.abs(covmean.imag)):.3g}; too few images?")
-        covmean = covmean.real
-    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
-
-
+# ---- statistics ------------------------------------------------------------------------------------------
 def statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if len(features) < 2:
-        raise TomauError("FID needs at least 2 images per set (thousands for a meaningful figure)")
-    return features.mean(axis=0), np.cov(features, rowvar=False)
+    """(mu, sigma) of Inception features (N, 2048)."""
+    return feature_statistics(features, "FID", "thousands")
 
 
 def image_files(folder: str | Path) -> list[Path]:
@@ -161,4 +142,4 @@ def fid(a: str | Path, b: str | Path, weights: str | None = None, batch_size: in
     net = net if net is not None else load_fid_inception(weights, device)
     mu1, s1 = folder_statistics(a, net, batch_size, device, progress)
     mu2, s2 = folder_statistics(b, net, batch_size, device, progress)
-    return frechet_distance(mu1, s1, mu2, s2)
+    return frechet_distance(mu1, s1, mu2, s2, recipe="pytorch-fid")

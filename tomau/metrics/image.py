@@ -6,6 +6,7 @@ SSIM   structural similarity (Wang et al. 2004, Gaussian window sigma 1.5), scik
 CF     colourfulness of Hasler & Suesstrunk (2003): rg = R - G, yb = (R + G) / 2 - B,
        CF = sqrt(std_rg^2 + std_yb^2) + 0.3 * sqrt(mean_rg^2 + mean_yb^2) on 0..255 values.
        Grey images score 0; real photos of imagenette val score about 38.
+|dCF|  |CF(output) - CF(truth)| of one image.
 """
 from __future__ import annotations
 
@@ -28,3 +29,13 @@ def colourfulness(rgb: np.ndarray) -> float:
     rg, yb = r - g, 0.5 * (r + g) - b
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
+
+
+def cf(pred: np.ndarray, truth: np.ndarray) -> float:
+    """The output's colourfulness (the truth is not looked at)."""
+    return colourfulness(pred)
+
+
+def dcf(pred: np.ndarray, truth: np.ndarray) -> float:
+    """|CF(output) - CF(truth)|: too grey and too garish both count."""
+    return abs(colourfulness(pred) - colourfulness(truth))

@@ -10,6 +10,7 @@ with the real-vs-real figure of the same data (the floor).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -93,3 +94,11 @@ def sliced_wasserstein_distance(real_u8: torch.Tensor, fake_u8: torch.Tensor, pa
         db = _normalise(_patches(lb, patches_per_image, patch_size, g))
         scores.append(1e3 * _sliced(da, db, n_dirs, repeats, g))
     return scores if per_level else sum(scores) / len(scores)
+
+
+def swd(preds: list, truths: list, shared=None) -> float:
+    """The metric "swd": SWD x 1e3 of the outputs (uint8 RGB arrays (S, S, 3), one size) against the real images."""
+    def batch(images: list) -> torch.Tensor:
+        return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+
+    return sliced_wasserstein_distance(batch(truths), batch(preds))

@@ -3,11 +3,12 @@ run or read back from a run folder's config.json when resuming."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..errors import TomauError
+from ..metrics import check_names
 from ..models import config_from_dict
 from .options import MIXED_PRECISION, RESUME_OVERRIDES
 from .registry import FAMILIES
@@ -35,6 +36,7 @@ class TrainConfig:
     init: str = ""  # model file or run folder whose generator weights start this run (stage 2)
     val_data: str = ""  # folder of colour images scored (PSNR, CF) at each checkpoint
     val_images: int = 100
+    val_metrics: list[str] = field(default_factory=list)  # tomau.metrics.METRICS names scored on val_data; [] = the family's
     cpu: bool = False
     max_minutes: float = 0  # stop (with a checkpoint) after this much wall time; 0 = no limit
     ema: float = 0.0  # decay of an exponential moving average of G (e.g. 0.999); 0 = off. Samples, validation and
@@ -51,6 +53,7 @@ class TrainConfig:
                 raise TomauError(f"--{name.replace('_', '-')} must be a positive number, not {getattr(self, name)}")
         if not 0.0 <= self.ema < 1.0:
             raise TomauError(f"--ema must be in [0, 1), not {self.ema}")
+        check_names(self.val_metrics)
         if self.mixed_precision not in MIXED_PRECISION:
             raise TomauError(f"--mixed-precision must be one of {', '.join(MIXED_PRECISION)}")
         fixed = getattr(self.model.generator, "image_size", None)

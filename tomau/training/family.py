@@ -6,8 +6,9 @@ run from flags is tomau.training.trainer.train_from_flags(family, given).
 
 A family owns its networks (``nets``: "G" always, "D" for GANs) and their optimizers, turns a batch of
 uint8 images into losses (``training_step``), draws sample grids (``visuals``), scores validation data
-(``validate``) and writes the model-file config (``export_config``). The defaults here are those of the
-colourisers (pix2pix, resunet, cvae, mdn): colour photos, random crops, PSNR / SSIM / colourfulness.
+(``validate``, with the names of tomau.metrics.METRICS) and writes the model-file config (``export_config``). The
+defaults here are those of the colourisers (pix2pix, resunet, cvae, mdn): colour photos, random crops, PSNR / SSIM /
+colourfulness.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from ..data import ColorImageFolder
+from ..metrics import COLOUR_METRICS
 from .options import Option, set_option
 
 
@@ -25,7 +27,8 @@ class Family:
     """The contract. Class attributes: ``name`` (the `tomau train` choice), ``summary``, ``config_class`` (a dataclass
     with ``generator`` - the network's config, with ``size_multiple`` and, for one-size networks, ``image_size`` - and
     ``validate()``), ``task`` (the model file's task: colorize, translate, generate), ``generator_kind`` (the network's
-    key in tomau.models.GENERATORS), ``options``, ``run_options``, ``run_defaults``, ``colour_only``. An instance holds
+    key in tomau.models.GENERATORS), ``metrics`` (what validation scores), ``options``, ``run_options``,
+    ``run_defaults``, ``colour_only``. An instance holds
     ``cfg``, ``nets`` ("G", and "D" for GANs) and ``optimizers`` (one per net) and implements ``training_step`` and
     ``visuals``; everything else has a default here. Copy docs/family_template.py to start a family."""
 
@@ -35,6 +38,7 @@ class Family:
     summary = ""  # one line for `tomau train --help`
     config_class: type = object
     colour_only = True  # training scans skip greyscale images (they would teach ab = 0)
+    metrics: tuple[str, ...] = COLOUR_METRICS  # tomau.metrics.METRICS names validate scores unless --val-metrics names others
     options: tuple[Option, ...] = ()  # the family's own `tomau train` flags
     run_options: tuple[str, ...] | None = None  # the run flags (options.TRAIN_OPTIONS) it reads; None = all
     run_defaults: dict = {}  # run settings (TrainConfig fields) the family starts from instead of TrainConfig's defaults
@@ -65,12 +69,13 @@ class Family:
         """Training images as uint8 tensors (C, S, S): colour photos, resized, randomly cropped and flipped."""
         return ColorImageFolder(files, image_size, load_size, augment=True)
 
-    def validate(self, generator: nn.Module, files: list[Path], size: int, device) -> dict[str, float]:
-        """Scores on held-out files (logged at each checkpoint): colourisation PSNR, SSIM, CF, |dCF|."""
+    def validate(self, generator: nn.Module, files: list[Path], size: int, device, metrics=None) -> dict[str, float]:
+        """The named metrics (default: the family's ``metrics``) on held-out files, logged at each checkpoint; here a
+        colouriser's outputs against the colour truth."""
         from ..evaluate import evaluate_files
         from ..inference import Colorizer
 
-        return evaluate_files(Colorizer(generator, size, device=device), files, size, progress=False)["model"]
+        return evaluate_files(Colorizer(generator, size, device=device), files, size, progress=False, metrics=metrics or self.metrics)["model"]
 
     def adjust_lr(self, step: int, steps: int) -> None:
         """Set the optimizers' learning rates before step ``step`` of ``steps`` (a schedule); by default they stay fixed."""
@@ -86,13 +91,9 @@ class Family:
         return {}
 
     def export_config(self, image_size: int) -> dict:
-        """The model file's config: task, family, the network (kind + params) and the size it works at; colour models
-        also record the Lab normalisation their output uses. ``image_size`` is the run's; a one-size network's own wins."""
+        """The model file's config: task, family, the network (kind + params) and the size it works at (the Lab
+        scaling is tomau.color's, the same for every model). ``image_size`` is the run's; a one-size network's own wins."""
         config = {"task": self.task, "family": self.name,
                   "generator": {"kind": self.generator_kind, "params": asdict(self.cfg.generator)},
                   "image_size": getattr(self.cfg.generator, "image_size", None) or image_size}
-        if self.task == "colorize":
-            from .. import color
-
-            config["normalization"] = {"l_cent": color.L_CENT, "ab_norm": color.AB_NORM}
         return {**config, **self.export_extras()}

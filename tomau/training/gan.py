@@ -62,6 +62,7 @@ class UnconditionalGAN(Family):
     generator_kind = "dcgan"  # a key of tomau.models.GENERATORS
     config_class = GANConfig
     colour_only = False  # any image teaches the generator something; greyscale ones included
+    metrics = ("swd",)  # needs no downloaded network, unlike FID
     options = (
         option("nz", type=at_least(1), help="size of the latent vector z (default: 128)"),
         option("loss", choices=ADVERSARIAL_LOSSES, help="adversarial loss (default: the family's: gan ralsgan, projected-gan hinge)"),
@@ -139,16 +140,16 @@ class UnconditionalGAN(Family):
             images = to_unit(generator(self.fixed_z.to(next(generator.parameters()).device))).cpu()
         return list(images.view(8, 8, *images.shape[1:]))
 
-    def validate(self, generator: nn.Module, files: list[Path], size: int, device) -> dict[str, float]:
-        """Sliced Wasserstein distance (x 1e3) between as many generated images as held-out files."""
+    def validate(self, generator: nn.Module, files: list[Path], size: int, device, metrics=None) -> dict[str, float]:
+        """The named set metrics (default: SWD x 1e3) of as many generated images as held-out files, against those."""
         from ..generation import generate_batches
-        from ..metrics.swd import sliced_wasserstein_distance
+        from ..metrics import score
 
         if self._val_real is None or self._val_real[0] != files:  # decoded once, not at every checkpoint
-            self._val_real = (files, SquareImageFolder(files, size, self.cfg.fit).stack())
-        real = self._val_real[1]
+            real = SquareImageFolder(files, size, self.cfg.fit).stack()
+            self._val_real = (files, list(real.permute(0, 2, 3, 1).numpy()))
         fake = torch.cat(list(generate_batches(generator, len(files), seed=0, device=device)))
-        return {"swd": sliced_wasserstein_distance(real, fake)}
+        return score(metrics or self.metrics, list(fake.permute(0, 2, 3, 1).numpy()), self._val_real[1])
 
     def export_extras(self) -> dict:
         return {"losses": {"loss": self.cfg.loss, "real_label": self.cfg.real_label}, "data_fit": self.cfg.fit}

@@ -77,6 +77,12 @@ def set_option(config, name: str, value, path: str | None = None) -> None:
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
 # ``tomau train``'s flags for every family of the shared loop (tomau.training.trainer.TrainConfig's fields)
+def _metric_names() -> list[str]:
+    from ..metrics import METRICS
+
+    return list(METRICS)
+
+
 TRAIN_OPTIONS = (
     option("data", help="folder of colour images (recursive)"),
     option("out", default="runs", help="parent folder of run folders (default: runs)"),
@@ -100,6 +106,8 @@ TRAIN_OPTIONS = (
     option("ckpt_every", type=at_least(1)),
     option("val_data", help="folder of colour images scored (PSNR, CF) at each checkpoint"),
     option("val_images", type=at_least(1)),
+    option("val_metrics", nargs="+", metavar="NAME", choices=_metric_names,
+           help="what validation scores, by name (tomau.metrics.METRICS; default: the family's own, e.g. psnr ssim cf dcf)"),
     option("mixed_precision", choices=MIXED_PRECISION),
     option("cpu", action="store_true", default=None, help="train on the CPU even if a GPU is present"),
     option("ema", type=between(0, 1, high_open=True), help="keep an exponential moving average of G with this decay "
@@ -107,7 +115,7 @@ TRAIN_OPTIONS = (
     option("max_minutes", type=at_least(0, float), help="stop with a checkpoint after this many minutes (resume later)"),
 )
 RUN_FLAGS = ("family", "func", "command", "quiet", "resume", "trust_checkpoint", "out", "name")  # not settings of a run
-RESUME_OVERRIDES = ("steps", "max_minutes", "workers", "val_data", "val_images", "log_every", "sample_every", "ckpt_every")
+RESUME_OVERRIDES = ("steps", "max_minutes", "workers", "val_data", "val_images", "val_metrics", "log_every", "sample_every", "ckpt_every")
 
 
 def _add(group, opt: Option, note: str = "") -> None:

@@ -243,7 +243,8 @@ class Trainer:
     def validate(self) -> dict:
         g = self.generator_for_output()
         was_training = g.training
-        scores = self.family.validate(g, self.val_files, self.cfg.predict_size or self.cfg.image_size, self.accelerator.device)
+        scores = self.family.validate(g, self.val_files, self.cfg.predict_size or self.cfg.image_size, self.accelerator.device,
+                                      self.cfg.val_metrics or None)
         g.train(was_training)
         return {f"val_{k}": round(v, 4) for k, v in scores.items()}
 

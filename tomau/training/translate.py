@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..data import PairedImageFolder
+from ..metrics import TRANSLATION_METRICS
 from ..models import evaluating
 from ..models.liteunet import LiteUNetConfig
 from ..models.patchgan import PatchGANConfig
@@ -57,6 +58,7 @@ class PairedTranslation(Pix2PixColorization):
     config_class = TranslateConfig
     options = (DIRECTION, *UNET_OPTIONS, *GAN_OPTIONS)
     colour_only = False
+    metrics = TRANSLATION_METRICS
 
     def make_dataset(self, files: list[Path], image_size: int, load_size: int | None) -> torch.utils.data.Dataset:
         return PairedImageFolder(files, image_size, load_size, self.cfg.direction, augment=True)
@@ -73,10 +75,11 @@ class PairedTranslation(Pix2PixColorization):
             fake = generator(a).float()
         return [to_unit(a), to_unit(fake), to_unit(b)]
 
-    def validate(self, generator: nn.Module, files: list[Path], size: int, device) -> dict[str, float]:
+    def validate(self, generator: nn.Module, files: list[Path], size: int, device, metrics=None) -> dict[str, float]:
+        """The named metrics (default: L1, RMSE, PSNR, pixel accuracy) of the translations of held-out pairs."""
         from ..translation import Translator, evaluate_pairs
 
-        return evaluate_pairs(Translator(generator, size, self.cfg.direction, device=device), files)["model"]
+        return evaluate_pairs(Translator(generator, size, self.cfg.direction, device=device), files, metrics=metrics or self.metrics)["model"]
 
     def export_extras(self) -> dict:
         return {"direction": self.cfg.direction,
