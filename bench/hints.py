@@ -9,18 +9,16 @@ Each image is resized to 256x256; k pixels are drawn at random (seed = image ind
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from common import RESULTS, median_ms, write_result  # noqa: E402 - also puts the repo on sys.path
 
-from common import RESULTS, median_ms  # noqa: E402 - also puts the repo on sys.path
-
+from tomau.color import lab_to_rgb_u8_hwc, rgb_to_lab_hwc  # noqa: E402
 from tomau.data import scan_folder  # noqa: E402
 from tomau.evaluate import load_truth  # noqa: E402
-from tomau.hints import colorize_with_hints, lab_to_rgb_u8, propagate, rgb_to_lab  # noqa: E402
+from tomau.hints import colorize_with_hints, propagate  # noqa: E402
 from tomau.inference import load_model  # noqa: E402
 from tomau.metrics import psnr  # noqa: E402
 
@@ -43,8 +41,8 @@ def main() -> None:
     for i, f in enumerate(files):
         truth = load_truth(f, args.size)
         rgb = truth.astype(np.float32) / 255
-        lab = rgb_to_lab(rgb)
-        grey = lab_to_rgb_u8(np.concatenate([lab[..., :1], np.zeros_like(lab[..., 1:])], -1))
+        lab = rgb_to_lab_hwc(rgb)
+        grey = lab_to_rgb_u8_hwc(np.concatenate([lab[..., :1], np.zeros_like(lab[..., 1:])], -1))
         model_rgb = model.colorize_arrays([rgb])[0]
         rng = np.random.default_rng(i)
         order = rng.permutation(args.size * args.size)
@@ -60,7 +58,7 @@ def main() -> None:
     # solve time for one megapixel (1000 x 1000), 200 hints, after a warm-up
     rgb = np.asarray(torch.nn.functional.interpolate(torch.from_numpy(load_truth(files[0], 256).astype(np.float32) / 255)
                                                      .permute(2, 0, 1)[None], size=(1000, 1000), mode="bilinear")[0].permute(1, 2, 0))
-    lab = rgb_to_lab(rgb)
+    lab = rgb_to_lab_hwc(rgb)
     mask = np.zeros((1000, 1000), bool)
     idx = np.random.default_rng(0).integers(0, 1000, (200, 2))
     mask[idx[:, 0], idx[:, 1]] = True
@@ -76,9 +74,8 @@ def main() -> None:
     print(f"| hints + {args.model} | " + " | ".join(f"{rows[f'model {k}']:.2f}" for k in args.hints) + " |")
     print(f"\n1-megapixel solve (200 hints): {solve_ms / 1000:.2f} s (median of 3); with Lab conversions: {total_s:.2f} s "
           f"on {args.threads} CPU threads")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"data": args.data, "n": len(files), "size": args.size, "model": args.model,
-                                          "psnr": rows, "solve_1mp_s": solve_ms / 1000, "total_1mp_s": total_s}, indent=2) + "\n")
+    write_result(args.out, {"data": args.data, "n": len(files), "size": args.size, "model": args.model,
+                            "psnr": rows, "solve_1mp_s": solve_ms / 1000, "total_1mp_s": total_s})
     print(f"wrote {args.out}")
 
 

@@ -41,11 +41,11 @@ def test_colours_spread_within_regions_of_similar_intensity():
 def test_coarse_to_fine_agrees_with_the_direct_solve():
     """On a smooth photo-like image with 1% of pixels hinted from the truth. (It is an approximation: with one
     hint per region, leakage across weak edges differs between levels and the capped iterations keep some of it.)"""
-    from tomau.hints import rgb_to_lab
+    from tomau.color import rgb_to_lab_hwc
 
     from .conftest import colour_image
 
-    lab = rgb_to_lab(colour_image(3, 128).astype(np.float32) / 255)
+    lab = rgb_to_lab_hwc(colour_image(3, 128).astype(np.float32) / 255)
     y, ab = lab[..., 0] / 100, lab[..., 1:]
     mask = np.zeros(y.shape, bool)
     idx = np.random.default_rng(0).integers(0, 128, (160, 2))

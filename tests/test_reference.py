@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from tomau.cli import main
+from tomau.color import rgb_to_lab_hwc
 from tomau.errors import TomauError
-from tomau.hints import rgb_to_lab
 from tomau.inference import colorize
 from tomau.reference import colorize_from_reference
 
@@ -28,13 +28,13 @@ def test_welsh_takes_colours_by_lightness_from_a_differently_arranged_reference(
     ref_mask[20:, :] = True  # red on the bottom half of a reference of another size
     photo, ref = layout(photo_mask), layout(ref_mask)
     out = colorize_from_reference(photo, ref, "welsh")
-    ab = rgb_to_lab(out.astype(np.float32) / 255)[..., 1:]
-    truth = rgb_to_lab(photo)[..., 1:]
+    ab = rgb_to_lab_hwc(out.astype(np.float32) / 255)[..., 1:]
+    truth = rgb_to_lab_hwc(photo)[..., 1:]
     inner = np.zeros((h, w), bool)
     inner[4:-4, 4 : w // 3 - 4] = True
     inner[4:-4, w // 3 + 4 : -4] = True  # away from the boundary, which smoothing may blur
     assert np.abs(ab - truth)[inner].mean() < 5  # red where dark, blue where light
-    assert np.allclose(rgb_to_lab(out.astype(np.float32) / 255)[..., 0], rgb_to_lab(photo)[..., 0], atol=1.5)  # L kept
+    assert np.allclose(rgb_to_lab_hwc(out.astype(np.float32) / 255)[..., 0], rgb_to_lab_hwc(photo)[..., 0], atol=1.5)  # L kept
 
 
 def test_stats_moves_the_models_palette_to_the_references():
@@ -43,7 +43,7 @@ def test_stats_moves_the_models_palette_to_the_references():
     model_rgb = (np.clip(photo * [1.0, 0.8, 0.6], 0, 1) * 255).astype(np.uint8)  # a warm colouring
     ref = layout(rng.random((30, 30)) > 0.5)
     out = colorize_from_reference(photo, ref, "stats", model_rgb)
-    ab, ref_ab = rgb_to_lab(out.astype(np.float32) / 255)[..., 1:], rgb_to_lab(ref)[..., 1:]
+    ab, ref_ab = rgb_to_lab_hwc(out.astype(np.float32) / 255)[..., 1:], rgb_to_lab_hwc(ref)[..., 1:]
     assert np.allclose(ab.reshape(-1, 2).mean(0), ref_ab.reshape(-1, 2).mean(0), atol=3)
     assert np.allclose(ab.reshape(-1, 2).std(0), ref_ab.reshape(-1, 2).std(0), rtol=0.25)
 

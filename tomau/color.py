@@ -5,12 +5,14 @@ Conventions:
     a, b in ~[-110, 110] -> ab_norm = ab / 110      in ~[-1, 1]
 
 All functions take and return float tensors shaped (..., 3 or 1 or 2, H, W) with the channel
-axis at dim -3, so they work on a single image (C, H, W) and on a batch (N, C, H, W) alike.
+axis at dim -3, so they work on a single image (C, H, W) and on a batch (N, C, H, W) alike; the two
+``*_hwc`` functions at the end do the same for one NumPy image (H, W, 3).
 The maths follows scikit-image's ``rgb2lab``/``lab2rgb`` (sRGB companding, D65 white, 2-degree
 observer); tests/test_color.py checks the two agree to 1e-3 in Lab units.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 L_CENT = 50.0  # L / L_CENT - 1 maps [0, 100] to [-1, 1]
@@ -52,14 +54,18 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     return lab
 
 
+def _f_inverse(f: torch.Tensor) -> torch.Tensor:
+    """CIE's f^-1: from f(X / Xn) back to X / Xn."""
+    return torch.where(f > 6 / 29, f**3, (116 * f - 16) / _KAPPA)
+
+
 def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     """Lab (L in [0, 100]), shape (..., 3, H, W) -> sRGB clipped to [0, 1]."""
     l, a, b = lab.unbind(-3)
     fy = (l + 16) / 116
     fx = fy + a / 500
     fz = (fy - b / 200).clamp_min(0)  # as scikit-image: z < 0 is clipped, not reflected
-    f = torch.stack([fx, fy, fz], dim=-3)
-    t = torch.where(f > 6 / 29, f**3, (116 * f - 16) / _KAPPA)
+    t = _f_inverse(torch.stack([fx, fy, fz], dim=-3))
     white = torch.tensor(_WHITE_D65, dtype=lab.dtype, device=lab.device).view(3, 1, 1)
     xyz = t * white
     lin = _matmul_channels(xyz, torch.linalg.inv(torch.tensor(_RGB_TO_XYZ, dtype=torch.float64)).float())
@@ -70,6 +76,12 @@ def rgb_to_gray(rgb: torch.Tensor) -> torch.Tensor:
     """The L channel as a grey sRGB image: lab_to_rgb(L, 0, 0), shape (..., 3, H, W)."""
     lab = rgb_to_lab(rgb)
     return lab_to_rgb(torch.cat([lab[..., :1, :, :], torch.zeros_like(lab[..., 1:, :, :])], dim=-3))
+
+
+def lightness_to_grey(l: torch.Tensor) -> torch.Tensor:
+    """Lab L in [0, 100] (any shape) -> the sRGB value in [0, 1] of the grey of that lightness (Y = f^-1(L), then
+    sRGB companding): what lab_to_rgb gives each channel for a = b = 0, without the 3x3 matrices."""
+    return _linear_to_srgb(_f_inverse((l + 16) / 116)).clamp(0, 1)
 
 
 def normalize_l(l: torch.Tensor) -> torch.Tensor:
@@ -98,3 +110,15 @@ def model_output_to_rgb(l_norm: torch.Tensor, ab_norm: torch.Tensor) -> torch.Te
     """Inverse of :func:`rgb_to_model_input`: normalised L and ab -> sRGB [0, 1]."""
     lab = torch.cat([denormalize_l(l_norm), denormalize_ab(ab_norm)], dim=-3)
     return lab_to_rgb(lab)
+
+
+def rgb_to_lab_hwc(rgb: np.ndarray) -> np.ndarray:
+    """One float RGB image (H, W, 3) in [0, 1] -> its Lab (H, W, 3), float64 (computed in float32)."""
+    chw = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1)
+    return rgb_to_lab(chw).permute(1, 2, 0).double().numpy()
+
+
+def lab_to_rgb_u8_hwc(lab: np.ndarray) -> np.ndarray:
+    """One Lab image (H, W, 3) -> uint8 sRGB (H, W, 3), rounded."""
+    rgb = lab_to_rgb(torch.from_numpy(lab.astype(np.float32)).permute(2, 0, 1))
+    return (rgb.permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().numpy()

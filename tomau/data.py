@@ -105,19 +105,10 @@ class ColorImageFolder(Dataset):
 
     def __getitem__(self, item) -> torch.Tensor:
         index, rng, augment = _item(item)
-        augment = augment and self.augment
         with open_image(self.files[index]) as im:
             im = im.convert("RGB")
-        w, h = im.size
-        scale = self.load_size / min(w, h)
-        im = im.resize((max(self.image_size, round(w * scale)), max(self.image_size, round(h * scale))), Image.BICUBIC)
-        w, h = im.size
-        s = self.image_size
-        x, y = (rng.randint(0, w - s), rng.randint(0, h - s)) if augment else ((w - s) // 2, (h - s) // 2)
-        im = im.crop((x, y, x + s, y + s))
-        if augment and rng.random() < 0.5:
-            im = im.transpose(Image.FLIP_LEFT_RIGHT)
-        return _to_tensor(im)
+        im = shorter_side_to(im, self.load_size, self.image_size)
+        return _to_tensor(crop_and_flip([im], self.image_size, rng if augment and self.augment else None)[0])
 
 
 class ResumableSampler(Sampler):
@@ -156,6 +147,24 @@ def _item(item) -> tuple[int, random.Random, bool]:
     """(index, rng, augment?) from a sampler item ``(index, aug_seed)`` or a plain index (no augmentation)."""
     index, seed = item if isinstance(item, tuple) else (item, None)
     return index, random.Random(seed), seed is not None
+
+
+def shorter_side_to(im: Image.Image, side: float, at_least: int) -> Image.Image:
+    """``im`` resized (bicubic, aspect kept) so that its shorter side is ``side``, neither side below ``at_least``."""
+    w, h = im.size
+    scale = side / min(w, h)
+    return im.resize((max(at_least, round(w * scale)), max(at_least, round(h * scale))), Image.BICUBIC)
+
+
+def crop_and_flip(images: list[Image.Image], size: int, rng: random.Random | None, flip: bool = True) -> list[Image.Image]:
+    """The same ``size`` square of each image (of one size): at random with ``rng``, then all flipped left-right with
+    p = 0.5 when ``flip``; without ``rng`` the centre square, unflipped (evaluation). Draws x, y, then the flip."""
+    w, h = images[0].size
+    x, y = (rng.randint(0, w - size), rng.randint(0, h - size)) if rng is not None else ((w - size) // 2, (h - size) // 2)
+    images = [im.crop((x, y, x + size, y + size)) for im in images]
+    if rng is not None and flip and rng.random() < 0.5:
+        images = [im.transpose(Image.FLIP_LEFT_RIGHT) for im in images]
+    return images
 
 
 def _to_tensor(im: Image.Image) -> torch.Tensor:
@@ -243,10 +252,7 @@ class PairedImageFolder(Dataset):
             a, b = self.split(im.convert("RGB"), self.files[index])
         if self.direction == "BtoA":
             a, b = b, a
-        ls, s = self.load_size, self.image_size
-        a, b = a.resize((ls, ls), Image.BICUBIC), b.resize((ls, ls), Image.BICUBIC)
-        x, y = (rng.randint(0, ls - s), rng.randint(0, ls - s)) if self.augment and augment else ((ls - s) // 2, (ls - s) // 2)
-        a, b = a.crop((x, y, x + s, y + s)), b.crop((x, y, x + s, y + s))
-        if self.augment and augment and self.flip and rng.random() < 0.5:
-            a, b = a.transpose(Image.FLIP_LEFT_RIGHT), b.transpose(Image.FLIP_LEFT_RIGHT)
+        ls = self.load_size
+        a, b = crop_and_flip([a.resize((ls, ls), Image.BICUBIC), b.resize((ls, ls), Image.BICUBIC)], self.image_size,
+                             rng if self.augment and augment else None, self.flip)
         return torch.cat([_to_tensor(a), _to_tensor(b)])

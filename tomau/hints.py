@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import linalg as spla
 
+from . import color
 from .errors import TomauError
 
 OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
@@ -133,28 +134,10 @@ def propagate(y: np.ndarray, mask: np.ndarray, ab: np.ndarray, soft: np.ndarray 
 
 
 # ---- photos and scribble images -------------------------------------------------------------------------
-def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """float RGB (H, W, 3) in [0, 1] -> Lab (H, W, 3) float64."""
-    import torch
-
-    from . import color
-
-    return color.rgb_to_lab(torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1)[None])[0].permute(1, 2, 0).double().numpy()
-
-
-def lab_to_rgb_u8(lab: np.ndarray) -> np.ndarray:
-    import torch
-
-    from . import color
-
-    rgb = color.lab_to_rgb(torch.from_numpy(lab.astype(np.float32)).permute(2, 0, 1)[None])[0]
-    return (rgb.permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().numpy()
-
-
 def read_scribbles(rgb: np.ndarray, alpha: np.ndarray | None, min_chroma: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
     """(mask, ab) of a scribble image: with an alpha channel, every visible pixel is a hint; without one
     (Levin's convention: colour marks drawn on the grey photo), every pixel with chroma above ``min_chroma``."""
-    lab = rgb_to_lab(rgb)
+    lab = color.rgb_to_lab_hwc(rgb)
     ab = lab[..., 1:]
     mask = alpha > 127 if alpha is not None else np.hypot(ab[..., 0], ab[..., 1]) > min_chroma
     return mask, ab
@@ -168,12 +151,12 @@ def colorize_with_hints(rgb: np.ndarray, mask: np.ndarray, hint_ab: np.ndarray, 
     On a model, what propagates is each hint's correction to the model's colour; it is held towards 0 with a
     weak weight, so a correction fades over about ``reach`` x the longer side (0.4: a scribble recolours its
     object, not the whole photo), and where hints are dense the corrections meet and interpolate."""
-    lab = rgb_to_lab(rgb)
+    lab = color.rgb_to_lab_hwc(rgb)
     y = lab[..., 0] / 100
     if model_rgb is None:
         ab = propagate(y, mask, hint_ab)
     else:
-        model_ab = rgb_to_lab(model_rgb.astype(np.float32) / 255)[..., 1:]
+        model_ab = color.rgb_to_lab_hwc(model_rgb.astype(np.float32) / 255)[..., 1:]
         anchor = (1.0 / (reach * max(y.shape))) ** 2
         ab = model_ab + propagate(y, mask, np.where(mask[..., None], hint_ab - model_ab, 0), np.zeros_like(model_ab), anchor)
-    return lab_to_rgb_u8(np.concatenate([lab[..., :1], ab], -1))
+    return color.lab_to_rgb_u8_hwc(np.concatenate([lab[..., :1], ab], -1))

@@ -197,11 +197,7 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
                 im.load()
                 orientation = im.getexif().get(0x0112, 1)
                 ImageOps.exif_transpose(im, in_place=True)  # in place: no copy of a big scan
-            info = {k: im.info[k] for k in ("icc_profile", "dpi") if im.info.get(k)}
-            exif = im.getexif()
-            if len(exif):
-                exif[0x0112] = 1  # the rotation is applied to the pixels now
-                info["exif"] = exif.tobytes()
+            info = _kept_info(im)
     except TomauError:
         raise
     except UnidentifiedImageError:
@@ -213,7 +209,7 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     mode = im.mode
     pixels, alpha = pil_to_pixels(im)
     del im  # the decoded image: its pixels are ``pixels`` now
-    bits = 16 if mode.startswith("I;16") or (mode == "I" and pixels.size and fmt in ("PNG", "TIFF")) else 8
+    bits = _bits(mode, pixels, fmt)
     if fmt in ("PNG", "TIFF") and mode in ("RGB", "RGBA"):
         deep = _read_16bit_colour(path)  # Pillow reads 48/64-bit PNG and TIFF as 8 bits per channel
         if deep is not None and orientation not in (1, None):  # OpenCV's unchanged read does not turn it: as Pillow did
@@ -222,6 +218,32 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
             pixels, alpha, bits = deep[0], (deep[1] if deep[1] is not None else alpha), 16
     return LoadedImage(path=path, pixels=pixels, alpha=alpha, is_colour=looks_colour(pixels), format=fmt,
                        frames=frames, bits=bits, info=info)
+
+
+def from_pil(im: Image.Image, path: str | os.PathLike = "<image>") -> LoadedImage:
+    """A PIL image (one given to the Python API) as :func:`load_image` makes one from its file: EXIF orientation
+    applied, ICC profile / DPI / EXIF in ``info``, 16-bit grey kept at 16 bits. (A 16-bit colour PNG or TIFF opened
+    by Pillow is 8 bits already: pass its path to read all 16.) ``im`` itself is not changed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        upright = ImageOps.exif_transpose(im)  # a copy, turned as its EXIF orientation says
+    pixels, alpha = pil_to_pixels(upright)
+    return LoadedImage(path=Path(path), pixels=pixels, alpha=alpha, is_colour=looks_colour(pixels), format=im.format,
+                       frames=int(getattr(im, "n_frames", 1) or 1), bits=_bits(upright.mode, pixels, im.format), info=_kept_info(upright))
+
+
+def _kept_info(im: Image.Image) -> dict:
+    """What a result keeps of its source: ICC profile, DPI, EXIF (with the orientation reset: the pixels are upright)."""
+    info = {k: im.info[k] for k in ("icc_profile", "dpi") if im.info.get(k)}
+    exif = im.getexif()
+    if len(exif):
+        exif[0x0112] = 1  # the rotation is applied to the pixels now
+        info["exif"] = exif.tobytes()
+    return info
+
+
+def _bits(mode: str, pixels: np.ndarray, fmt: str | None) -> int:
+    return 16 if mode.startswith("I;16") or (mode == "I" and pixels.size and fmt in ("PNG", "TIFF")) else 8
 
 
 def _exif_turn(a: np.ndarray, orientation: int) -> np.ndarray:

@@ -6,15 +6,16 @@ the output keeps every detail of the input's luminance.
 """
 from __future__ import annotations
 
+import os
 from functools import partial
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from . import fullres
 from .errors import TomauError
-from .images import Strips, pil_to_float_rgb
+from .images import LoadedImage, Strips, from_pil, load_image
 from .modelfile import DEFAULT_MODEL, load_network
 from .pipeline_base import Pipeline
 
@@ -109,7 +110,8 @@ class Colorizer(Pipeline):
     def check_samples(self, n: int) -> None:
         """Refuse, in one sentence, a number of samples this model cannot give."""
         if not self.can_sample:
-            raise TomauError(f"{self.name or 'this model'} gives one colouring per photo; --samples needs a diverse model: the bundled -m faces or -m scenes, or one of yours (tomau train cvae / mdn)")
+            raise TomauError(f"{self.name or 'this model'} gives one colouring per photo; --samples needs a diverse model: "
+                             "the bundled -m faces or -m scenes, or one of yours (tomau train cvae / mdn)")
         if n < 1:
             raise TomauError("--samples must be at least 1")
 
@@ -167,17 +169,20 @@ def load_model(model: str = DEFAULT_MODEL, device: str = "cpu", mix: float | Non
     return colorizer
 
 
-def colorize(image: Image.Image, model: Colorizer | str | None = None, samples: int | None = None,
-             seed: int = 0, reference: Image.Image | None = None, reference_method: str = "stats") -> Image.Image | list[Image.Image]:
-    """Colourise a PIL image at its full resolution. Alpha is kept; EXIF orientation is applied.
+def colorize(image: Image.Image | str | os.PathLike, model: Colorizer | str | None = None, samples: int | None = None,
+             seed: int = 0, reference: Image.Image | str | os.PathLike | None = None,
+             reference_method: str = "stats") -> Image.Image | list[Image.Image]:
+    """Colourise a photo at its full resolution: a PIL image, or a file read as ``tomau colorize`` reads it
+    (tomau.images.load_image: 16-bit scans at 16 bits, the pixel limit, one sentence on a bad file). EXIF orientation is
+    applied, alpha kept, and the 8-bit RGB(A) result carries the input's ICC profile, DPI and EXIF in its ``info``,
+    as the command's result files do.
 
     With ``samples=N`` (diverse models) returns a list of N colourings, the most likely first. With a
     ``reference`` colour photo of a similar scene, the colours come from it (tomau.reference: ``stats`` moves
     the model's palette to the reference's; ``welsh`` matches pixels by lightness and texture, no model used)."""
     if reference is not None and samples is not None:
         raise TomauError("a reference photo gives one colouring; use either samples or reference")
-    image = ImageOps.exif_transpose(image)
-    rgb, alpha = pil_to_float_rgb(image)
+    photo = _as_loaded(image)
     use_model = True
     if reference is not None:
         from .reference import colorize_from_reference, needs_model
@@ -186,17 +191,22 @@ def colorize(image: Image.Image, model: Colorizer | str | None = None, samples: 
     if use_model and not isinstance(model, Colorizer):
         model = load_model(model or DEFAULT_MODEL)
     if reference is not None:
-        ref_rgb = pil_to_float_rgb(ImageOps.exif_transpose(reference))[0]
-        model_rgb = model.colorize_arrays([rgb])[0] if use_model else None
-        arrays = [colorize_from_reference(rgb, ref_rgb, reference_method, model_rgb)]
+        model_rgb = model.colorize_arrays([photo.pixels])[0] if use_model else None
+        arrays = [colorize_from_reference(photo.rgb, _as_loaded(reference).rgb, reference_method, model_rgb)]
     elif samples is not None:
-        arrays = model.sample_arrays([rgb], samples, seed)[0]
+        arrays = model.sample_arrays([photo.pixels], samples, seed)[0]
     else:
-        arrays = model.colorize_arrays([rgb])
+        arrays = model.colorize_arrays([photo.pixels])
     outs = []
     for arr in arrays:
         out = Image.fromarray(arr, "RGB")
-        if alpha is not None:
-            out.putalpha(Image.fromarray(alpha, "L"))
+        if photo.alpha is not None:
+            out.putalpha(Image.fromarray(photo.alpha, "L"))
+        out.info.update(photo.info or {})
         outs.append(out)
     return outs if samples is not None else outs[0]
+
+
+def _as_loaded(image) -> LoadedImage:
+    """A PIL image or a path as the command line's reader makes it."""
+    return load_image(image) if isinstance(image, (str, os.PathLike)) else from_pil(image)

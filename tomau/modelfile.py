@@ -2,8 +2,11 @@
 
     metadata["tomau"] = {"format": 1, "task": "colorize", "family": "pix2pix",
                          "generator": {"kind": "unet", "params": {...}},
-                         "image_size": 256, "normalization": {"l_cent": 50, "ab_norm": 110},
-                         "training": {...}}
+                         "image_size": 256, "training": {...}}
+
+The Lab scaling of colour models is tomau.color's (L_CENT, AB_NORM) for every file. Files written before it was
+dropped from the config carry it as "normalization": {"l_cent": 50, "ab_norm": 110}; they load, and one naming other
+values is refused (tomau cannot colourise with another scaling).
 
 Bundled models live in tomau/weights/NAME.safetensors and are loaded by NAME.
 """
@@ -135,6 +138,7 @@ def load_network(model: str | Path, task: str, what: str, device: str = "cpu") -
     config, state = load_model_file(model)
     if config.get("task") != task:
         raise TomauError(f"{model}: a {config.get('task')!r} model, not {what}")
+    _check_normalization(config.get("normalization"), str(model))
     try:
         torch.device(device)
     except (RuntimeError, TypeError, ValueError):
@@ -152,6 +156,17 @@ def load_network(model: str | Path, task: str, what: str, device: str = "cpu") -
     net = build_network(GENERATORS, spec.get("kind", "?"), spec.get("params", {}))
     net.load_state_dict(state, strict=False)  # every name and shape was checked on the meta-device copy
     return net, config
+
+
+def _check_normalization(block, source: str) -> None:
+    """An old file's "normalization" block must name tomau.color's scaling, the only one the pipelines apply."""
+    from .color import AB_NORM, L_CENT
+
+    if block is None:
+        return
+    if not isinstance(block, dict) or block.get("l_cent", L_CENT) != L_CENT or block.get("ab_norm", AB_NORM) != AB_NORM:
+        raise TomauError(f"{source}: the file asks for the Lab scaling {block!r}, but tomau colourises with l_cent {L_CENT:g} "
+                         f"and ab_norm {AB_NORM:g} only; the file was edited or not written by tomau")
 
 
 def check_shapes_before_building(registry: dict, spec: dict, state: dict[str, torch.Tensor], source: str) -> None:

@@ -20,8 +20,9 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from . import color
 from .errors import TomauError
-from .hints import lab_to_rgb_u8, propagate, rgb_to_lab
+from .hints import propagate
 
 METHODS = ("stats", "welsh")
 
@@ -84,8 +85,8 @@ def colorize_from_reference(rgb: np.ndarray, ref_rgb: np.ndarray, method: str = 
     if method not in METHODS:
         raise TomauError(f"unknown reference method {method!r}; choose one of {', '.join(METHODS)}")
     _check(rgb, ref_rgb)
-    lab = rgb_to_lab(rgb)
-    ref_lab = rgb_to_lab(ref_rgb)
+    lab = color.rgb_to_lab_hwc(rgb)
+    ref_lab = color.rgb_to_lab_hwc(ref_rgb)
     if method == "welsh":
         matched = match_ab(lab, ref_lab, samples=samples, seed=seed)
         no_hints = np.zeros(lab.shape[:2], bool)
@@ -93,10 +94,10 @@ def colorize_from_reference(rgb: np.ndarray, ref_rgb: np.ndarray, method: str = 
     else:
         if model_rgb is None:
             raise TomauError(f"the {method} method moves a model's colours to the reference's; give a model")
-        model_ab = rgb_to_lab(model_rgb.astype(np.float32) / 255)[..., 1:]
+        model_ab = color.rgb_to_lab_hwc(model_rgb.astype(np.float32) / 255)[..., 1:]
         ref_ab = ref_lab[..., 1:].reshape(-1, 2)
         mu, sd = model_ab.reshape(-1, 2).mean(0), model_ab.reshape(-1, 2).std(0)
         # a near-grey model output has almost no spread: cap the gain so its noise is not blown up
         gain = np.minimum(ref_ab.std(0) / np.maximum(sd, 1e-6), 4.0)
         ab = (model_ab - mu) * gain + ref_ab.mean(0)
-    return lab_to_rgb_u8(np.concatenate([lab[..., :1], ab], -1))
+    return color.lab_to_rgb_u8_hwc(np.concatenate([lab[..., :1], ab], -1))

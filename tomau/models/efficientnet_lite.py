@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .. import color
 from ..errors import TomauError
 
 # the B0 stages: (repeats, kernel, stride, expand ratio, in, out)
@@ -178,10 +179,6 @@ def load_backbone_weights(net: EfficientNetLite) -> None:
 def grey_l_to_rgb(l_norm: torch.Tensor) -> torch.Tensor:
     """Normalised Lab L (N, 1, H, W) in [-1, 1] -> the grey sRGB photo it is, as 3 channels in [-1, 1].
 
-    L is turned back into the sRGB grey value (Y = f^-1(L), then sRGB companding), so the encoder sees the
-    same pixels it saw in ImageNet's photos converted to grey, not Lab's differently curved lightness."""
-    l = (l_norm + 1.0) * 50.0
-    fy = (l + 16.0) / 116.0
-    y = torch.where(fy > 6.0 / 29.0, fy**3, (116.0 * fy - 16.0) * 27.0 / 24389.0)
-    srgb = torch.where(y > 0.0031308, 1.055 * y.clamp_min(0.0031308) ** (1 / 2.4) - 0.055, 12.92 * y)
-    return (srgb.clamp(0, 1) * 2.0 - 1.0).expand(-1, 3, -1, -1)
+    L is turned back into the sRGB grey value (tomau.color.lightness_to_grey), so the encoder sees the same pixels
+    it saw in ImageNet's photos converted to grey, not Lab's differently curved lightness."""
+    return (color.lightness_to_grey(color.denormalize_l(l_norm)) * 2.0 - 1.0).expand(-1, 3, -1, -1)

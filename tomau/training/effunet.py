@@ -30,6 +30,7 @@ from .. import color
 from ..colorbins import ABBins
 from ..data import _item, _to_tensor
 from ..errors import TomauError
+from ..images import open_image
 from ..models import evaluating
 from ..models.effunet import EffUNetColorizer, EffUNetConfig
 from .family import Family
@@ -98,7 +99,7 @@ class RandomResizedCrops(torch.utils.data.Dataset):
     def __getitem__(self, item) -> torch.Tensor:
         index, rng, augment = _item(item)
         s = self.size
-        with Image.open(self.files[index]) as im:
+        with open_image(self.files[index]) as im:  # refused from its header when over 100 MP
             im.draft("RGB", (2 * s, 2 * s))  # JPEGs decode at the smallest scale still >= 2 S: cheap on big photos
             im = im.convert("RGB")
         w, h = im.size

@@ -17,8 +17,9 @@ from PIL import Image
 from torch.nn import functional as F
 
 from .. import color
+from ..data import crop_and_flip, shorter_side_to
 from ..errors import TomauError
-from ..images import write_atomic
+from ..images import open_image, write_atomic
 from ..models.effunet import EffUNetColorizer, EffUNetConfig
 
 CACHE_FORMAT = 1
@@ -26,20 +27,12 @@ CACHE_FORMAT = 1
 
 def _crop(im: Image.Image, size: int, rng: random.Random | None) -> Image.Image:
     """Shorter side to ``size`` (view 0) or to a random 1-1.3 x ``size`` (other views), crop, maybe flip."""
-    w, h = im.size
     target = size if rng is None else size * rng.uniform(1.0, 1.3)
-    scale = target / min(w, h)
-    im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
-    w, h = im.size
-    x, y = ((w - size) // 2, (h - size) // 2) if rng is None else (rng.randint(0, w - size), rng.randint(0, h - size))
-    im = im.crop((x, y, x + size, y + size))
-    if rng is not None and rng.random() < 0.5:
-        im = im.transpose(Image.FLIP_LEFT_RIGHT)
-    return im
+    return crop_and_flip([shorter_side_to(im, target, size)], size, rng)[0]
 
 
 def _load_crops(path: Path, size: int, views: int, seed: int) -> np.ndarray:
-    with Image.open(path) as im:
+    with open_image(path) as im:  # refused from its header when over 100 MP
         im = im.convert("RGB")
         rng = random.Random(f"{seed}:{path.name}")
         return np.stack([np.asarray(_crop(im, size, None if v == 0 else rng), np.uint8) for v in range(views)])
