@@ -1,4 +1,4 @@
-"""Results never lost, numbers checked, one exit-code table (issue 12, items 1, 2, 4, 9, 10)."""
+"""Results never lost, numbers checked, one exit-code table."""
 from __future__ import annotations
 
 import os
@@ -118,7 +118,7 @@ def test_resume_removes_the_temp_file_of_a_killed_checkpoint_write(tmp_path, col
 
 
 def test_code_review_items(tmp_path, colour_folder, monkeypatch):
-    """Item 13: the GAN generator moves to the device asked for; ResUNetGANConfig() is the pretrain stage and
+    """The GAN generator moves to the device asked for; ResUNetGANConfig() is the pretrain stage and
     preset("gan") the GAN stage, as on the CLI; an explicit --lr for mdn is kept; checkpoints hold the GradScaler."""
     import torch
 
@@ -216,7 +216,7 @@ def test_archival_scans_keep_16_bits_icc_dpi_and_exif(tmp_path, tiny_model_file)
 
 
 def test_strip_recombination_equals_the_whole_image_one(monkeypatch):
-    """Item 7: L and the recombination run in strips of rows (memory bounded); the result is the same."""
+    """L and the recombination run in strips of rows (memory bounded); the result is the same."""
     import torch
     from torch.nn import functional as F
 
@@ -253,7 +253,7 @@ def test_one_cli_every_command_has_an_example_quiet_and_marked_required_options(
     assert "-m MODEL, --model MODEL" in sub.choices["translate"].format_help()
 
 
-# ---- issue 22: nothing lost, third pass ------------------------------------------------------------------------
+# ---- nothing lost: damaged inputs, interrupted runs, unwritable outputs -----------------------------------------------------
 def test_one_bad_file_never_stops_a_batch(tmp_path, tiny_model_file, capsys, monkeypatch):
     """An error nobody foresaw in one photo's colouring is one line naming it; the batch goes on (exit 3)."""
     import tomau.reference as reference

@@ -49,7 +49,7 @@ def test_seed_normalisation_and_inverse():
 
 
 def test_full_srgb_gamut_fits_the_normalisation():
-    # the seed's measured extremes: a in [-86.18, 98.23], b in [-107.86, 94.48]
+    # the sRGB gamut's extremes in Lab (D65): a in [-86.18, 98.23], b in [-107.86, 94.48]
     v = torch.linspace(0, 1, 18)
     rgb = torch.stack(torch.meshgrid(v, v, v, indexing="ij")).reshape(3, 1, -1)
     lab = color.rgb_to_lab(rgb)

@@ -1,4 +1,5 @@
-"""Diverse colourisation: CVAE + MDN networks, the seed's losses, two-stage training, sampling from the CLI and API."""
+"""Diverse colourisation: CVAE + MDN networks, the losses of Deshpande et al. 2017 (Learning Diverse Image Colorization),
+two-stage training, sampling from the CLI and API."""
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Issue 25: ONNX export of every network and bundled model, and the onnxruntime backend of the colourisers."""
+"""ONNX export of every network and bundled model, and the onnxruntime backend of the colourisers."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
-"""Issue 5, part 1: the seed's DCGAN networks, the four losses, padded data, training, generation, SWD."""
+"""The DCGAN networks of the Zalo AI Challenge Motorbike Generator write-up (RaLSGAN), the four losses, padded data,
+training, generation, SWD."""
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ from tomau.cli import main
 from tomau.data import SquareImageFolder
 from tomau.generation import generate, generate_batches, load_generator
 from tomau.losses import adversarial_loss
-from tomau.models.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
 from tomau.metrics.swd import laplacian_pyramid, sliced_wasserstein_distance
+from tomau.models.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
 
 from .conftest import colour_image
 
@@ -25,7 +26,7 @@ def n_params(net: torch.nn.Module) -> int:
 def test_networks_match_the_seed_at_128():
     cfg = DCGANConfig(image_size=128)
     g, d = DCGANGenerator(cfg), DCGANDiscriminator(cfg)
-    assert n_params(g) == 13_275_939 and n_params(d) == 2_796_800  # the seed's printed summaries
+    assert n_params(g) == 13_275_939 and n_params(d) == 2_796_800  # the write-up's printed model summaries
     x = g(torch.randn(3, 128))
     assert x.shape == (3, 3, 128, 128) and x.abs().max() <= 1
     assert d(x).shape == (3, 1)
@@ -42,7 +43,7 @@ def test_64_stops_one_block_earlier():
 
 def test_losses_known_values():
     real, fake = torch.tensor([[2.0], [0.0]]), torch.tensor([[-1.0], [1.0]])
-    # RaLSGAN with the seed's formulas: mean C(r) = 1, mean C(f) = 0
+    # RaLSGAN (Jolicoeur-Martineau 2018) with the write-up's formulas: mean C(r) = 1, mean C(f) = 0
     d, g = adversarial_loss("ralsgan", real, fake)
     r_rel, f_rel = real - 0.0, fake - 1.0
     assert d.item() == pytest.approx(0.5 * (((r_rel - 1) ** 2).mean() + ((f_rel + 1) ** 2).mean()).item())

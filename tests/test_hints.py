@@ -1,4 +1,4 @@
-"""Issue 6, part 1: colour hints (Levin et al. 2004)."""
+"""Colour hints: Levin, Lischinski and Weiss, "Colorization using Optimization" (2004)."""
 from __future__ import annotations
 
 import numpy as np

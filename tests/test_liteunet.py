@@ -1,4 +1,4 @@
-"""Issue 16: the pretrained-encoder U-Net translator (translate-lite)."""
+"""The pretrained-encoder U-Net translator (translate-lite)."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""The seed's networks: shapes, layer recipe, parameter count, PatchGAN receptive field."""
+"""The pix2pix networks (Isola et al. 2017): U-Net and PatchGAN shapes, layer recipe, parameter count, receptive field."""
 import pytest
 import torch
 from torch import nn

@@ -1,4 +1,4 @@
-"""Issue 16: the FastGAN-style generator, the projected discriminator, DiffAugment, the projected-gan family."""
+"""The FastGAN-style generator, the projected discriminator, DiffAugment, the projected-gan family."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""Issue 6, part 2: colours from a reference photo."""
+"""Colours from a reference photo of a similar scene (colour statistics, and Welsh et al. 2002 pixel matching)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Issue 6, part 4: the web page -- its handlers, then the page itself in headless Chromium."""
+"""The web page -- its handlers, then the page itself in headless Chromium."""
 from __future__ import annotations
 
 import os

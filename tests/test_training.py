@@ -259,7 +259,7 @@ def test_a_killed_data_worker_keeps_the_finished_steps(tmp_path, colour_folder, 
 
 
 def test_a_damaged_run_folder_says_what_is_damaged(tmp_path, colour_folder, capsys):
-    """Issue 22 item 9: a kill's half line in metrics.jsonl, a truncated config.json, a state of the wrong structure."""
+    """A damaged run folder resumes or says why: a kill's half line in metrics.jsonl, a truncated config.json, a state of the wrong structure."""
     from tomau.training.trainer import write_state
 
     run = train(tiny_cfg(colour_folder, tmp_path / "r", steps=2, ckpt_every=2), quiet=True)

@@ -1,4 +1,4 @@
-"""Issue 5, part 3: paired image-to-image translation (pix2pix on A|B pair files)."""
+"""Paired image-to-image translation (pix2pix on A|B pair files)."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""Issue 6, part 3: films -- every frame, audio/fps/duration kept, flicker reduced without smearing."""
+"""Films -- every frame, audio/fps/duration kept, flicker reduced without smearing."""
 from __future__ import annotations
 
 import numpy as np
@@ -157,7 +157,7 @@ def test_a_damaged_film_is_colorized_around_the_damage(tmp_path, tinted_model, c
         assert "damaged packets could not be decoded and were skipped" in err
         assert 20 <= probe(tmp_path / "out" / "damaged.mp4").frames <= 30
     else:
-        # known defect (issue 6 note): for some garblings FFmpeg refuses the film later with 'Invalid argument'.
+        # known defect: for some garblings FFmpeg refuses the film later with 'Invalid argument'.
         # What is promised then: exit 2, one sentence naming the film, no partial or temp file left.
         assert code == 2, err
         lines = [l for l in err.splitlines() if l.startswith("error:")]

@@ -1,4 +1,4 @@
-"""Issue 25, item 3: the static page (web/) colourises a dropped photo inside Chromium, with no request beyond its own files."""
+"""The static page (web/) colourises a dropped photo inside Chromium, with no request beyond its own files."""
 from __future__ import annotations
 
 import base64

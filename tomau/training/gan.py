@@ -97,7 +97,8 @@ class UnconditionalGAN(Family):
 
     @staticmethod
     def build_networks(cfg: GANConfig) -> tuple[nn.Module, nn.Module, list]:
-        """(G, D, the parameters D's optimizer trains): the seed's DCGAN pair, all of D trained."""
+        """(G, D, the parameters D's optimizer trains): the DCGAN pair of the Zalo AI Challenge Motorbike Generator
+        write-up (RaLSGAN), all of D trained."""
         D = DCGANDiscriminator(cfg.generator)
         return DCGANGenerator(cfg.generator), D, list(D.parameters())
 

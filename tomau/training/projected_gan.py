@@ -5,9 +5,9 @@ D  tomau.models.projected: frozen ImageNet EfficientNet-Lite1 features, fixed ra
    mixing, a small trained discriminator per scale (Sauer et al., "Projected GANs Converge Faster").
    Its feature network comes from the installed wheel whenever the family is built (also for --init runs).
 Both D's inputs, real and generated, go through the same DiffAugment policy (Zhao et al., 2020).
-Losses by name, as the seed's GAN (tomau.losses.ADVERSARIAL_LOSSES); hinge by default, as Sauer et al.
+Losses by name, as the DCGAN family's (tomau.losses.ADVERSARIAL_LOSSES); hinge by default, as Sauer et al.
 Use ``--ema 0.999`` for the averaged G (FastGAN and Projected GAN both sample from one).
-Sampling, SWD validation and the model file are the seed GAN's (tomau.training.gan, tomau.generation).
+Sampling, SWD validation and the model file are the DCGAN family's (tomau.training.gan, tomau.generation).
 """
 from __future__ import annotations
 
