@@ -126,7 +126,8 @@ class Trainer:
         elif cfg.init:
             config, state = load_model_file(cfg.init)
             load_state_checked(self.family.nets["G"], state, cfg.init)
-            self.log(f"generator initialised from {cfg.init} ({config.get('family')}, trained {config.get('training', {}).get('steps', '?')} steps)")
+            steps = config.get("training", {}).get("steps")
+            self.log(f"generator initialised from {cfg.init} ({config.get('family')}" + (f", trained {steps} steps)" if steps else ")"))
         else:
             for msg in self.family.init_fresh():
                 self.log(msg)
