@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup browser web demo test test-fast bench clean
+.PHONY: setup browser web demo lint test test-fast bench clean
 
 setup: $(VENV)/.installed
 
@@ -17,8 +17,12 @@ demo: setup
 	$(BIN)/tomau colorize tomau/samples -o out/demo
 	@echo "before: tomau/samples/   after: out/demo/"
 
-test: setup browser web
+# the linter first (ruff, configured in pyproject.toml), then the whole suite
+test: lint browser web
 	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
 
 # unit tests only (no servers, browsers or extra processes)
 test-fast: setup

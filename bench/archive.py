@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import RESULTS, ROOT
+from common import RESULTS, ROOT, write_result
 
 TOMAU = [sys.executable, "-m", "tomau"]
 
@@ -194,7 +194,7 @@ def main() -> None:
         print(json.dumps(result["ten_megapixel_scan"], indent=1), flush=True)
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     print(f"written {args.out}")
 
 

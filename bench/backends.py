@@ -24,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import RESULTS, ROOT, write_result  # noqa: E402 - also puts the repo on sys.path
 from PIL import Image
-
-from common import RESULTS, ROOT  # noqa: E402 - also puts the repo on sys.path
 
 from tomau.backends import OnnxColourNet, cached_export  # noqa: E402
 from tomau.images import load_image, save_image  # noqa: E402
@@ -162,7 +161,7 @@ def main() -> None:
                           "onnxruntime": __import__("onnxruntime").__version__},
               "command": " ".join(["python bench/backends.py", *sys.argv[1:]]),
               "rows": rows, "page_1mp": page}
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    write_result(args.out, result, indent=1)
     print(f"wrote {args.out}")
 
 

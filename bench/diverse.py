@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import RESULTS, write_result  # noqa: E402 - also puts the repo on sys.path
 from PIL import Image
-
-from common import RESULTS  # noqa: E402 - also puts the repo on sys.path
 
 from tomau import color  # noqa: E402
 from tomau.data import scan_folder  # noqa: E402
+from tomau.images import open_image  # noqa: E402
 from tomau.inference import load_model  # noqa: E402
 from tomau.metrics import colourfulness, psnr  # noqa: E402
 
@@ -43,7 +43,7 @@ def ab_dist(a: torch.Tensor, b: torch.Tensor) -> float:
 def score(model, baseline, files, n, size, seed) -> dict:
     div, best_err, best_psnr, cf_s, cf_t, base_err, base_psnr = [], [], [], [], [], [], []
     for f in files:
-        with Image.open(f) as im:
+        with open_image(f) as im:
             im = im.convert("RGB")
             truth = np.asarray(im.resize((size, size), Image.BICUBIC) if size else im, dtype=np.uint8)
         rgb = truth.astype(np.float32) / 255
@@ -99,7 +99,7 @@ def main() -> None:
               f"{r['diversity_p50']:.1f} / {r['diversity_p90']:.1f}) | {r['best_of_n_ab_error']:.2f} | {r['best_of_n_psnr']:.2f} | "
               f"{r['cf_samples']:.1f} / {r['cf_truth']:.1f} | {r['baseline_ab_error']:.2f} | {r['baseline_psnr']:.2f} |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"model": args.model, "baseline": args.baseline, "rows": rows}, indent=2) + "\n")
+    write_result(args.out, {"model": args.model, "baseline": args.baseline, "rows": rows})
     print(f"\nwrote {args.out}")
 
 

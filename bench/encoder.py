@@ -7,14 +7,13 @@ Grey = the photo's Lab L shown as a grey sRGB photo (what the colouriser's encod
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 import torch
-from common import RESULTS
-from PIL import Image
+from common import RESULTS, write_result
 
 from tomau import color
+from tomau.evaluate import load_truth
 from tomau.models.efficientnet_lite import VARIANTS, grey_l_to_rgb, pretrained
 
 IMAGENET_INDEX = {"n01440764": 0, "n02102040": 217, "n02979186": 482, "n03000684": 491, "n03028079": 497,
@@ -40,15 +39,14 @@ def main() -> None:
         hits = {"colour": 0, "grey": 0}
         for i in range(0, len(files), 32):
             chunk = files[i : i + 32]
-            rgb = torch.stack([torch.from_numpy(np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BICUBIC), np.float32) / 255)
-                               .permute(2, 0, 1) for p, _ in chunk])
+            rgb = torch.stack([torch.from_numpy(load_truth(p, size).astype(np.float32) / 255).permute(2, 0, 1) for p, _ in chunk])
             labels = torch.tensor([c for _, c in chunk])
-            l_norm = color.rgb_to_lab(rgb)[:, :1] / 50 - 1
+            l_norm = color.normalize_l(color.rgb_to_lab(rgb)[:, :1])
             for kind, x in (("colour", rgb * 2 - 1), ("grey", grey_l_to_rgb(l_norm))):
                 hits[kind] += int((net(x).argmax(1) == labels).sum())
         rows[name] = {k: 100 * v / len(files) for k, v in hits.items()}
         print(f"{name:20s} top-1 colour {rows[name]['colour']:5.1f} %   grey {rows[name]['grey']:5.1f} %   ({len(files)} images at {size} px)")
-    Path(args.out).write_text(json.dumps({"images": len(files), "top1": rows}, indent=1))
+    write_result(args.out, {"images": len(files), "top1": rows}, indent=1)
 
 
 if __name__ == "__main__":

@@ -82,7 +82,8 @@ def main() -> None:
     shared = Shared()
     truth = score([n for n in args.metrics if METRICS[n].of_preds_alone], truths, truths, shared)
     table = {name: score(args.metrics, outs, truths, shared) | {"ms": 1000 * seconds[name] / len(chosen)} for name, outs in outputs.items()}
-    print(f"\n\n{len(chosen)} images from {args.data} at {args.size}x{args.size}; truth {truth}\n")
+    truth_text = "".join(f"; truth {METRICS[k].label} {v:{METRICS[k].fmt}}" for k, v in truth.items())
+    print(f"\n\n{len(chosen)} images from {args.data} at {args.size}x{args.size}{truth_text}\n")
     print(markdown_table([(name, {**m, "ms_text": f"{m['ms']:.0f}"}) for name, m in table.items()], args.metrics, "method",
                          extra=(("ms/img", "ms_text"),)))
     write_result(args.out, {"data": args.data, "n": len(chosen), "size": args.size, "model": args.model, "truth": truth, "rows": table})

@@ -12,15 +12,12 @@ each in fp32 and bf16 autocast, and channels-last (bf16).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import torch
+from common import RESULTS, write_result
 from torch.nn import functional as F
-
-from common import RESULTS
 
 from tomau.models.effunet import EffUNetColorizer, EffUNetConfig
 
@@ -70,7 +67,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     centres = [[float(a), 0.0] for a in range(313)]  # shapes only; speed does not depend on the values
     rows = []
-    print(f"| px | setting | fp32 img/s | bf16 img/s | bf16 + channels-last img/s |\n| ---: | --- | ---: | ---: | ---: |")
+    print("| px | setting | fp32 img/s | bf16 img/s | bf16 + channels-last img/s |\n| ---: | --- | ---: | ---: | ---: |")
     for size in args.sizes:
         for mode, label in (("trainable", "trainable encoder"), ("frozen", "frozen encoder"), ("cached", "cached features")):
             torch.manual_seed(0)
@@ -80,7 +77,7 @@ def main() -> None:
             rates = [step_rate(net, mode, size, args.batch_size, bf, cl, args.iters) for bf, cl in ((False, False), (True, False), (True, True))]
             rows.append({"size": size, "setting": label, "fp32": rates[0], "bf16": rates[1], "bf16_channels_last": rates[2]})
             print(f"| {size} | {label} | {rates[0]:.0f} | {rates[1]:.0f} | {rates[2]:.0f} |", flush=True)
-    Path(args.out).write_text(json.dumps({"threads": args.threads, "batch_size": args.batch_size, "rows": rows}, indent=1) + "\n")
+    write_result(args.out, {"threads": args.threads, "batch_size": args.batch_size, "rows": rows}, indent=1)
     print(f"wrote {args.out}")
 
 

@@ -17,16 +17,14 @@ Writes bench/results/video.json and a strip of frames to docs/images/video_strip
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from common import RESULTS, ROOT, write_result  # noqa: E402 - also puts the repo on sys.path
 from PIL import Image
-
-from common import RESULTS, ROOT  # noqa: E402 - also puts the repo on sys.path
 
 from tomau.data import scan_folder  # noqa: E402
 from tomau.inference import load_model  # noqa: E402
@@ -166,7 +164,7 @@ def main() -> None:
           f"{result['moving_diff']:.2f} (on static regions: {result['static_diff']:.2f})")
     print(f"kept: {result['kept']}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
     # strip: frames 10, 25, 40 of the first shot (moving disc), naive over ours
     picks = [10, 25, 40]

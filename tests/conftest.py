@@ -94,16 +94,3 @@ def tinted_model(tmp_path, tiny_model_file):
     path = tmp_path / "tinted.safetensors"
     save_model_file(path, state, config)
     return path
-
-
-# smoke tests that start processes, servers or browsers: `make test-fast` (pytest -m "not slow") leaves them out
-SLOW_TESTS = {"test_two_process_replicas_stay_equal",
-              "test_two_stage_training_from_the_cli", "test_sigterm_stops_with_a_checkpoint",
-              "test_a_served_page_leaves_nothing_behind_after_sigterm", "test_cli_trains_and_resumes",
-              "test_the_vividness_dial"}
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.name.split("[")[0] in SLOW_TESTS or "browser_page" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.slow)

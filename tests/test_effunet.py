@@ -172,6 +172,7 @@ def test_a_cache_of_other_files_is_refused(tmp_path, colour_folder):
         build_cache(files[2:4], tmp_path / "c", size=32, views=1, progress=False)
 
 
+@pytest.mark.slow
 def test_cli_trains_and_resumes(tmp_path, colour_folder, zhang_bins):
     from tomau.cli import main
     from tomau.training.trainer import read_state
@@ -221,6 +222,7 @@ def test_frechet_on_features_ranks_colour_closer_than_grey(colour_folder):
     assert res["grey"]["fd"] > 1
 
 
+@pytest.mark.slow
 def test_the_vividness_dial(tmp_path, colour_folder, zhang_bins, tiny_model_file):
     from tomau.cli import main
     from tomau.inference import load_model

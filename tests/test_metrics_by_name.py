@@ -135,6 +135,7 @@ def test_the_names_reach_the_command_line(tmp_path, tiny_model_file, capsys):
                  "--json", str(out), "-q"]) == 0
     res = json.loads(out.read_text())
     assert set(res["model"]) == {"ssim", "cf"} and set(res["grey"]) == {"ssim", "cf"}
+    assert res["run"]["torch"] == torch.__version__ and res["run"]["cpu"] and res["run"]["date"]  # where the figures come from
     printed = capsys.readouterr().out
     assert "SSIM" in printed and "PSNR" not in printed and "ground truth" in printed
     with pytest.raises(SystemExit):

@@ -6,8 +6,7 @@ import torch
 
 from tomau import TomauError, load_model
 from tomau.cli import main
-from tomau.models.resunet import (ResNetEncoder, ResUNetConfig, ResUNetGenerator, load_encoder_weights,
-                                  resnet_state_dict_like_torchvision)
+from tomau.models.resunet import ResNetEncoder, ResUNetConfig, ResUNetGenerator, load_encoder_weights, resnet_state_dict_like_torchvision
 
 TORCHVISION_PARAMS = {18: 11_689_512, 34: 21_797_672}  # torchvision.models.resnet18/34, fc included
 
@@ -72,6 +71,7 @@ def test_default_resunet18_fits_the_size_budget():
     assert n * 2 < 25e6  # fp16 bytes
 
 
+@pytest.mark.slow
 def test_two_stage_training_from_the_cli(tmp_path, colour_folder, capsys):
     common = ["--data", str(colour_folder), "--out", str(tmp_path), "--steps", "2", "--batch-size", "4",
               "--image-size", "32", "--workers", "0", "--ckpt-every", "2", "--ndf", "8", "-q"]

@@ -188,6 +188,7 @@ def download(page, file_box: str, target: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_page_upload_colorize_download(browser_page, page_url, tmp_path):
     page = browser_page
     page.goto(page_url)
@@ -203,6 +204,7 @@ def test_page_upload_colorize_download(browser_page, page_url, tmp_path):
     page.screenshot(path=str(tmp_path / "page.png"))
 
 
+@pytest.mark.slow
 def test_page_shows_a_clear_message_for_a_bad_file(browser_page, page_url, tmp_path):
     page = browser_page
     page.goto(page_url)
@@ -215,6 +217,7 @@ def test_page_shows_a_clear_message_for_a_bad_file(browser_page, page_url, tmp_p
     time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_page_colour_hints_painted_with_the_brush(browser_page, page_url, tmp_path):
     page = browser_page
     page.goto(page_url)
@@ -240,6 +243,7 @@ def test_page_colour_hints_painted_with_the_brush(browser_page, page_url, tmp_pa
     assert (result[..., 2] - result[..., 0]).mean() > 15  # blue, from the one blue stroke
 
 
+@pytest.mark.slow
 def test_page_refuses_uploads_over_the_limit(browser_page):
     from tomau.serve import serve
 
@@ -254,6 +258,7 @@ def test_page_refuses_uploads_over_the_limit(browser_page):
         stop(app)
 
 
+@pytest.mark.slow
 def test_page_several_colourings_from_a_diverse_model(browser_page, page_url, tmp_path):
     page = browser_page
     page.goto(page_url)
@@ -332,6 +337,7 @@ def test_the_hints_tab_refuses_a_bomb_before_decoding_it(tmp_path):
         app.session.cleanup()
 
 
+@pytest.mark.slow
 def test_a_served_page_leaves_nothing_behind_after_sigterm(tmp_path, grey_photo):
     """Run `tomau serve` for real, colourise an uploaded photo through its API, stop it with SIGTERM: every
     upload and result is gone (and nothing went to Gradio's shared temp folder)."""

@@ -205,6 +205,7 @@ def test_evaluate_empty_folder(tmp_path, capsys):
     assert "no usable images found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_sigterm_stops_with_a_checkpoint(tmp_path, colour_folder):
     """`kill` (SIGTERM) of a background run - started the way shells start them, SIGINT ignored - keeps its work."""
     import os

@@ -528,8 +528,8 @@ def colorize_archive(src: list[str] | str, dst: str, model: str | None = None, d
                     progress(rec)
         except KeyboardInterrupt:
             manifest.close()
-            say(f"stopped: {counts.done} colourised this run, recorded in {out.uri('tomau-manifest-*.jsonl') if out.remote else Path(out.root) / MANIFEST}; "
-                "rerun the same command to finish")
+            recorded = out.uri("tomau-manifest-*.jsonl") if out.remote else Path(out.root) / MANIFEST
+            say(f"stopped: {counts.done} colourised this run, recorded in {recorded}; rerun the same command to finish")
             raise
         except TomauError:
             raise

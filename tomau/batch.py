@@ -247,7 +247,8 @@ def colorize_photos(files: list[tuple[Path, Path]] | list[Target], outdir: Path,
         try:
             img = load_image(path, max_pixels)
         except Exception as err:  # noqa: BLE001 - TomauError's sentence, or an unforeseen error named by file
-            report(failure(err, target.path, path) if not isinstance(err, OSError) else f"error: {path}: cannot read the file ({err.strerror or err})")
+            report(failure(err, target.path, path) if not isinstance(err, OSError)
+                   else f"error: {path}: cannot read the file ({err.strerror or err})")
             counts.failed += 1
             if on_result:
                 on_result(target, "failed", failure(err, target.path, path) if not isinstance(err, OSError)

@@ -8,9 +8,9 @@ from .common import at_least, between, command, quiet, say
 
 
 def add_parser(sub) -> None:
+    from ..backends import BACKENDS, DEFAULT_BACKEND
     from ..images import DEFAULT_MAX_PIXELS
     from ..modelfile import DEFAULT_MODEL
-    from ..backends import BACKENDS, DEFAULT_BACKEND
     from ..reference import METHODS
 
     c = command(sub, "colorize", "tomau colorize old.jpg scans/ -o coloured/ --skip-existing", "colourise photos and films",

@@ -48,6 +48,9 @@ def cmd_evaluate(args) -> int:
         files = files[: args.max_images]
     res = (_translator if model.task == "translate" else _colorizer)(args, model, files)
     if args.json:
+        from ..provenance import run_info
+
+        res = {"run": run_info(), **res}  # where the figures come from: commit, date, PyTorch, CPU
         write_atomic(Path(args.json), lambda f: f.write(json.dumps(res, indent=2).encode()))
         print(f"wrote {args.json}")
     return 0
