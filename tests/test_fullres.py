@@ -60,7 +60,7 @@ def test_strips_equal_the_whole_image_recombination_within_one_level(dtype, monk
     top = 65535 if dtype == np.uint16 else 255
     whole = (color.model_output_to_rgb(color.normalize_l(whole_l(px)), ab_full)[0].permute(1, 2, 0).numpy() * top + 0.5)
     got = fullres.recombine(px, ab, dtype)
-    strips = list(fullres.rgb_strips(px, ab, dtype))
+    strips = [(r0, rows.copy()) for r0, rows in fullres.rgb_strips(px, ab, dtype)]  # one buffer, written again
     assert got.dtype == dtype and len(strips) > 10 and np.array_equal(np.concatenate([s for _, s in strips]), got)
     assert np.abs(got.astype(np.float64) - whole.astype(np.int64)).max() <= top / 255 + 0.5
 
@@ -107,6 +107,27 @@ def test_streamed_16_bit_png_keeps_16_bits_and_no_invented_resolution(tmp_path):
     for name in ("deep.png", "plain.jpg"):
         with Image.open(tmp_path / name) as im:
             assert "dpi" not in im.info  # libvips' default 1 pixel/mm is not passed off as the photo's
+
+
+@pytest.mark.skipif(images._vips() is None, reason="libvips (pyvips) not installed")
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_streamed_rows_wider_than_a_stored_block_from_one_reused_buffer(tmp_path, dtype):
+    """Rows of 12000 pixels (36 / 72 KB: more than one 64 KB stored deflate block each), all strips in one buffer
+    written again each time (as rgb_strips does): the file holds every row as it was when made."""
+    import cv2
+
+    rng = np.random.default_rng(5)
+    want = rng.integers(0, 256 if dtype == np.uint8 else 65536, (23, 12000, 3)).astype(dtype)
+
+    def make():
+        buf = np.empty((5, 12000, 3), dtype)
+        for r0 in range(0, 23, 5):
+            n = min(5, 23 - r0)
+            buf[:n] = want[r0 : r0 + n]
+            yield r0, buf[:n]
+
+    save_image(tmp_path / "wide.png", Strips((23, 12000), dtype, make))
+    assert np.array_equal(cv2.imread(str(tmp_path / "wide.png"), cv2.IMREAD_UNCHANGED)[..., ::-1], want)
 
 
 def test_a_failure_while_the_rows_are_made_leaves_no_file(tmp_path):

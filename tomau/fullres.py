@@ -27,7 +27,20 @@ from torch.nn import functional as F
 from . import color
 
 STRIP_PIXELS = 1 << 18  # pixels per strip: bounds memory on huge scans (~9 MB of temporaries), stays in cache
+TRIM_PIXELS = 4_000_000  # photos above this hand back freed heap before their rows are made (2-6 ms; 15 MB of peak)
 _GRID = 65536  # grey values the tables are made for: every 16-bit value, every 8-bit value at index v * 257
+
+
+def return_freed_heap() -> None:
+    """Hand the heap that glibc keeps after frees back to the system (malloc_trim; nothing elsewhere). Python,
+    PyTorch and onnxruntime free many small buffers that a photo's big ones (mmap) never reuse: called once an
+    onnxruntime session is built (tomau.backends) and before a big scan's rows are made (15-30 MB off the peak each)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 @lru_cache(maxsize=1)
@@ -55,8 +68,9 @@ def _index16(pixels: np.ndarray) -> np.ndarray:
     return (np.clip(pixels, 0, 1) * (_GRID - 1) + 0.5).astype(np.uint16)
 
 
-def l_of(pixels: np.ndarray) -> np.ndarray:
-    """Lab L (H, W) float32 in [0, 100] of grey (H, W) or RGB (H, W, 3) pixels: uint8, uint16 or float in [0, 1]."""
+def l_of(pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Lab L (H, W) float32 in [0, 100] of grey (H, W) or RGB (H, W, 3) pixels: uint8, uint16 or float in [0, 1].
+    ``out`` (H, W) float32, C-contiguous, takes the result where given (a strip buffer used again: no page faults)."""
     import cv2
 
     lin, l_of_grey, l_of_y, weights = _tables()
@@ -64,10 +78,10 @@ def l_of(pixels: np.ndarray) -> np.ndarray:
         pixels = pixels[..., 0]
     if pixels.ndim == 2:
         if pixels.dtype == np.uint8:
-            return cv2.LUT(pixels, np.ascontiguousarray(l_of_grey[::257]))
+            return cv2.LUT(pixels, _grey8_l(), dst=out)
         if pixels.dtype.kind == "f":
-            return np.interp(pixels, np.linspace(0, 1, _GRID), l_of_grey).astype(np.float32)
-        return np.take(l_of_grey, _index16(pixels))
+            return _into(np.interp(pixels, np.linspace(0, 1, _GRID), l_of_grey).astype(np.float32), out)
+        return np.take(l_of_grey, _index16(pixels), out=out)
     exact = pixels.dtype.kind == "f"  # float RGB (the API's): interpolated, not looked up at 1/65535 steps
     if pixels.dtype == np.uint8:
         linear = cv2.LUT(np.ascontiguousarray(pixels), np.ascontiguousarray(lin[::257]))
@@ -78,8 +92,20 @@ def l_of(pixels: np.ndarray) -> np.ndarray:
     y = cv2.transform(linear, weights[None]) if linear.shape[2] == 3 else linear @ weights  # Y (H, W)
     y = y[..., 0] if y.ndim == 3 else y
     if exact:
-        return np.interp(y, lin, l_of_grey).astype(np.float32)  # L is a function of Y alone
-    return np.take(l_of_y, _index16(y))
+        return _into(np.interp(y, lin, l_of_grey).astype(np.float32), out)  # L is a function of Y alone
+    return np.take(l_of_y, _index16(y), out=out)
+
+
+@lru_cache(maxsize=1)
+def _grey8_l() -> np.ndarray:
+    return np.ascontiguousarray(_tables()[1][::257])  # L of the 256 8-bit greys
+
+
+def _into(values: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    if out is None:
+        return values
+    out[...] = values
+    return out
 
 
 def strip_rows(width: int) -> int:
@@ -103,11 +129,13 @@ def model_input(pixels: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
     is_l = isinstance(pixels, torch.Tensor)
     h, w = pixels.shape[-2:] if is_l else pixels.shape[:2]
     rows = strip_rows(w)
-    parts = []
+    l_buf = None if is_l else np.empty((min(rows, h), w), np.float32)  # used again by every strip
+    tall = np.empty((h, size), np.float32)  # made once: small arrays kept between the strips' would fragment the heap
     for r0 in range(0, h, rows):
-        l_strip = pixels[0, 0, r0 : r0 + rows].float().numpy() if is_l else l_of(pixels[r0 : r0 + rows])
-        parts.append(_resize_l(l_strip, l_strip.shape[0], size))
-    return color.normalize_l(torch.from_numpy(_resize_l(np.concatenate(parts), size, size))[None, None])
+        n = min(rows, h - r0)
+        l_strip = pixels[0, 0, r0 : r0 + n].float().numpy() if is_l else l_of(pixels[r0 : r0 + n], out=l_buf[:n])
+        tall[r0 : r0 + n] = _resize_l(l_strip, n, size)
+    return color.normalize_l(torch.from_numpy(_resize_l(tall, size, size))[None, None])
 
 
 def _resize_l(l: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -129,7 +157,9 @@ def rgb_strips(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=n
     """(first row, RGB rows (n, W, 3) of ``dtype``) of the photo coloured with ``ab_norm`` (2, s, s), top to bottom.
 
     ``pixels``: the photo's pixels (grey or RGB, uint8 / uint16 / float) or its full-resolution L (1, 1, H, W).
-    uint8 results are rounded to the nearest level; uint16 ones keep 16 bits of lightness."""
+    uint8 results are rounded to the nearest level; uint16 ones keep 16 bits of lightness. The rows yielded are
+    one buffer, written again by the next strip: copy them to keep them (every strip's buffers are made once, as
+    fresh ones cost more in page faults than the colour maths)."""
     import cv2
 
     cv2.setNumThreads(max(1, torch.get_num_threads()))
@@ -137,27 +167,44 @@ def rgb_strips(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=n
     h, w = pixels.shape[-2:] if is_l else pixels.shape[:2]
     ab = color.denormalize_ab(ab_norm.detach().float().cpu()).permute(1, 2, 0).numpy()  # (s, s, 2) in Lab units
     small = np.ascontiguousarray(np.concatenate([np.zeros_like(ab[..., :1]), ab], axis=2))  # channel 0 takes L below
-    # bilinear is separable: first to the photo's height (s columns), then each strip to its width
-    tall = cv2.resize(small, (small.shape[1], h), interpolation=cv2.INTER_LINEAR) if small.shape[0] != h else small
-    if tall.ndim == 2:  # OpenCV drops a channel axis of length 1 only; keep (h, s, 3)
-        tall = tall[:, None]
+    y0, y1, fy = _linear_taps(h, small.shape[0])
     rows = strip_rows(w)
+    n0 = min(rows, h)
+    if h * w > TRIM_PIXELS:  # what the model's input and forward freed goes back before a big scan's buffers come
+        return_freed_heap()
+    lab, rgb = np.empty((n0, w, 3), np.float32), np.empty((n0, w, 3), np.float32)
+    l_buf, out = np.empty((n0, w), np.float32), np.empty((n0, w, 3), dtype)
     for r0 in range(0, h, rows):
-        band = tall[r0 : r0 + rows]
-        n = band.shape[0]
-        lab = cv2.resize(band, (w, n), interpolation=cv2.INTER_LINEAR) if band.shape[1] != w else band.copy()
-        lab = lab.reshape(n, w, 3)
-        l_strip = pixels[0, 0, r0 : r0 + n].numpy() if is_l else l_of(pixels[r0 : r0 + n])
-        lab[..., 0] = l_strip
+        n = min(rows, h - r0)
+        # bilinear is separable: the strip's rows of ab at the model's width, then widened to the photo's
+        band = small[y0[r0 : r0 + n]] * (1 - fy[r0 : r0 + n]) + small[y1[r0 : r0 + n]] * fy[r0 : r0 + n]
+        if band.shape[1] != w:
+            cv2.resize(band, (w, n), dst=lab[:n], interpolation=cv2.INTER_LINEAR)
+        else:
+            lab[:n] = band
+        l_strip = pixels[0, 0, r0 : r0 + n].numpy() if is_l else l_of(pixels[r0 : r0 + n], out=l_buf[:n])
+        lab[:n, :, 0] = l_strip
         # color.lab_to_rgb clamps fz = (L + 16) / 116 - b / 200 at 0 (as scikit-image): the same bound on b, where
         # some b of the strip can pass it (strong yellows in dark parts; most strips have none)
         if band[..., 2].max() > (float(l_strip.min()) + 16) * 200 / 116:
-            np.minimum(lab[..., 2], l_strip * np.float32(200 / 116) + np.float32(3200 / 116), out=lab[..., 2])
-        rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)  # clipped to [0, 1]
+            np.minimum(lab[:n, :, 2], l_strip * np.float32(200 / 116) + np.float32(3200 / 116), out=lab[:n, :, 2])
+        cv2.cvtColor(lab[:n], cv2.COLOR_Lab2RGB, dst=rgb[:n])  # clipped to [0, 1]
         if dtype == np.uint16:
-            yield r0, (rgb * 65535 + 0.5).astype(np.uint16)
+            np.multiply(rgb[:n], np.float32(65535), out=rgb[:n])
+            np.add(rgb[:n], np.float32(0.5), out=rgb[:n])
+            np.copyto(out[:n], rgb[:n], casting="unsafe")  # truncates: rounded by the 0.5 above
         else:
-            yield r0, cv2.convertScaleAbs(rgb, alpha=255)
+            cv2.convertScaleAbs(rgb[:n], dst=out[:n], alpha=255)
+        yield r0, out[:n]
+
+
+def _linear_taps(size: int, small: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows (y0, y1) and weight of y1 (size, 1, 1) of a bilinear resize from ``small`` to ``size`` rows, with
+    half-pixel centres and clamped edges (as cv2.resize's INTER_LINEAR and F.interpolate(align_corners=False))."""
+    y = (np.arange(size) + 0.5) * (small / size) - 0.5
+    y0 = np.clip(np.floor(y), 0, small - 1).astype(np.intp)
+    fy = np.clip(y - y0, 0, 1).astype(np.float32)
+    return y0, np.minimum(y0 + 1, small - 1), fy[:, None, None]
 
 
 def recombine(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=np.uint8) -> np.ndarray:
