@@ -484,9 +484,14 @@ def _return_freed_strips() -> None:
         pass
 
 
-def _png_stream(strips: Strips, eight_bit: bool) -> Iterator[bytes]:
-    """The rows of ``strips`` as an uncompressed PNG byte stream (stored deflate blocks, filter 0): the one
-    streaming raw format every libvips build reads, in order, with constant memory."""
+def _png_stream(strips: Strips, eight_bit: bool) -> Iterator[bytes | memoryview]:
+    """The rows of ``strips`` as an uncompressed PNG byte stream (filter 0, stored deflate blocks): the one
+    streaming raw format every libvips build reads, in order, with constant memory. Each row is a stored block of
+    its own, yielded as a view of the strip (no copy: zlib's level 0 copies at ~0.5 GB/s, 0.4 s at 64 MP); its
+    pieces are used before the next strip is asked for, as Strips' rows are only valid until then.
+
+    The stream goes to libvips only, read with ``fail_on="truncated"``, where a checksum that does not match is no
+    error: the IDAT CRCs and the zlib Adler-32 are left 0 (computing them took 0.12 s of 1.6 at 64 MP)."""
     import struct
     import zlib
 
@@ -497,14 +502,26 @@ def _png_stream(strips: Strips, eight_bit: bool) -> Iterator[bytes]:
     deep = strips.dtype == np.uint16 and not eight_bit
     yield b"\x89PNG\r\n\x1a\n"
     yield from chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16 if deep else 8, 2, 0, 0, 0))
-    deflate = zlib.compressobj(0)
+    header = b"\x78\x01"  # zlib header (deflate, 32K window), then stored blocks only
     for _, rows in strips:
         if rows.dtype == np.uint16:
             rows = rows.astype(">u2") if deep else (rows // 257).astype(np.uint8)
-        raw = np.zeros((len(rows), 1 + rows[0].nbytes), np.uint8)  # a 0 byte (no filter) before each row
-        raw[:, 1:] = rows.reshape(len(rows), -1).view(np.uint8)
-        yield from chunk(b"IDAT", deflate.compress(raw))
-    yield from chunk(b"IDAT", deflate.flush())
+        flat = np.ascontiguousarray(rows).reshape(len(rows), -1).view(np.uint8)
+        pieces = [header] if header else []
+        header = b""
+        for row in flat:
+            data, lead = memoryview(row), b"\x00"  # the row's filter byte (none), then its bytes
+            while True:  # stored blocks hold at most 65535 bytes: rows wider than that take several
+                part, data = data[: 65535 - len(lead)], data[65535 - len(lead) :]
+                k = len(lead) + len(part)
+                pieces += [struct.pack("<BHH", 0, k, k ^ 0xFFFF) + lead, part]
+                lead = b""
+                if not len(data):
+                    break
+        yield struct.pack(">I", sum(len(p) for p in pieces)) + b"IDAT"
+        yield from pieces
+        yield b"\0\0\0\0"  # CRC not computed (above)
+    yield from chunk(b"IDAT", header + b"\x01\x00\x00\xff\xff" + b"\0\0\0\0")  # the last, empty block; Adler-32 0
     yield from chunk(b"IEND", b"")
 
 
