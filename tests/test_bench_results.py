@@ -33,8 +33,7 @@ def _scripts():
     for p in sorted((ROOT / "bench").glob("*.py")):
         if p.name == "common.py":
             continue
-        # bench/speed.py is being reworked beside this change; it moves to write_result with that work
-        yield pytest.param(p, marks=pytest.mark.xfail(reason="bench/speed.py still writes its JSON itself")) if p.name == "speed.py" else p
+        yield p
 
 
 @pytest.mark.parametrize("script", list(_scripts()), ids=lambda p: getattr(p, "name", None))
