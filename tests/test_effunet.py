@@ -1,6 +1,8 @@
 """The pretrained EfficientNet-Lite encoder, the effunet colouriser, its training in the one loop (cached or fine-tuned), FD-lite0."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -253,3 +255,24 @@ def test_bundled_effunet_colours_a_sample_photo_offline():
     assert out.size == grey.size and colourfulness(np.asarray(out)) > 8
     params = model.config["generator"]["params"]
     assert (params["mix"], params["temperature"]) == (0.2, 0.2)  # the decoding the default rule chose (README)
+
+
+def test_the_perceptual_loss_trains_and_is_zero_for_the_photo_itself(tmp_path, colour_folder, zhang_bins):
+    from tomau import color
+    from tomau.training.effunet import EffUNetFamily, EffUNetTrainConfig, RandomResizedCrops
+    from tomau.training.trainer import train
+
+    cfg = _effunet_cfg(colour_folder, tmp_path / "p", zhang_bins, train_encoder="top", perceptual_weight=0.03, steps=2)
+    run = train(cfg, quiet=True)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["perceptual"] > 0 for r in rows if "loss" in r)
+    family = EffUNetFamily(cfg.model)
+    batch = torch.stack([RandomResizedCrops(sorted(colour_folder.rglob("*.png"))[:2], 64, 1.0)[i] for i in range(2)])
+    l_norm, _, _ = family._targets(batch)
+    lab = color.rgb_to_lab(batch.float() / 255)
+    # the photo's own ab (at full size, as the loss widens it) scores ~0; grey scores more
+    own = family.perceptual(color.normalize_ab(lab[:, 1:]), l_norm, batch.float() / 255)
+    grey = family.perceptual(torch.zeros_like(lab[:, 1:]), l_norm, batch.float() / 255)
+    assert own.item() < 0.05 * grey.item()
+    with pytest.raises(ValueError, match="train-encoder"):
+        EffUNetTrainConfig(train_encoder="none", perceptual_weight=0.1).validate()

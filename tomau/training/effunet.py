@@ -51,6 +51,7 @@ class EffUNetTrainConfig:
     weight_decay: float = 1e-4
     warmup: int = 200
     cls_weight: float = 0.1
+    perceptual_weight: float = 0.0  # L1 between frozen ImageNet-Lite features of the output and of the photo
     huber_beta: float = 0.05  # in normalised ab units (x 110 = 5.5 ab)
     rebalance_lambda: float = 0.5
     bins_dir: str = ""  # pts_in_hull.npy + prior_probs.npy (Zhang et al.'s ab bins and prior)
@@ -63,10 +64,12 @@ class EffUNetTrainConfig:
             raise ValueError(f"train_encoder must be one of {', '.join(ENCODER_MODES)}")
         if not 0 < self.crop_scale <= 1:
             raise ValueError("crop_scale must be in (0, 1]")
-        for name in ("lr", "weight_decay", "cls_weight", "huber_beta", "encoder_lr_scale"):
+        for name in ("lr", "weight_decay", "cls_weight", "perceptual_weight", "huber_beta", "encoder_lr_scale"):
             v = getattr(self, name)
             if not math.isfinite(v) or v < 0:
                 raise ValueError(f"{name} must be a finite number >= 0")
+        if self.perceptual_weight and self.train_encoder == "none":
+            raise ValueError("perceptual_weight needs the photos themselves: use it with --train-encoder top or all")
         if self.views < 1 or self.warmup < 0 or self.top_only_steps < 0:
             raise ValueError("views must be >= 1, warmup and top_only_steps >= 0")
         self.generator.validate()
@@ -148,6 +151,9 @@ class EffUNetFamily(Family):
         option("cache", metavar="DIR", help="frozen encoder: feature cache folder (default: OUT/cache-ENCODER-SIZExVIEWS); built on first use"),
         option("views", type=at_least(1), help="frozen encoder: crops cached per photo, view 0 centred (default: 2)"),
         option("cls_weight", type=at_least(0, float), help="weight of the rebalanced 313-bin cross-entropy beside the Huber ab loss (default: 0.1)"),
+        option("perceptual_weight", type=at_least(0, float),
+               help="weight of a perceptual loss: L1 between frozen ImageNet EfficientNet-Lite features (strides 2-16) of the "
+                    "regression head's colouring and of the photo; needs --train-encoder top or all (default: 0, off)"),
         option("regression_only", action="store_true", default=None, path="", help="no classification head (then --bins is not needed)"),
         option("mix", type=between(0, 1), path="generator.mix", help="share of the classification head's annealed mean in the output ab"),
         option("temperature", type=between(0.01, 10), path="generator.temperature", help="annealed-mean temperature; lower is more vivid"),
@@ -196,6 +202,7 @@ class EffUNetFamily(Family):
             groups.append({"params": params, "base_lr": cfg.lr * cfg.encoder_lr_scale, "name": label})
         self.optimizers = {"G": torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)}
         net.freeze_encoder_bn = cfg.freeze_bn or cfg.train_encoder == "none"
+        self.feature_net = None  # the perceptual loss's frozen ImageNet network, made on first use (not checkpointed)
 
     @staticmethod
     def encoder_groups(net: EffUNetColorizer) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
@@ -251,6 +258,21 @@ class EffUNetFamily(Family):
             return G.decoder([batch[k].float() for k in FEATURE_KEYS], l_small)
         return G(l_norm, heads=True)
 
+    def perceptual(self, reg: torch.Tensor, l_norm: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        """Mean L1 between the frozen ImageNet EfficientNet-Lite's maps (strides 2-16) of the regression head's colouring
+        (ab widened to the crop, with its own L) and of the photo, both as sRGB in [-1, 1] (the network's input range)."""
+        if self.feature_net is None:
+            from ..models.efficientnet_lite import pretrained
+
+            self.feature_net = pretrained(self.cfg.generator.encoder).requires_grad_(False)
+        self.feature_net.to(reg.device)
+        ab = F.interpolate(reg.float(), size=l_norm.shape[-2:], mode="bilinear", align_corners=False)
+        pred = color.model_output_to_rgb(l_norm, ab) * 2 - 1
+        with torch.no_grad():
+            want = self.feature_net.features(rgb * 2 - 1, strides=4)
+        got = self.feature_net.features(pred, strides=4)
+        return sum(F.l1_loss(g.float(), w.float()) for g, w in zip(got, want)) / len(got)
+
     def losses(self, reg: torch.Tensor, logits: torch.Tensor | None, lab_small: torch.Tensor) -> dict[str, torch.Tensor]:
         out = {"huber": F.smooth_l1_loss(reg.float(), color.normalize_ab(lab_small[:, 1:]), beta=self.cfg.huber_beta)}
         loss = out["huber"]
@@ -269,6 +291,10 @@ class EffUNetFamily(Family):
         with accelerator.autocast():
             reg, logits = self._heads(accelerator.unwrap_model(G) if l_norm is None else G, batch, l_norm, l_small)
         out = self.losses(reg, logits, lab_small)
+        if self.cfg.perceptual_weight:
+            with accelerator.autocast():
+                out["perceptual"] = self.perceptual(reg, l_norm, batch.float() / 255.0)
+            out["loss"] = out["loss"] + self.cfg.perceptual_weight * out["perceptual"]
         opt.zero_grad(set_to_none=True)
         accelerator.backward(out["loss"])
         opt.step()
@@ -289,4 +315,5 @@ class EffUNetFamily(Family):
 
     def export_extras(self) -> dict:
         return {"recipe": {"train_encoder": self.cfg.train_encoder, "encoder_lr_scale": self.cfg.encoder_lr_scale,
-                           "freeze_bn": self.cfg.freeze_bn, "crop_scale": self.cfg.crop_scale, "cls_weight": self.cfg.cls_weight}}
+                           "freeze_bn": self.cfg.freeze_bn, "crop_scale": self.cfg.crop_scale, "cls_weight": self.cfg.cls_weight,
+                           "perceptual_weight": self.cfg.perceptual_weight}}
