@@ -176,6 +176,13 @@ def load_backbone_weights(net: EfficientNetLite) -> None:
     net.load_state_dict(state, strict=True)
 
 
+def keep_batchnorm_statistics(module: nn.Module) -> None:
+    """Put every BatchNorm of ``module`` in eval mode, so training keeps its running statistics (ImageNet's)."""
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+
+
 def grey_l_to_rgb(l_norm: torch.Tensor) -> torch.Tensor:
     """Normalised Lab L (N, 1, H, W) in [-1, 1] -> the grey sRGB photo it is, as 3 channels in [-1, 1].
 

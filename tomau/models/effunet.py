@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from .. import color
 from ..errors import TomauError
-from .efficientnet_lite import VARIANTS, backbone, grey_l_to_rgb, load_backbone_weights
+from .efficientnet_lite import VARIANTS, backbone, grey_l_to_rgb, keep_batchnorm_statistics, load_backbone_weights
 
 
 @dataclass
@@ -109,9 +109,7 @@ class EffUNetColorizer(nn.Module):
     def train(self, mode: bool = True) -> "EffUNetColorizer":
         super().train(mode)
         if mode and self.freeze_encoder_bn:
-            for m in self.encoder.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.eval()
+            keep_batchnorm_statistics(self.encoder)
         return self
 
     def load_pretrained_encoder(self) -> None:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import TomauError
-from .efficientnet_lite import VARIANTS, backbone, load_backbone_weights
+from .efficientnet_lite import VARIANTS, backbone, keep_batchnorm_statistics, load_backbone_weights
 from .effunet import UpBlock
 
 
@@ -68,9 +68,7 @@ class LiteUNet(nn.Module):
 
     def train(self, mode: bool = True) -> "LiteUNet":
         super().train(mode)
-        for m in self.encoder.modules():  # the encoder keeps its ImageNet BatchNorm statistics
-            if isinstance(m, nn.BatchNorm2d):
-                m.eval()
+        keep_batchnorm_statistics(self.encoder)  # the encoder keeps its ImageNet BatchNorm statistics
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
