@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -254,7 +255,9 @@ def test_bundled_effunet_colours_a_sample_photo_offline():
     out = colorize(grey, model)
     assert out.size == grey.size and colourfulness(np.asarray(out)) > 8
     params = model.config["generator"]["params"]
-    assert (params["mix"], params["temperature"]) == (0.2, 0.2)  # the decoding the default rule chose (README)
+    chosen = json.loads((Path(__file__).parents[1] / "bench" / "results" / "default_selection.json").read_text())["chosen"]
+    assert (params["mix"], params["temperature"]) == (chosen["mix"], chosen["temperature"])  # what the default rule chose
+    assert params["mix"] == model.config["training"]["decoding_selection"]["mix"]
 
 
 def test_the_perceptual_loss_trains_and_is_zero_for_the_photo_itself(tmp_path, colour_folder, zhang_bins):
