@@ -100,7 +100,9 @@ def main() -> None:
     rule = (f"highest photos/val CF among photos/val PSNR >= grey + {PSNR_OVER_GREY} and faces PSNR >= {FACES_PSNR}; "
             "ties to the higher PSNR")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"rule": rule, "grey_psnr": grey, "n": {s: len(f) for s, f in sets.items()},
+    from tomau.provenance import run_info
+
+    Path(args.out).write_text(json.dumps({"run": run_info(), "rule": rule, "grey_psnr": grey, "n": {s: len(f) for s, f in sets.items()},
                                           "candidates": rows, "chosen": best}, indent=1) + "\n")
     if best is None:
         print("no candidate passes the rule; nothing chosen")
