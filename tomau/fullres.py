@@ -80,20 +80,24 @@ def l_of(pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         if pixels.dtype == np.uint8:
             return cv2.LUT(pixels, _grey8_l(), dst=out)
         if pixels.dtype.kind == "f":
-            return _into(np.interp(pixels, np.linspace(0, 1, _GRID), l_of_grey).astype(np.float32), out)
+            return _into(_exact_l(pixels), out)
         return np.take(l_of_grey, _index16(pixels), out=out)
-    exact = pixels.dtype.kind == "f"  # float RGB (the API's): interpolated, not looked up at 1/65535 steps
+    if pixels.dtype.kind == "f":  # float RGB (the API's): tomau.color's exact L, not looked up at 1/65535 steps
+        return _into(_exact_l(pixels), out)
     if pixels.dtype == np.uint8:
         linear = cv2.LUT(np.ascontiguousarray(pixels), np.ascontiguousarray(lin[::257]))
-    elif exact:
-        linear = np.interp(pixels, np.linspace(0, 1, _GRID), lin).astype(np.float32)
     else:
         linear = np.take(lin, _index16(pixels))
     y = cv2.transform(linear, weights[None]) if linear.shape[2] == 3 else linear @ weights  # Y (H, W)
     y = y[..., 0] if y.ndim == 3 else y
-    if exact:
-        return _into(np.interp(y, lin, l_of_grey).astype(np.float32), out)  # L is a function of Y alone
     return np.take(l_of_y, _index16(y), out=out)
+
+
+def _exact_l(pixels: np.ndarray) -> np.ndarray:
+    """L of float grey (H, W) or RGB (H, W, 3) pixels in [0, 1] (clipped), by tomau.color.rgb_to_lab itself."""
+    t = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).clamp(0, 1)
+    rgb = t.permute(2, 0, 1) if t.ndim == 3 else t.expand(3, *t.shape)
+    return color.rgb_to_lab(rgb)[0].numpy()
 
 
 @lru_cache(maxsize=1)
