@@ -498,3 +498,24 @@ def test_a_bogus_device_is_one_sentence(tmp_path, tiny_model_file, capsys):
     assert main(["colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", str(tiny_model_file), "--device", "bogus"]) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1] == "error: unknown device 'bogus'; use cpu, cuda, cuda:1 ... or mps"
+
+
+def test_models_names_the_default(capsys):
+    assert main(["models"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("effunet:") and first.endswith("(the default)")
+
+
+def test_output_to_a_closed_pipe_stops_quietly(monkeypatch, capsys):
+    import os
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `tomau models | head -1` after head has gone
+    closed = os.fdopen(write_end, "w", buffering=1)
+    monkeypatch.setattr(sys, "stdout", closed)
+    try:
+        assert main(["models"]) == 141
+    finally:
+        closed.close()
+    assert "Traceback" not in capsys.readouterr().err

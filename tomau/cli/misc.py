@@ -116,14 +116,14 @@ def cmd_blend(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from ..modelfile import bundled_models, load_model_file
+    from ..modelfile import DEFAULT_MODEL, bundled_models, load_model_file
 
     names = [args.model] if args.model else bundled_models()
     for name in names:
         config, state = load_model_file(name)
         params = sum(v.numel() for v in state.values())
         print(f"{name}: {config.get('family')} {config.get('generator', {}).get('kind')} "
-              f"{params / 1e6:.1f} M parameters, {config.get('image_size')} px")
+              f"{params / 1e6:.1f} M parameters, {config.get('image_size')} px" + (" (the default)" if name == DEFAULT_MODEL else ""))
         if args.model:
             print(json.dumps(config, indent=2))
     return 0
