@@ -19,32 +19,17 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, ROOT, write_result  # noqa: E402 - also puts the repo on sys.path
+from common import RESULTS, ROOT, medians_in_turns, write_result  # noqa: E402 - also puts the repo on sys.path
 from PIL import Image
 
 from tomau.backends import OnnxColourNet, cached_export  # noqa: E402
 from tomau.images import load_image, save_image  # noqa: E402
 from tomau.inference import load_model  # noqa: E402
 from tomau.modelfile import SAMPLES_DIR  # noqa: E402
-
-
-def alternating_ms(fns: dict, repeats: int, warmup: int = 2) -> dict:
-    """Median ms of each callable, calling them in turn each round."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            times[k].append((time.perf_counter() - t) * 1000)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 class OpenVinoColourNet:
@@ -135,16 +120,16 @@ def main() -> None:
                 pipes = backends_for(model, threads, args.openvino)
                 s = next(iter(pipes.values())).image_size
                 x1, x8 = torch.zeros(1, 1, s, s), torch.zeros(8, 1, s, s)
-                b1 = alternating_ms({k: (lambda p=p: p.predict_ab(x1)) for k, p in pipes.items()}, args.repeats)
-                b8 = alternating_ms({k: (lambda p=p: p.predict_ab(x8)) for k, p in pipes.items()}, max(3, args.repeats // 3))
-                p256 = alternating_ms({k: (lambda p=p: p.colorize_arrays([small])) for k, p in pipes.items()}, args.repeats)
+                b1 = medians_in_turns({k: (lambda p=p: p.predict_ab(x1)) for k, p in pipes.items()}, args.repeats, warmup=2)
+                b8 = medians_in_turns({k: (lambda p=p: p.predict_ab(x8)) for k, p in pipes.items()}, max(3, args.repeats // 3), warmup=2)
+                p256 = medians_in_turns({k: (lambda p=p: p.colorize_arrays([small])) for k, p in pipes.items()}, args.repeats, warmup=2)
 
                 def end_to_end(p, dst):
                     img = load_image(src)
                     save_image(dst, p.colorize_arrays([img.rgb])[0], img.alpha)
 
-                e2e = alternating_ms({k: (lambda p=p, k=k: end_to_end(p, Path(tmp) / f"{k}.jpg")) for k, p in pipes.items()},
-                                     max(5, args.repeats // 2))
+                e2e = medians_in_turns({k: (lambda p=p, k=k: end_to_end(p, Path(tmp) / f"{k}.jpg")) for k, p in pipes.items()},
+                                     max(5, args.repeats // 2), warmup=2)
                 rgb = load_image(src).rgb
                 ref = pipes["torch"].colorize_arrays([rgb])[0].astype(int)
                 for k, p in pipes.items():

@@ -26,6 +26,21 @@ def median_ms(fn, repeats: int, warmup: int = 3) -> float:
     return statistics.median(times)
 
 
+def medians_in_turns(fns: dict, repeats: int, warmup: int = 1) -> dict:
+    """Median wall time (ms) of each of ``fns`` (name -> callable), called in turns ``repeats`` times: a load that
+    comes and goes on a shared machine falls on all of them, so their ratios hold better than separate runs'."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - t) * 1000)
+    return {name: statistics.median(v) for name, v in times.items()}
+
+
 def write_result(path: str | Path, result: dict, indent: int = 2) -> Path:
     """Write a benchmark's result as JSON with tomau.provenance.run_info() (commit, date, PyTorch, CPU) under "run"
     first; returns the path."""

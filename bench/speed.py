@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, ROOT, median_ms, write_result  # noqa: E402 - also puts the repo on sys.path
+from common import RESULTS, ROOT, median_ms, medians_in_turns, write_result  # noqa: E402 - also puts the repo on sys.path
 from PIL import Image
 
 from tomau.batch import colorize_photos  # noqa: E402
@@ -42,21 +41,6 @@ def make_scan(path: Path, mp: float) -> Path:
     pixels += np.random.default_rng(0).normal(0, 4, pixels.shape).astype(np.int16)
     Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path, quality=90)
     return path
-
-
-def medians_in_turns(fns: dict, repeats: int, warmup: int = 1) -> dict:
-    """Median wall time (ms) of each of ``fns`` (name -> callable), called in turns ``repeats`` times: a load that
-    comes and goes on a shared machine falls on all of them, so their ratios hold better than separate runs'."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - t) * 1000)
-    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def main() -> None:
