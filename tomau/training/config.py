@@ -121,11 +121,11 @@ def _config_from_state(run_dir: Path) -> dict | None:
     """The configuration a run's state.safetensors carries in its header, or None (no or damaged state file)."""
     from safetensors import safe_open
 
-    from .state import unpack
+    from .state import unpack_entry
 
     try:
         with safe_open(str(run_dir / "state.safetensors"), "pt") as f:
-            config = unpack(json.loads(f.metadata()["tomau_state"])["__dict__"]["config"], {})
+            config = unpack_entry(json.loads(f.metadata()["tomau_state"]), "config")
     except Exception:  # noqa: BLE001 - any damage means there is nothing to fall back on
         return None
     return config if isinstance(config, dict) else None

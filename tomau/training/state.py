@@ -71,6 +71,11 @@ def pack(obj, tensors: dict[str, torch.Tensor], key: str = "t"):
     raise TypeError(f"cannot store a {type(obj).__name__} in a checkpoint")
 
 
+def unpack_entry(data, key: str):
+    """One top-level entry of a packed dict that holds no tensors (a checkpoint's config), without loading any."""
+    return unpack(data["__dict__"][key], {})
+
+
 def unpack(data, tensors: dict[str, torch.Tensor]):
     """The inverse of :func:`pack`."""
     if isinstance(data, list):
