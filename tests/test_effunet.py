@@ -106,13 +106,16 @@ def _effunet_cfg(data, out, zhang_bins, steps=6, **family):
     return cfg
 
 
-@pytest.mark.parametrize("mode", ["none", "all"])
+@pytest.mark.parametrize("mode", ["none", "all", "gan"])
 def test_effunet_trains_in_the_one_loop_and_resumes_bit_exactly(tmp_path, colour_folder, zhang_bins, mode):
-    """Frozen encoder (cached features) and the fine-tuned one (every stage, after one step of the top stages)."""
+    """Frozen encoder (cached features), the fine-tuned one (every stage, after one step of the top stages) and the
+    adversarial stage (top stages + a PatchGAN, whose weights and optimizer resume too)."""
     from tomau.inference import load_model
     from tomau.training.trainer import read_state, train
 
-    extra = {"train_encoder": mode, "cache": str(tmp_path / "cache")} if mode == "none" else {"train_encoder": "all", "top_only_steps": 1}
+    extra = {"none": {"train_encoder": "none", "cache": str(tmp_path / "cache")},
+             "all": {"train_encoder": "all", "top_only_steps": 1},
+             "gan": {"train_encoder": "top", "gan_weight": 0.01}}[mode]
     straight = train(_effunet_cfg(colour_folder, tmp_path / "a", zhang_bins, **extra), quiet=True)
     cfg = _effunet_cfg(colour_folder, tmp_path / "b", zhang_bins, **extra)
     cfg.max_minutes = 1e-9  # stops after its first step, with a checkpoint
@@ -122,8 +125,10 @@ def test_effunet_trains_in_the_one_loop_and_resumes_bit_exactly(tmp_path, colour
     train(cfg, resume_dir=str(first), quiet=True)
     a, b = read_state(straight / "state.safetensors"), read_state(first / "state.safetensors")
     assert b["step"] == 6
-    for k, v in a["nets"]["G"].items():
-        assert torch.equal(v, b["nets"]["G"][k]), k
+    assert set(a["nets"]) == ({"G", "D"} if mode == "gan" else {"G"})
+    for name in a["nets"]:
+        for k, v in a["nets"][name].items():
+            assert torch.equal(v, b["nets"][name][k]), (name, k)
     for k, v in a["ema"].items():
         assert torch.equal(v, b["ema"][k]), k
     before = EffUNetColorizer(_effunet_cfg(colour_folder, tmp_path / "c", zhang_bins).model.generator)
@@ -133,6 +138,10 @@ def test_effunet_trains_in_the_one_loop_and_resumes_bit_exactly(tmp_path, colour
     moved = [k for k, v in before.encoder.state_dict().items() if not torch.equal(v, a["nets"]["G"]["encoder." + k])]
     if mode == "none":
         assert moved == []  # frozen: the ImageNet encoder as it was
+    elif mode == "gan":
+        assert any(k.startswith("_blocks.15.") for k in moved) and not any(k.startswith("_blocks.0.") for k in moved)
+        rows = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+        assert all(r["G_GAN"] > 0 and r["D_real"] > 0 and r["D_fake"] > 0 for r in rows if "loss" in r)
     else:
         assert any(k.startswith("_blocks.0.") for k in moved) and any(k.startswith("_blocks.15.") for k in moved)
         assert not any("running_" in k for k in moved)  # BatchNorm statistics stay ImageNet's
@@ -279,3 +288,5 @@ def test_the_perceptual_loss_trains_and_is_zero_for_the_photo_itself(tmp_path, c
     assert own.item() < 0.05 * grey.item()
     with pytest.raises(ValueError, match="train-encoder"):
         EffUNetTrainConfig(train_encoder="none", perceptual_weight=0.1).validate()
+    with pytest.raises(ValueError, match="train-encoder"):
+        EffUNetTrainConfig(train_encoder="none", gan_weight=0.01).validate()

@@ -12,6 +12,11 @@ Two data paths, chosen by ``--train-encoder``:
 Loss (both paths, at 1/4 of the crop, where the heads predict): Huber on the regression head's ab
 + ``cls_weight`` x Zhang et al.'s class-rebalanced cross-entropy over the 313 ab bins ("Colorful Image
 Colorization", ECCV 2016). AdamW, linear warm-up then cosine decay of every group's rate.
+Optional, on the photo paths: ``perceptual_weight`` x an L1 between frozen ImageNet features of the regression head's
+colouring and of the photo; ``gan_weight`` x pix2pix's cGAN loss from a 70x70 PatchGAN that judges (L, ab) - the second,
+adversarial stage of the two-stage L1-then-GAN recipe, here on top of a trained regression model (``--init``). D sees the
+true ab through the same 1/4-resolution bottleneck as the prediction (pooled, then widened alike), so it judges colour,
+not the sharpness that the 1/4 resolution cannot give.
 """
 from __future__ import annotations
 
@@ -31,8 +36,10 @@ from ..colorbins import ABBins
 from ..data import _item, _to_tensor
 from ..errors import TomauError
 from ..images import open_image
+from ..losses import TARGET_LOSSES, GANLoss
 from ..models import evaluating
 from ..models.effunet import EffUNetColorizer, EffUNetConfig
+from ..models.patchgan import PatchGANConfig, PatchGANDiscriminator
 from .family import Family
 from .options import at_least, between, option
 
@@ -52,6 +59,10 @@ class EffUNetTrainConfig:
     warmup: int = 200
     cls_weight: float = 0.1
     perceptual_weight: float = 0.0  # L1 between frozen ImageNet-Lite features of the output and of the photo
+    gan_weight: float = 0.0  # pix2pix's cGAN loss on the regression head's (L, ab); 0: no discriminator
+    gan_mode: str = "vanilla"  # a name in tomau.losses.TARGET_LOSSES
+    discriminator: PatchGANConfig = field(default_factory=lambda: PatchGANConfig(ndf=32))
+    lr_d: float = 2e-4  # D's Adam rate (betas 0.5, 0.999 as pix2pix)
     huber_beta: float = 0.05  # in normalised ab units (x 110 = 5.5 ab)
     rebalance_lambda: float = 0.5
     bins_dir: str = ""  # pts_in_hull.npy + prior_probs.npy (Zhang et al.'s ab bins and prior)
@@ -64,12 +75,17 @@ class EffUNetTrainConfig:
             raise ValueError(f"train_encoder must be one of {', '.join(ENCODER_MODES)}")
         if not 0 < self.crop_scale <= 1:
             raise ValueError("crop_scale must be in (0, 1]")
-        for name in ("lr", "weight_decay", "cls_weight", "perceptual_weight", "huber_beta", "encoder_lr_scale"):
+        for name in ("lr", "weight_decay", "cls_weight", "perceptual_weight", "gan_weight", "lr_d", "huber_beta", "encoder_lr_scale"):
             v = getattr(self, name)
             if not math.isfinite(v) or v < 0:
                 raise ValueError(f"{name} must be a finite number >= 0")
         if self.perceptual_weight and self.train_encoder == "none":
             raise ValueError("perceptual_weight needs the photos themselves: use it with --train-encoder top or all")
+        if self.gan_weight and self.train_encoder == "none":
+            raise ValueError("gan_weight needs the photos themselves: use it with --train-encoder top or all")
+        if self.gan_mode not in TARGET_LOSSES:
+            raise ValueError(f"gan_mode must be one of {', '.join(sorted(TARGET_LOSSES))}")
+        self.discriminator.validate()
         if self.views < 1 or self.warmup < 0 or self.top_only_steps < 0:
             raise ValueError("views must be >= 1, warmup and top_only_steps >= 0")
         self.generator.validate()
@@ -154,6 +170,12 @@ class EffUNetFamily(Family):
         option("perceptual_weight", type=at_least(0, float),
                help="weight of a perceptual loss: L1 between frozen ImageNet EfficientNet-Lite features (strides 2-16) of the "
                     "regression head's colouring and of the photo; needs --train-encoder top or all (default: 0, off)"),
+        option("gan_weight", type=at_least(0, float),
+               help="weight of a cGAN loss from a PatchGAN on (L, ab) of the regression head (pix2pix's second stage; 0.01 is "
+                    "pix2pix's 1:100 against the L1); needs --train-encoder top or all (default: 0, off)"),
+        option("gan_mode", choices=TARGET_LOSSES, help="the PatchGAN's adversarial loss (default: vanilla)"),
+        option("ndf", type=at_least(1), path="discriminator.ndf", help="PatchGAN width (default: 32)"),
+        option("lr_d", type=at_least(0, float), help="D's Adam learning rate (default: 2e-4)"),
         option("regression_only", action="store_true", default=None, path="", help="no classification head (then --bins is not needed)"),
         option("mix", type=between(0, 1), path="generator.mix", help="share of the classification head's annealed mean in the output ab"),
         option("temperature", type=between(0.01, 10), path="generator.temperature", help="annealed-mean temperature; lower is more vivid"),
@@ -203,6 +225,10 @@ class EffUNetFamily(Family):
         self.optimizers = {"G": torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)}
         net.freeze_encoder_bn = cfg.freeze_bn or cfg.train_encoder == "none"
         self.feature_net = None  # the perceptual loss's frozen ImageNet network, made on first use (not checkpointed)
+        if cfg.gan_weight:
+            self.nets["D"] = PatchGANDiscriminator(cfg.discriminator)
+            self.optimizers["D"] = torch.optim.Adam(self.nets["D"].parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
+        self.gan_loss = GANLoss(cfg.gan_mode)
 
     @staticmethod
     def encoder_groups(net: EffUNetColorizer) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
@@ -295,10 +321,33 @@ class EffUNetFamily(Family):
             with accelerator.autocast():
                 out["perceptual"] = self.perceptual(reg, l_norm, batch.float() / 255.0)
             out["loss"] = out["loss"] + self.cfg.perceptual_weight * out["perceptual"]
+        if self.cfg.gan_weight:
+            out.update(self.adversarial(reg, l_norm, lab_small, accelerator))
+            out["loss"] = out["loss"] + self.cfg.gan_weight * out["G_GAN"]
         opt.zero_grad(set_to_none=True)
         accelerator.backward(out["loss"])
         opt.step()
         return {k: v.detach() for k, v in out.items()}
+
+    def adversarial(self, reg: torch.Tensor, l_norm: torch.Tensor, lab_small: torch.Tensor, accelerator) -> dict[str, torch.Tensor]:
+        """D's step on the true and the predicted (L, ab) at the crop's size - both ab widened from 1/4 the same way -
+        then G's adversarial loss through D with D frozen (unwrapped: a distributed wrapper would wait for its gradients)."""
+        size = l_norm.shape[-2:]
+        real_ab = F.interpolate(color.normalize_ab(lab_small[:, 1:]), size=size, mode="bilinear", align_corners=False)
+        fake_ab = F.interpolate(reg.float(), size=size, mode="bilinear", align_corners=False)
+        D, opt_d = self.nets["D"], self.optimizers["D"]
+        opt_d.zero_grad(set_to_none=True)
+        with accelerator.autocast():
+            d_real = self.gan_loss(D(torch.cat([l_norm, real_ab], 1)), True)
+            d_fake = self.gan_loss(D(torch.cat([l_norm, fake_ab.detach()], 1)), False)
+        accelerator.backward(0.5 * (d_real + d_fake))
+        opt_d.step()
+        d_plain = accelerator.unwrap_model(D)
+        d_plain.requires_grad_(False)
+        with accelerator.autocast():
+            g_gan = self.gan_loss(d_plain(torch.cat([l_norm, fake_ab], 1)), True)
+        d_plain.requires_grad_(True)
+        return {"D_real": d_real.detach(), "D_fake": d_fake.detach(), "G_GAN": g_gan}
 
     # ---- outputs ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -316,4 +365,4 @@ class EffUNetFamily(Family):
     def export_extras(self) -> dict:
         return {"recipe": {"train_encoder": self.cfg.train_encoder, "encoder_lr_scale": self.cfg.encoder_lr_scale,
                            "freeze_bn": self.cfg.freeze_bn, "crop_scale": self.cfg.crop_scale, "cls_weight": self.cfg.cls_weight,
-                           "perceptual_weight": self.cfg.perceptual_weight}}
+                           "perceptual_weight": self.cfg.perceptual_weight, "gan_weight": self.cfg.gan_weight}}
