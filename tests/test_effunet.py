@@ -280,7 +280,7 @@ def test_the_perceptual_loss_trains_and_is_zero_for_the_photo_itself(tmp_path, c
     assert all(r["perceptual"] > 0 for r in rows if "loss" in r)
     family = EffUNetFamily(cfg.model)
     batch = torch.stack([RandomResizedCrops(sorted(colour_folder.rglob("*.png"))[:2], 64, 1.0)[i] for i in range(2)])
-    l_norm, _, _ = family._targets(batch)
+    l_norm = family._targets(batch)[0]
     lab = color.rgb_to_lab(batch.float() / 255)
     # the photo's own ab (at full size, as the loss widens it) scores ~0; grey scores more
     own = family.perceptual(color.normalize_ab(lab[:, 1:]), l_norm, batch.float() / 255)
@@ -290,3 +290,33 @@ def test_the_perceptual_loss_trains_and_is_zero_for_the_photo_itself(tmp_path, c
         EffUNetTrainConfig(train_encoder="none", perceptual_weight=0.1).validate()
     with pytest.raises(ValueError, match="train-encoder"):
         EffUNetTrainConfig(train_encoder="none", gan_weight=0.01).validate()
+
+
+def test_ab_at_half_grows_from_a_quarter_model_and_trains(tmp_path, colour_folder, zhang_bins):
+    """--ab-stride 2 from a 1/4 model (--init): the new refinement starts at zero (the 1/4 model's colours, widened
+    before the tanh instead of after), trains the regression ab at 1/2 (with the adversarial loss too), and loads."""
+    from tomau.inference import load_model
+    from tomau.modelfile import load_model_file
+    from tomau.training.effunet import EffUNetFamily, EffUNetTrainConfig
+    from tomau.training.trainer import read_state, train
+
+    quarter = train(_effunet_cfg(colour_folder, tmp_path / "q", zhang_bins, train_encoder="top", steps=2), quiet=True)
+    cfg = _effunet_cfg(colour_folder, tmp_path / "h", zhang_bins, train_encoder="all", steps=2, ab_stride=2,
+                       init=str(quarter / "model.safetensors"), gan_weight=0.01)
+    assert cfg.model.generator.ab_stride == 2
+    family = EffUNetFamily(cfg.model)
+    assert "refinement" in family.init_from(load_model_file(quarter / "model.safetensors")[1], "q")[0]
+    l = torch.rand(2, 1, 64, 64) * 2 - 1
+    with torch.no_grad():
+        reg, logits = family.nets["G"].eval()(l, heads=True)
+        pre = torch.atanh(load_model(str(quarter)).net(l, heads=True)[0].double())  # the 1/4 model before its tanh
+        old = torch.tanh(F.interpolate(pre, size=(32, 32), mode="bilinear", align_corners=False))
+    assert reg.shape[-1] == 32 and logits.shape[-1] == 16  # regression at 1/2, classes at 1/4
+    assert (reg - old).abs().max() < 1e-4
+    run = train(cfg, quiet=True)
+    assert read_state(run / "state.safetensors")["nets"]["G"]["decoder.refine.weight"].abs().sum() > 0  # it learns
+    model = load_model(str(run))
+    assert model.config["generator"]["params"]["ab_stride"] == 2
+    assert model.colorize_arrays([np.random.default_rng(0).random((40, 72, 3)).astype(np.float32)])[0].shape == (40, 72, 3)
+    with pytest.raises(ValueError, match="train-encoder"):
+        EffUNetTrainConfig(train_encoder="none", generator=EffUNetConfig(ab_stride=2, bins=0, mix=0)).validate()

@@ -7,6 +7,9 @@ Context  the stride-32 map, average-pooled, through a linear layer, added back e
          colour: sky, indoor light) - Iizuka et al.'s global features (SIGGRAPH 2016), in small.
 Decoder  at strides 16, 8, 4: nearest x2 upsampling, concat the encoder skip, two 3x3 conv + BN + ReLU;
          at stride 4 the input L (average-pooled) rejoins. No transposed convolutions (no checkerboards).
+Half     with ``ab_stride`` 2 the regression ab is refined at 1/2: one more up block (the stride-2 features and L at
+         1/2 rejoin) adds a residual to the regression head's pre-tanh map, widened; its last conv starts at zero, so a
+         stride-4 model grown to 1/2 (``--init``) starts as it was. The classification head stays at 1/4.
 Heads    ``reg``: ab by regression (tanh); ``cls``: logits over Zhang et al.'s 313 ab bins
          ("Colorful Image Colorization", ECCV 2016). ab out = (1 - mix) * reg + mix * annealed mean of the
          bins at ``temperature`` (the fidelity-to-vividness dial; mix 0 without the classification head).
@@ -33,6 +36,8 @@ class EffUNetConfig:
     mix: float = 0.5  # weight of the classification head's annealed mean in the output ab
     temperature: float = 0.38  # annealed-mean temperature (Zhang et al.'s 0.38); lower = more vivid
     bin_centres: list[list[float]] = field(default_factory=list)  # (bins, 2) ab centres, Lab units
+    ab_stride: int = 4  # 4: both heads at 1/4 of the input; 2: the regression ab refined at 1/2
+    half_width: int = 32  # width of the 1/2-resolution refinement (ab_stride 2)
 
     @property
     def size_multiple(self) -> int:
@@ -51,6 +56,8 @@ class EffUNetConfig:
             raise TomauError("mix must be between 0 and 1, and 0 without a classification head")
         if not 0.01 <= self.temperature <= 10:
             raise TomauError("temperature must be between 0.01 and 10")
+        if self.ab_stride not in (2, 4) or not 1 <= self.half_width <= 1024:
+            raise TomauError("ab_stride must be 2 or 4, half_width between 1 and 1024")
 
 
 def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
@@ -68,11 +75,11 @@ class UpBlock(nn.Module):
 
 
 class EffUNetDecoder(nn.Module):
-    """Encoder features [S/4, S/8, S/16, S/32] + L at S/4 -> (ab regression, bin logits or None) at S/4."""
+    """Encoder features [S/2, S/4, S/8, S/16, S/32] + L -> (ab regression at S/ab_stride, bin logits or None at S/4)."""
 
     def __init__(self, skip_channels: list[int], cfg: EffUNetConfig):
         super().__init__()
-        c4, c8, c16, c32 = skip_channels
+        c2, c4, c8, c16, c32 = skip_channels
         w16, w8, w4 = cfg.decoder_widths
         self.context = nn.Linear(c32, c32)
         self.up16 = UpBlock(c32, c16, w16)
@@ -80,12 +87,27 @@ class EffUNetDecoder(nn.Module):
         self.up4 = UpBlock(w8, c4 + 1, w4)
         self.reg = nn.Sequential(nn.Conv2d(w4, 2, 1), nn.Tanh())
         self.cls = nn.Conv2d(w4, cfg.bins, 1) if cfg.bins else None
+        self.half = cfg.ab_stride == 2
+        if self.half:
+            self.up2 = UpBlock(w4, c2 + 1, cfg.half_width)
+            self.refine = nn.Conv2d(cfg.half_width, 2, 1)
+            nn.init.zeros_(self.refine.weight)
+            nn.init.zeros_(self.refine.bias)
 
-    def forward(self, feats: list[torch.Tensor], l_quarter: torch.Tensor):
-        f4, f8, f16, f32 = feats
+    def forward(self, feats: list[torch.Tensor], l_quarter: torch.Tensor, l_half: torch.Tensor | None = None):
+        """``feats`` at strides 4-32, or 2-32 for the 1/2 refinement (which also needs ``l_half``)."""
+        if self.half:
+            f2, f4, f8, f16, f32 = feats
+        else:
+            f4, f8, f16, f32 = feats[-4:]
         f32 = f32 + self.context(f32.mean((2, 3)))[:, :, None, None]
         y = self.up4(self.up8(self.up16(f32, f16), f8), torch.cat([f4, l_quarter.to(f4.dtype)], dim=1))
-        return self.reg(y), (self.cls(y) if self.cls is not None else None)
+        logits = self.cls(y) if self.cls is not None else None
+        if not self.half:
+            return self.reg(y), logits
+        z = F.interpolate(self.reg[0](y), size=f2.shape[-2:], mode="bilinear", align_corners=False)
+        z = z + self.refine(self.up2(y, torch.cat([f2, l_half.to(f2.dtype)], dim=1)))
+        return torch.tanh(z), logits
 
 
 class EffUNetColorizer(nn.Module):
@@ -96,7 +118,7 @@ class EffUNetColorizer(nn.Module):
         self.config = cfg = config or EffUNetConfig()
         cfg.validate()
         self.encoder = backbone(cfg.encoder)  # the classifier is not used
-        self.decoder = EffUNetDecoder(self.encoder.feature_channels[1:], cfg)
+        self.decoder = EffUNetDecoder(self.encoder.feature_channels, cfg)
         centres = torch.tensor(cfg.bin_centres, dtype=torch.float32).reshape(-1, 2) / color.AB_NORM
         self.register_buffer("bin_centres", centres, persistent=False)  # from the config, not the weights
 
@@ -116,10 +138,13 @@ class EffUNetColorizer(nn.Module):
         load_backbone_weights(self.encoder)
 
     def encode(self, l_norm: torch.Tensor) -> list[torch.Tensor]:
-        return self.encoder.features(grey_l_to_rgb(l_norm))[1:]
+        """The decoder's skips: strides 4-32, from stride 2 with the 1/2 refinement."""
+        feats = self.encoder.features(grey_l_to_rgb(l_norm))
+        return feats if self.config.ab_stride == 2 else feats[1:]
 
     def heads(self, feats: list[torch.Tensor], l_norm: torch.Tensor):
-        return self.decoder(feats, F.avg_pool2d(l_norm, 4))
+        l_half = F.avg_pool2d(l_norm, 2) if self.config.ab_stride == 2 else None
+        return self.decoder(feats, F.avg_pool2d(l_norm, 4), l_half)
 
     def combine(self, reg: torch.Tensor, logits: torch.Tensor | None, mix: float | None = None,
                 temperature: float | None = None) -> torch.Tensor:
@@ -130,10 +155,12 @@ class EffUNetColorizer(nn.Module):
         t = self.config.temperature if temperature is None else temperature
         probs = torch.softmax(logits.float() / t, dim=1)
         annealed = torch.einsum("nqhw,qc->nchw", probs, self.bin_centres.to(probs))
+        if annealed.shape[-2:] != reg.shape[-2:]:  # the 1/2 refinement: the classification head stays at 1/4
+            annealed = F.interpolate(annealed, size=reg.shape[-2:], mode="bilinear", align_corners=False)
         return (1 - mix) * reg.float() + mix * annealed
 
     def forward(self, l_norm: torch.Tensor, heads: bool = False):
-        """ab at the input's size; with ``heads`` the two heads' raw outputs at 1/4 (regression, logits or None)."""
+        """ab at the input's size; with ``heads`` the two heads' raw outputs (regression at 1/ab_stride, logits at 1/4 or None)."""
         if l_norm.shape[-1] % 32 or l_norm.shape[-2] % 32:
             raise ValueError(f"input sides {tuple(l_norm.shape[-2:])} must be multiples of 32")
         reg, logits = self.heads(self.encode(l_norm), l_norm)

@@ -37,6 +37,7 @@ from ..data import _item, _to_tensor
 from ..errors import TomauError
 from ..images import open_image
 from ..losses import TARGET_LOSSES, GANLoss
+from ..modelfile import check_state_fits
 from ..models import evaluating
 from ..models.effunet import EffUNetColorizer, EffUNetConfig
 from ..models.patchgan import PatchGANConfig, PatchGANDiscriminator
@@ -83,6 +84,8 @@ class EffUNetTrainConfig:
             raise ValueError("perceptual_weight needs the photos themselves: use it with --train-encoder top or all")
         if self.gan_weight and self.train_encoder == "none":
             raise ValueError("gan_weight needs the photos themselves: use it with --train-encoder top or all")
+        if self.generator.ab_stride != 4 and self.train_encoder == "none":
+            raise ValueError("ab at 1/2 needs the encoder's stride-2 features of each photo: use it with --train-encoder top or all")
         if self.gan_mode not in TARGET_LOSSES:
             raise ValueError(f"gan_mode must be one of {', '.join(sorted(TARGET_LOSSES))}")
         self.discriminator.validate()
@@ -176,6 +179,9 @@ class EffUNetFamily(Family):
         option("gan_mode", choices=TARGET_LOSSES, help="the PatchGAN's adversarial loss (default: vanilla)"),
         option("ndf", type=at_least(1), path="discriminator.ndf", help="PatchGAN width (default: 32)"),
         option("lr_d", type=at_least(0, float), help="D's Adam learning rate (default: 2e-4)"),
+        option("ab_stride", type=int, choices=(2, 4), path="generator.ab_stride",
+               help="resolution of the regression ab: 1/4 of the input, or 1/2 (a refinement block on the stride-2 features; "
+                    "with --init from a 1/4 model it starts at zero, as that model) (default: 4)"),
         option("regression_only", action="store_true", default=None, path="", help="no classification head (then --bins is not needed)"),
         option("mix", type=between(0, 1), path="generator.mix", help="share of the classification head's annealed mean in the output ab"),
         option("temperature", type=between(0.01, 10), path="generator.temperature", help="annealed-mean temperature; lower is more vivid"),
@@ -239,6 +245,16 @@ class EffUNetFamily(Family):
         ids = {id(p) for p in top}
         return top, [p for p in enc.parameters() if id(p) not in ids]
 
+    def init_from(self, state: dict[str, torch.Tensor], source: str) -> list[str]:
+        """--init; a 1/4 model grows to ab at 1/2: the refinement's layers are new (its output conv starts at zero)."""
+        net = self.nets["G"]
+        new = [k for k in net.state_dict() if k.startswith(("decoder.up2.", "decoder.refine."))]
+        if not new or any(k in state for k in new):
+            return super().init_from(state, source)
+        check_state_fits({k: v for k, v in net.state_dict().items() if k not in new}, state, source)
+        net.load_state_dict(state, strict=False)
+        return ["ab at 1/2: the refinement block is new (it starts at zero: the output is the 1/4 model's, widened)"]
+
     def init_fresh(self) -> list[str]:
         self.nets["G"].load_pretrained_encoder()
         return [f"encoder initialised with {self.cfg.generator.encoder}'s ImageNet weights"]
@@ -270,14 +286,21 @@ class EffUNetFamily(Family):
         for g in self.optimizers["G"].param_groups:
             g["lr"] = g["base_lr"] * factor
 
-    def _targets(self, batch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """(normalised L at S, or None on the cached path; normalised L at S/4; Lab at S/4)."""
+    def _targets(self, batch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+        """(normalised L at S, or None on the cached path; normalised L at S/4; Lab at S/4; Lab at S, or None)."""
         if isinstance(batch, dict):
             lab_small = batch["lab"].float()
-            return None, color.normalize_l(lab_small[:, :1]), lab_small
+            return None, color.normalize_l(lab_small[:, :1]), lab_small, None
         lab = color.rgb_to_lab(batch.float() / 255.0)
         lab_small = F.avg_pool2d(lab, 4)
-        return color.normalize_l(lab[:, :1]), color.normalize_l(lab_small[:, :1]), lab_small
+        return color.normalize_l(lab[:, :1]), color.normalize_l(lab_small[:, :1]), lab_small, lab
+
+    @staticmethod
+    def _true_ab(reg: torch.Tensor, lab_small: torch.Tensor, lab: torch.Tensor | None) -> torch.Tensor:
+        """The photo's normalised ab at the regression head's resolution (1/4, or 1/2 with the refinement), pooled."""
+        if reg.shape[-1] == lab_small.shape[-1]:
+            return color.normalize_ab(lab_small[:, 1:])
+        return color.normalize_ab(F.avg_pool2d(lab[:, 1:], lab.shape[-1] // reg.shape[-1]))
 
     def _heads(self, G: nn.Module, batch, l_norm, l_small):
         if isinstance(batch, dict):  # cached skips straight into the decoder
@@ -299,8 +322,9 @@ class EffUNetFamily(Family):
         got = self.feature_net.features(pred, strides=4)
         return sum(F.l1_loss(g.float(), w.float()) for g, w in zip(got, want)) / len(got)
 
-    def losses(self, reg: torch.Tensor, logits: torch.Tensor | None, lab_small: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = {"huber": F.smooth_l1_loss(reg.float(), color.normalize_ab(lab_small[:, 1:]), beta=self.cfg.huber_beta)}
+    def losses(self, reg: torch.Tensor, logits: torch.Tensor | None, lab_small: torch.Tensor,
+               lab: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        out = {"huber": F.smooth_l1_loss(reg.float(), self._true_ab(reg, lab_small, lab), beta=self.cfg.huber_beta)}
         loss = out["huber"]
         if logits is not None and self.bins is not None:
             target = self.bins.nearest(lab_small[:, 1:])
@@ -313,27 +337,28 @@ class EffUNetFamily(Family):
     def training_step(self, batch, accelerator) -> dict[str, torch.Tensor]:
         G = self.nets["G"]
         opt = self.optimizers["G"]
-        l_norm, l_small, lab_small = self._targets(batch)
+        l_norm, l_small, lab_small, lab = self._targets(batch)
         with accelerator.autocast():
             reg, logits = self._heads(accelerator.unwrap_model(G) if l_norm is None else G, batch, l_norm, l_small)
-        out = self.losses(reg, logits, lab_small)
+        out = self.losses(reg, logits, lab_small, lab)
         if self.cfg.perceptual_weight:
             with accelerator.autocast():
                 out["perceptual"] = self.perceptual(reg, l_norm, batch.float() / 255.0)
             out["loss"] = out["loss"] + self.cfg.perceptual_weight * out["perceptual"]
         if self.cfg.gan_weight:
-            out.update(self.adversarial(reg, l_norm, lab_small, accelerator))
+            out.update(self.adversarial(reg, l_norm, self._true_ab(reg, lab_small, lab), accelerator))
             out["loss"] = out["loss"] + self.cfg.gan_weight * out["G_GAN"]
         opt.zero_grad(set_to_none=True)
         accelerator.backward(out["loss"])
         opt.step()
         return {k: v.detach() for k, v in out.items()}
 
-    def adversarial(self, reg: torch.Tensor, l_norm: torch.Tensor, lab_small: torch.Tensor, accelerator) -> dict[str, torch.Tensor]:
-        """D's step on the true and the predicted (L, ab) at the crop's size - both ab widened from 1/4 the same way -
-        then G's adversarial loss through D with D frozen (unwrapped: a distributed wrapper would wait for its gradients)."""
+    def adversarial(self, reg: torch.Tensor, l_norm: torch.Tensor, true_ab: torch.Tensor, accelerator) -> dict[str, torch.Tensor]:
+        """D's step on the true and the predicted (L, ab) at the crop's size - both ab widened from the head's resolution
+        the same way - then G's adversarial loss through D with D frozen (unwrapped: a distributed wrapper would wait for
+        its gradients)."""
         size = l_norm.shape[-2:]
-        real_ab = F.interpolate(color.normalize_ab(lab_small[:, 1:]), size=size, mode="bilinear", align_corners=False)
+        real_ab = F.interpolate(true_ab, size=size, mode="bilinear", align_corners=False)
         fake_ab = F.interpolate(reg.float(), size=size, mode="bilinear", align_corners=False)
         D, opt_d = self.nets["D"], self.optimizers["D"]
         opt_d.zero_grad(set_to_none=True)
@@ -353,7 +378,7 @@ class EffUNetFamily(Family):
     @torch.no_grad()
     def visuals(self, batch, generator: nn.Module) -> list[torch.Tensor]:
         """grey | output | truth; on the cached path at the cache's 1/4 resolution (what the decoder sees)."""
-        l_norm, l_small, lab_small = self._targets(batch)
+        l_norm, l_small, lab_small, _ = self._targets(batch)
         with evaluating(generator):
             reg, logits = self._heads(generator, batch, l_norm, l_small)
             ab = generator.combine(reg, logits).float()

@@ -61,6 +61,13 @@ class Family:
     nets: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
 
+    def init_from(self, state: dict[str, torch.Tensor], source: str) -> list[str]:
+        """--init: G's weights from a model file (which must fit G exactly); returns messages."""
+        from ..modelfile import load_state_checked
+
+        load_state_checked(self.nets["G"], state, source)
+        return []
+
     def init_fresh(self) -> list[str]:
         """Initialisation for a new run that neither resumes nor starts from --init; returns messages."""
         return []

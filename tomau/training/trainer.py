@@ -125,9 +125,11 @@ class Trainer:
             self._load_checkpoint()
         elif cfg.init:
             config, state = load_model_file(cfg.init)
-            load_state_checked(self.family.nets["G"], state, cfg.init)
+            messages = self.family.init_from(state, cfg.init)
             steps = config.get("training", {}).get("steps")
             self.log(f"generator initialised from {cfg.init} ({config.get('family')}" + (f", trained {steps} steps)" if steps else ")"))
+            for msg in messages:
+                self.log(msg)
         else:
             for msg in self.family.init_fresh():
                 self.log(msg)
