@@ -6,11 +6,13 @@ into a full-size float image. In strips of rows:
 - **L** of the full-resolution photo comes from tables made once by :mod:`tomau.color` (a grey value's L; for
   colour, each channel's linear value and L as a function of luminance Y), so it equals ``color.rgb_to_lab``'s L;
 - **the model's input** is the antialiased bilinear resize of that L to S x S (as ``F.interpolate`` with
-  ``antialias=True``), done separably: each strip is narrowed to S columns, the tall (H, S) result to S rows;
+  ``antialias=True``, whose weights it uses), done separably: each strip adds its share to S rows, whose columns
+  are then resized;
 - **the recombination** widens ab (S x S) to each strip's rows with bilinear interpolation (half-pixel centres,
-  as ``F.interpolate(align_corners=False)``), joins it with the strip's L and converts Lab to sRGB with OpenCV
-  (the same sRGB matrix and D65 white as :mod:`tomau.color`; b is clamped where ``color.lab_to_rgb`` clamps
-  fz at 0, so the two agree within 0.3 levels over the whole Lab cube - tests/test_fullres.py).
+  as ``F.interpolate(align_corners=False)``), joins it with the strip's L, converts Lab to linear RGB with OpenCV
+  (the same sRGB matrix and D65 white as :mod:`tomau.color`; b is clamped where ``color.lab_to_rgb`` clamps fz at
+  0) and applies tomau.color's sRGB curve as a table, so the two agree within 0.3 levels over the whole Lab cube
+  (tests/test_fullres.py).
 
 Memory beyond the photo's pixels is that of one strip (``STRIP_PIXELS``), whatever the photo's size; the rows come
 out in order, so a writer can encode them as they are made (tomau.images.Strips).
@@ -22,7 +24,6 @@ from typing import Iterator
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from . import color
 
@@ -127,34 +128,62 @@ def full_res_l(pixels: np.ndarray) -> torch.Tensor:
 
 
 def model_input(pixels: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
-    """Normalised L (1, 1, size, size) of a photo: its full-resolution L resized with an antialiased bilinear
-    filter, separably (each strip to ``size`` columns, then the tall result to ``size`` rows). ``pixels`` may also
-    be a full-resolution L tensor (1, 1, H, W)."""
+    """Normalised L (1, 1, size, size) of a photo: its full-resolution L resized as ``F.interpolate(bilinear,
+    antialias=True)`` does, separably, with the filter's weights (:class:`_Resize`): each strip of L adds its rows'
+    share to the (size, W) image of the resized rows, whose columns are then resized the same way. Rows first, so
+    the second pass sees ``size`` rows, not H (64 MP: 40 ms; Pillow's triangle filter took 110). ``pixels`` may
+    also be a full-resolution L tensor (1, 1, H, W)."""
     is_l = isinstance(pixels, torch.Tensor)
     h, w = pixels.shape[-2:] if is_l else pixels.shape[:2]
-    rows = strip_rows(w)
+    down = _Resize(h, size)
+    rows = max(down.step, strip_rows(w) // down.step * down.step)  # whole steps a strip
     l_buf = None if is_l else np.empty((min(rows, h), w), np.float32)  # used again by every strip
-    tall = np.empty((h, size), np.float32)  # made once: small arrays kept between the strips' would fragment the heap
+    tall = np.zeros((size, w), np.float32)
     for r0 in range(0, h, rows):
         n = min(rows, h - r0)
         l_strip = pixels[0, 0, r0 : r0 + n].float().numpy() if is_l else l_of(pixels[r0 : r0 + n], out=l_buf[:n])
-        tall[r0 : r0 + n] = _resize_l(l_strip, n, size)
-    return color.normalize_l(torch.from_numpy(_resize_l(tall, size, size))[None, None])
+        down.add(tall, l_strip, r0)
+    small_t = np.zeros((size, size), np.float32)
+    _Resize(w, size).add(small_t, np.ascontiguousarray(tall.T), 0)  # the columns: the same pass on the transpose
+    return color.normalize_l(torch.from_numpy(np.ascontiguousarray(small_t.T))[None, None])
 
 
-def _resize_l(l: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """L (h, w) resized to (rows, cols) as F.interpolate(bilinear, antialias=True) does. Shrinking is Pillow's
-    triangle filter on float pixels (what PyTorch's antialias follows; within 3e-5 L of it, 8x faster here);
-    enlarging (photos smaller than the model's input) stays PyTorch's, which differs from Pillow's at the borders."""
-    from PIL import Image
+class _Resize:
+    """A bilinear resize from n_in to n_out samples along the first axis, with PyTorch's ``antialias=True``
+    (Pillow's triangle filter when shrinking, the plain linear one when enlarging; aten's _compute_weights_aa,
+    in float64), applied as a banded product: ``step`` input rows at a time (about one output's worth), each
+    adding to the few outputs it reaches. Not BLAS: on a busy machine OpenBLAS' threads made the products 100x
+    slower, and the band is two taps per input value where a dense product is n_out."""
 
-    h, w = l.shape
-    if h == rows and w == cols:
-        return np.ascontiguousarray(l, dtype=np.float32)
-    if h >= rows and w >= cols:
-        return np.array(Image.fromarray(np.ascontiguousarray(l, dtype=np.float32), "F").resize((cols, rows), Image.BILINEAR))
-    t = torch.from_numpy(np.ascontiguousarray(l, dtype=np.float32))[None, None]
-    return F.interpolate(t, size=(rows, cols), mode="bilinear", antialias=True, align_corners=False)[0, 0].numpy()
+    def __init__(self, n_in: int, n_out: int):
+        self.weights, first, last = _aa_weights(n_in, n_out)
+        self.step = max(1, int(n_in / n_out + 1))
+        starts = np.arange(0, n_in, self.step)
+        self.spans = list(zip(np.searchsorted(last, starts), np.searchsorted(first, np.minimum(starts + self.step, n_in))))
+
+    def add(self, out: np.ndarray, rows: np.ndarray, r0: int) -> None:
+        """out (n_out, C) += the resize's share of input rows r0 ... r0 + len(rows) (r0 a multiple of ``step``)."""
+        for c0 in range(0, len(rows), self.step):
+            j0, j1 = self.spans[(r0 + c0) // self.step]  # the outputs these rows reach
+            c1 = min(c0 + self.step, len(rows))
+            out[j0:j1] += np.einsum("ji,iw->jw", self.weights[j0:j1, r0 + c0 : r0 + c1], rows[c0:c1])
+
+
+@lru_cache(maxsize=4)
+def _aa_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weights (n_out, n_in) float32, first and last input index of each output) of :class:`_Resize`."""
+    scale = n_in / n_out
+    support = scale if scale >= 1 else 1.0
+    inv = 1 / scale if scale >= 1 else 1.0
+    weights = np.zeros((n_out, n_in), np.float32)
+    first, last = np.empty(n_out, np.intp), np.empty(n_out, np.intp)
+    for i in range(n_out):
+        centre = scale * (i + 0.5)
+        lo, hi = max(int(centre - support + 0.5), 0), min(int(centre + support + 0.5), n_in)
+        taps = np.clip(1 - np.abs((np.arange(lo, hi) - centre + 0.5) * inv), 0, None)
+        weights[i, lo:hi] = taps / taps.sum() if taps.sum() else taps
+        first[i], last[i] = lo, hi - 1
+    return weights, first, last
 
 
 def rgb_strips(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=np.uint8) -> Iterator[tuple[int, np.ndarray]]:
@@ -176,8 +205,10 @@ def rgb_strips(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=n
     n0 = min(rows, h)
     if h * w > TRIM_PIXELS:  # what the model's input and forward freed goes back before a big scan's buffers come
         return_freed_heap()
-    lab, rgb = np.empty((n0, w, 3), np.float32), np.empty((n0, w, 3), np.float32)
+    lab, index = np.empty((n0, w, 3), np.float32), np.empty((n0, w, 3), np.uint16)
     l_buf, out = np.empty((n0, w), np.float32), np.empty((n0, w, 3), dtype)
+    deep = dtype == np.uint16
+    gamma = _srgb_table(deep)
     for r0 in range(0, h, rows):
         n = min(rows, h - r0)
         # bilinear is separable: the strip's rows of ab at the model's width, then widened to the photo's
@@ -192,14 +223,33 @@ def rgb_strips(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=n
         # some b of the strip can pass it (strong yellows in dark parts; most strips have none)
         if band[..., 2].max() > (float(l_strip.min()) + 16) * 200 / 116:
             np.minimum(lab[:n, :, 2], l_strip * np.float32(200 / 116) + np.float32(3200 / 116), out=lab[:n, :, 2])
-        cv2.cvtColor(lab[:n], cv2.COLOR_Lab2RGB, dst=rgb[:n])  # clipped to [0, 1]
-        if dtype == np.uint16:
-            np.multiply(rgb[:n], np.float32(65535), out=rgb[:n])
-            np.add(rgb[:n], np.float32(0.5), out=rgb[:n])
-            np.copyto(out[:n], rgb[:n], casting="unsafe")  # truncates: rounded by the 0.5 above
-        else:
-            cv2.convertScaleAbs(rgb[:n], dst=out[:n], alpha=255)
+        _lab_to_srgb(lab[:n], index[:n], gamma, deep, out[:n])
         yield r0, out[:n]
+
+
+def _lab_to_srgb(lab: np.ndarray, index: np.ndarray, gamma: np.ndarray, deep: bool, out: np.ndarray) -> None:
+    """sRGB ``out`` (n, W, 3) of Lab rows (n, W, 3), which are overwritten: OpenCV's Lab -> linear RGB (clipped to
+    [0, 1]), then the sRGB curve as a table made by tomau.color (:func:`_srgb_table`) on linear values quantised to
+    16 bits - about twice as fast as OpenCV's own curve (a spline) and nearer to tomau.color's."""
+    import cv2
+
+    cv2.cvtColor(lab, cv2.COLOR_Lab2LRGB, dst=lab)
+    if deep:
+        cv2.sqrt(lab, dst=lab)
+    cv2.addWeighted(lab, 65535, lab, 0, 0, dst=index, dtype=cv2.CV_16U)  # rounded to the nearest step
+    cv2.LUT(index, gamma, dst=out)
+
+
+@lru_cache(maxsize=2)
+def _srgb_table(deep: bool) -> np.ndarray:
+    """The rounded sRGB value (uint8, or uint16 if ``deep``) of each linear value k / 65535 by tomau.color's curve.
+    8-bit results index it with the linear value itself (a step of 1/65535 moves sRGB by at most 0.05 level); 16-bit
+    ones with its square root, (k / 65535)^2, so that the shadows, where the curve is steepest, keep their 16 bits
+    (a step then moves the result by at most 1.5 of its 65,535 levels)."""
+    k = torch.arange(_GRID, dtype=torch.float64) / (_GRID - 1)
+    top = 65535 if deep else 255
+    srgb = color._linear_to_srgb(k * k if deep else k).clamp(0, 1)
+    return np.ascontiguousarray((srgb * top + 0.5).floor().numpy().astype(np.uint16 if deep else np.uint8))
 
 
 def _linear_taps(size: int, small: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
