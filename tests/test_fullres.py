@@ -49,6 +49,20 @@ def test_lab_to_srgb_agrees_with_tomau_color_over_the_whole_lab_cube():
     # one strip whose L is the grid's L and whose ab is constant per pixel: upsampling a 1 x N ab image to 1 x N
     got = fullres.recombine(lab[:1][None], color.normalize_ab(lab[1:]), np.uint16)[0] / 65535
     assert np.abs(got - want).max() * 255 < 0.3  # levels, including out-of-gamut colours (b clamped as color does)
+    got8 = fullres.recombine(lab[:1][None], color.normalize_ab(lab[1:]), np.uint8)[0].astype(np.float64)
+    assert np.abs(got8 - want * 255).max() < 0.5 + 0.3  # rounded to the nearest level, but for the same 0.3
+
+
+def test_the_model_input_s_weights_are_pytorch_s_for_any_pair_of_sizes():
+    l = torch.rand(1, 1, 97, 211) * 100
+    for size in [(1, 1), (7, 300), (97, 211), (128, 13), (400, 500)]:
+        want = F.interpolate(l, size=size, mode="bilinear", antialias=True, align_corners=False)
+        down, across = fullres._Resize(97, size[0]), fullres._Resize(211, size[1])
+        tall = np.zeros((size[0], 211), np.float32)
+        down.add(tall, l[0, 0].numpy(), 0)
+        got_t = np.zeros((size[1], size[0]), np.float32)
+        across.add(got_t, np.ascontiguousarray(tall.T), 0)
+        assert np.abs(got_t.T - want[0, 0].numpy()).max() < 0.01, size  # L units: PyTorch makes its weights in float32
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
@@ -159,3 +173,47 @@ def test_cli_result_of_a_big_grey_jpeg_equals_tomau_colors_maths(tmp_path, tinte
     ab_full = F.interpolate(ab, size=grey.shape, mode="bilinear", align_corners=False)
     want = (color.model_output_to_rgb(color.normalize_l(l_full), ab_full)[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(int)
     assert np.abs(got - want).max() <= 1 and (got != want).mean() < 5e-3
+
+
+@pytest.mark.parametrize("name, make", [
+    ("grey.jpg", lambda rng: Image.fromarray(rng.integers(0, 256, (60, 80), dtype=np.uint8))),
+    ("grey16.png", lambda rng: Image.fromarray(rng.integers(0, 65536, (60, 80), dtype=np.uint16))),
+    ("rgb.jpg", lambda rng: Image.fromarray(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8))),
+])
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_grey_photos_decoded_in_place_equal_pillow_s_pixels(tmp_path, name, make, orientation):
+    """8- and 16-bit grey photos are decoded into the array itself (no copy); the pixels are Pillow's, also where
+    EXIF turns the photo (then the turned image is copied out, as for colour photos)."""
+    from PIL import ImageOps
+
+    im = make(np.random.default_rng(1))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    im.save(tmp_path / name, exif=exif.tobytes())
+    got = images.load_image(tmp_path / name)
+    with Image.open(tmp_path / name) as want:
+        want_pixels, _ = images.pil_to_pixels(ImageOps.exif_transpose(want))
+    assert got.pixels.dtype == want_pixels.dtype and np.array_equal(got.pixels, want_pixels)
+    assert got.pixels.shape[:2] == ((80, 60) if orientation == 6 else (60, 80)) and got.pixels.flags.writeable
+
+
+@pytest.mark.skipif(images._vips() is None, reason="libvips (pyvips) not installed")
+def test_a_result_libvips_cannot_write_stops_the_rows_and_leaves_no_file(tmp_path, monkeypatch):
+    """libvips failing half-way (here: the encoder) ends the thread that makes the rows, and nothing is left."""
+    made = []
+
+    def make():
+        for r0 in range(0, 400, 10):
+            made.append(r0)
+            yield r0, np.zeros((10, 300, 3), np.uint8)
+
+    pyvips = images._vips()
+
+    def broken_save(self, *args, **kwargs):
+        self.crop(0, 0, 300, 50).avg()  # libvips has read part of the rows, then fails
+        raise pyvips.Error("disk full")
+
+    monkeypatch.setattr(pyvips.Image, "jpegsave", broken_save)
+    with pytest.raises(images.TomauError, match="libvips could not write"):
+        save_image(tmp_path / "out.jpg", Strips((400, 300), np.uint8, make))
+    assert list(tmp_path.iterdir()) == [] and len(made) < 40
