@@ -60,6 +60,12 @@ def test_blend_is_linear_in_the_weights(tmp_path, tiny_model_file):
     assert torch.allclose(mixed[k], state[k] + 0.25, atol=1e-3)
     with pytest.raises(TomauError, match="between 0 and 1"):
         interpolate_models(tiny_model_file, b, 1.5)
+    older = dict(config, generator={**config["generator"], "params": {k: v for k, v in list(config["generator"]["params"].items())[:-1]}})
+    save_model_file(b, other, older)  # a file from before a config key was added: the same network
+    assert torch.allclose(interpolate_models(tiny_model_file, b, 0.25)[1][k], state[k] + 0.25, atol=1e-3)
+    save_model_file(b, {**other, k: torch.zeros(3)}, config)
+    with pytest.raises(TomauError, match="different architectures"):
+        interpolate_models(tiny_model_file, b, 0.25)
 
 
 def test_bundled_faces_model_gives_different_colourings():

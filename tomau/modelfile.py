@@ -122,7 +122,10 @@ def interpolate_models(a: str | Path, b: str | Path, alpha: float) -> tuple[dict
         raise TomauError(f"alpha must be between 0 and 1, not {alpha}")
     config_a, state_a = load_model_file(a)
     config_b, state_b = load_model_file(b)
-    if config_a.get("generator") != config_b.get("generator") or state_a.keys() != state_b.keys():
+    # one architecture = one network kind and the same tensors; the decoding settings (mix, T) and config keys a
+    # newer tomau writes with their defaults (an older file lacks them) do not make another network
+    kinds = [c.get("generator", {}).get("kind") for c in (config_a, config_b)]
+    if kinds[0] != kinds[1] or {k: v.shape for k, v in state_a.items()} != {k: v.shape for k, v in state_b.items()}:
         raise TomauError(f"{a} and {b} have different architectures; only models of one architecture can be blended")
     mixed = {k: (1 - alpha) * state_a[k] + alpha * state_b[k] if state_a[k].is_floating_point() else state_b[k] for k in state_a}
     config = dict(config_b)
