@@ -27,7 +27,7 @@ import torch
 
 from . import color
 
-STRIP_PIXELS = 1 << 18  # pixels per strip: bounds memory on huge scans (~9 MB of temporaries), stays in cache
+STRIP_PIXELS = 1 << 17  # pixels per strip: bounds memory (~4 MB of temporaries), stays in L2 (1 << 18: 1 MP 7.9 -> 5.7 ms)
 TRIM_PIXELS = 4_000_000  # photos above this hand back freed heap before their rows are made (2-6 ms; 15 MB of peak)
 _GRID = 65536  # grey values the tables are made for: every 16-bit value, every 8-bit value at index v * 257
 
