@@ -53,6 +53,23 @@ def test_lab_to_srgb_agrees_with_tomau_color_over_the_whole_lab_cube():
     assert np.abs(got8 - want * 255).max() < 0.5 + 0.3  # rounded to the nearest level, but for the same 0.3
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_the_srgb_table_without_opencv_5_s_16_bit_lut_gives_the_same_result(dtype, monkeypatch):
+    import cv2
+
+    px, ab = pixels_of("grey8", (40, 50)), torch.rand(2, 8, 8) * 2 - 1
+    want = fullres.recombine(px, ab, dtype)
+    lut = cv2.LUT
+
+    def lut_of_opencv_4(src, table, dst=None):
+        if src.dtype != np.uint8:
+            raise cv2.error("src must be 8-bit")
+        return lut(src, table, dst=dst)
+
+    monkeypatch.setattr(cv2, "LUT", lut_of_opencv_4)
+    assert np.array_equal(fullres.recombine(px, ab, dtype), want)
+
+
 def test_the_model_input_s_weights_are_pytorch_s_for_any_pair_of_sizes():
     l = torch.rand(1, 1, 97, 211) * 100
     for size in [(1, 1), (7, 300), (97, 211), (128, 13), (400, 500)]:
