@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/tomau colorize tomau/samples -o out/demo
+	$(BIN)/tomau colorize tomau/samples -o out/demo --overwrite   # out/demo is the demo's own folder: a second run replaces it
 	@echo "before: tomau/samples/   after: out/demo/"
 
 # the linter first (ruff, configured in pyproject.toml), then the whole suite
