@@ -5,6 +5,7 @@ import os
 import shutil
 import socket
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -161,11 +162,22 @@ def browser_page():
         browser.close()
 
 
-def upload(page, box: str, path: Path, shown: str, inside: bool = True) -> None:
+def upload(page, box: str, path: Path, shown: str, inside: bool = True, prepare=None) -> None:
     """Give ``path`` to the file input in ``box`` and wait until ``shown`` appears there (or anywhere, inside=False). The page can take a
     moment after it is drawn before its upload handlers listen; a file given too early is dropped, so try again
-    (seen about once in ten runs, in the editor and in the file box alike)."""
+    (seen about once in ten runs, in the editor and in the file box alike). Under heavy load the box's file input
+    was seen missing for minutes in a drawn page (3 times in 3 full suites beside a training run, never alone): then
+    the page is reloaded once, ``prepare()`` puts back what the test had set, and a warning says so."""
     file_input = page.locator(f"{box} input[type=file]").first
+    try:
+        file_input.wait_for(state="attached", timeout=45_000)
+    except Exception:
+        warnings.warn(f"{box}: no file input 45 s after the page was drawn; reloading the page once")
+        page.reload()
+        page.wait_for_selector("#colourise")
+        if prepare is not None:
+            prepare()
+        file_input.wait_for(state="attached", timeout=120_000)
     for attempt in range(4):
         file_input.set_input_files([])  # the same file given twice is no change, and no upload; clear first
         file_input.set_input_files(str(path))
@@ -264,14 +276,18 @@ def test_page_several_colourings_from_a_diverse_model(browser_page, page_url, tm
     page.goto(page_url)
     page.wait_for_selector("#colourise")
     assert not page.locator("#samples").is_visible()  # the default model gives one colouring
-    page.locator("#photo-model input").click()
-    page.get_by_role("option", name="faces").click()
-    page.locator("#samples").wait_for(state="visible")
-    page.locator("#samples input[type=number]").fill("3")
-    page.locator("#samples input[type=number]").press("Enter")
+
+    def three_colourings_of_faces():
+        page.locator("#photo-model input").click()
+        page.get_by_role("option", name="faces").click()
+        page.locator("#samples").wait_for(state="visible")
+        page.locator("#samples input[type=number]").fill("3")
+        page.locator("#samples input[type=number]").press("Enter")
+
+    three_colourings_of_faces()
     photo = tmp_path / "face.png"
     Image.open(SAMPLES / "1860_girls.jpg").convert("L").resize((128, 128)).save(photo)
-    upload(page, "#photo-input", photo, "text=face.png")
+    upload(page, "#photo-input", photo, "text=face.png", prepare=three_colourings_of_faces)
     page.click("#colourise")
     page.wait_for_function("document.querySelectorAll('#colourings img').length >= 3", timeout=180_000)
     assert page.locator("#colourings img").count() == 3
