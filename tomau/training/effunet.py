@@ -323,8 +323,9 @@ class EffUNetFamily(Family):
         return sum(F.l1_loss(g.float(), w.float()) for g, w in zip(got, want)) / len(got)
 
     def losses(self, reg: torch.Tensor, logits: torch.Tensor | None, lab_small: torch.Tensor,
-               lab: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        out = {"huber": F.smooth_l1_loss(reg.float(), self._true_ab(reg, lab_small, lab), beta=self.cfg.huber_beta)}
+               true_ab: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Huber on the regression head against ``true_ab`` (its resolution, :meth:`_true_ab`) + the rebalanced CE at 1/4."""
+        out = {"huber": F.smooth_l1_loss(reg.float(), true_ab, beta=self.cfg.huber_beta)}
         loss = out["huber"]
         if logits is not None and self.bins is not None:
             target = self.bins.nearest(lab_small[:, 1:])
@@ -340,13 +341,14 @@ class EffUNetFamily(Family):
         l_norm, l_small, lab_small, lab = self._targets(batch)
         with accelerator.autocast():
             reg, logits = self._heads(accelerator.unwrap_model(G) if l_norm is None else G, batch, l_norm, l_small)
-        out = self.losses(reg, logits, lab_small, lab)
+        true_ab = self._true_ab(reg, lab_small, lab)
+        out = self.losses(reg, logits, lab_small, true_ab)
         if self.cfg.perceptual_weight:
             with accelerator.autocast():
                 out["perceptual"] = self.perceptual(reg, l_norm, batch.float() / 255.0)
             out["loss"] = out["loss"] + self.cfg.perceptual_weight * out["perceptual"]
         if self.cfg.gan_weight:
-            out.update(self.adversarial(reg, l_norm, self._true_ab(reg, lab_small, lab), accelerator))
+            out.update(self.adversarial(reg, l_norm, true_ab, accelerator))
             out["loss"] = out["loss"] + self.cfg.gan_weight * out["G_GAN"]
         opt.zero_grad(set_to_none=True)
         accelerator.backward(out["loss"])
