@@ -6,8 +6,9 @@ Prints a table and writes bench/results/speed.json:
   - model forward, ms per image at the model's own size, batch 1 and batch 16
   - for grey JPEG scans of 1, 16 and 64 megapixels (--mp), in the same run: the decode + encode baseline (Pillow
     reads the scan and writes an RGB JPEG of it, quality 95), tomau end to end (read, model, recombine, encode,
-    write; in-process, the model loaded, as a batch job sees it) and the model's forward, taken in turns in one
-    loop so that a busy machine slows all three alike (medians), and the peak memory (RSS) of a fresh
+    write; in-process, the model loaded, as a batch job sees it) and the model's forward on that scan's own input
+    (and on zeros, as earlier figures took it), taken in turns in one loop so that a busy machine slows them
+    alike (medians), and the peak memory (RSS) of a fresh
     `tomau colorize` process on it, with the default backend and with --backend torch
   - one-off costs: model load, and a cold `tomau colorize` process (imports included)
 """
@@ -75,12 +76,16 @@ def main() -> None:
             src = src1 if mp == 1 else make_scan(Path(tmp) / f"scan_{mp:g}mp.jpg", mp)
             repeats = 5 if mp >= 16 else max(10, args.repeats)
             dst, out = Path(tmp) / "baseline.jpg", Path(tmp) / "out"
+            with Image.open(src) as im:  # the model's own input for this scan: its time on this photo
+                x_photo = model.model_inputs([np.asarray(im)])
             ms = medians_in_turns({
                 # the floor of any tool that reads this photo and writes a colour one: decode, RGB, encode (Pillow)
                 "baseline": lambda: Image.open(src).convert("RGB").save(dst, quality=95),
                 # read, model, recombine, encode, write: as a batch job sees it
                 "tomau": lambda: colorize_photos([(src, Path(src.name))], out, model, quiet=True, say=lambda m: None),
-                "forward": lambda: model.predict_ab(x1)}, repeats)
+                "forward": lambda: model.predict_ab(x_photo),
+                # the same network on zeros, as the figures before 2026-12-04 took it: ran 1-2 ms faster than a photo
+                "forward_zeros": lambda: model.predict_ab(x1)}, repeats)
             base_ms, tomau_ms = ms["baseline"], ms["tomau"]
             peaks = {}
             for backend in ("default", "torch"):  # a fresh process each: its peak RSS is the photo's cost
@@ -104,6 +109,7 @@ def main() -> None:
             sizes[f"{mp:g}"] = {"size": f"{w}x{h}", "baseline_decode_encode_s": round(base_ms / 1000, 3),
                                 "tomau_end_to_end_s": round(tomau_ms / 1000, 3), "ratio": round(tomau_ms / base_ms, 2),
                                 "forward_ms_same_loop": round(ms["forward"], 1),
+                                "forward_on_zeros_ms_same_loop": round(ms["forward_zeros"], 1),
                                 "target_s": None if target_s is None else round(target_s, 3),
                                 "time_target_met": None if target_s is None else tomau_ms / 1000 <= target_s,
                                 "tomau_peak_rss_mb": peaks["default"], "tomau_peak_rss_mb_torch_backend": peaks["torch"],

@@ -227,3 +227,24 @@ def test_the_default_backend_falls_back_to_pytorch_where_the_export_fails(tinted
     assert model.backend == "torch" and model.runner is None
     with pytest.raises(TomauError, match="could not export"):
         load_model(str(tinted_model), backend="onnxruntime")  # asked for by name: the reason, not a silent change
+
+
+def test_onnxruntime_flushes_denormals_in_its_threads_only(tinted_model):
+    # the session flushes denormals to zero (faster on photos' inputs); building it must not leave the caller's thread
+    # doing so, or every later NumPy / PyTorch result of the process would change (tomau.evaluate's figures did)
+    from tomau import backends
+    from tomau.inference import load_model
+
+    tiny = np.float32(1e-39)
+    assert tiny * np.float32(1) != 0
+    model = load_model(str(tinted_model), backend="onnxruntime")
+    image = photo((40, 30))
+    model.colorize_arrays([image])
+    assert tiny * np.float32(1) != 0 and (torch.tensor([1e-39]) * 1).item() != 0
+    assert not backends._denormals_flushed()
+    torch.set_flush_denormal(True)  # a caller that asked for flushing keeps it
+    try:
+        load_model(str(tinted_model), backend="onnxruntime")
+        assert backends._denormals_flushed() or not torch.set_flush_denormal(True)  # (a CPU without the mode: nothing to keep)
+    finally:
+        torch.set_flush_denormal(False)

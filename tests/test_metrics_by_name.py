@@ -54,7 +54,14 @@ def test_evaluation_gives_the_numbers_of_the_hand_written_scores(six_files):
                        "dcf": 160.5211085048787, "fd": 0.7589662304348488},
               "truth": {"cf": 160.60239109366134}}
     for row, values in before.items():
-        assert res[row] == pytest.approx(values, rel=1e-9, abs=1e-12)
+        if row != "grey":
+            assert res[row] == pytest.approx(values, rel=1e-9, abs=1e-12)
+    # the grey baseline's R, G and B differ by a level here and there (float32 rounding in color.lab_to_rgb), and which
+    # pixels flip is not the same on every machine: these figures came from an earlier one; a 2026-12-04 machine with
+    # the same torch 2.13 flips a few others (CF 0.0801 against 0.0813, cause not traced: not ATEN_CPU_CAPABILITY or
+    # MKL's instruction set). So its CF (~0.08, all from those flips) within 0.01, the rest within 1e-5
+    assert res["grey"]["cf"] == pytest.approx(before["grey"].pop("cf"), abs=0.01)
+    assert {k: v for k, v in res["grey"].items() if k != "cf"} == pytest.approx(before["grey"], rel=1e-5)
     assert (res["n"], res["size"]) == (6, 32)
 
 
