@@ -118,7 +118,13 @@ class OnnxColourNet:
 
     def __call__(self, l_norm: torch.Tensor) -> torch.Tensor:
         l = color.denormalize_l(l_norm.float()).contiguous().numpy()
-        ab = self.session.run(None, {self.input_name: l})[0]
+        flushed = _denormals_flushed()
+        torch.set_flush_denormal(True)  # this thread works in the run too: denormals flushed for the run only
+        try:
+            ab = self.session.run(None, {self.input_name: l})[0]
+        finally:
+            if not flushed:
+                torch.set_flush_denormal(False)
         return color.normalize_ab(torch.from_numpy(ab))
 
 
