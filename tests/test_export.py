@@ -230,8 +230,8 @@ def test_the_default_backend_falls_back_to_pytorch_where_the_export_fails(tinted
 
 
 def test_onnxruntime_flushes_denormals_in_its_threads_only(tinted_model):
-    # the session flushes denormals to zero (faster on photos' inputs); building it must not leave the caller's thread
-    # doing so, or every later NumPy / PyTorch result of the process would change (tomau.evaluate's figures did)
+    # the session flushes denormals to zero (faster on photos' inputs); building or running it must not leave the
+    # caller's thread doing so, or later NumPy / PyTorch results of the process could change
     from tomau import backends
     from tomau.inference import load_model
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,20 @@ def _denormals_flushed() -> bool:
     return bool(np.float32(1e-39) * np.float32(1) == 0)
 
 
+@contextmanager
+def _flushing_denormals():
+    """This thread flushes denormals to zero inside the block, as onnxruntime's own threads do (its session option
+    also sets it in the thread that builds the session), and afterwards is as it was: the process's other maths
+    keep their denormals."""
+    before = _denormals_flushed()
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if not before:
+            torch.set_flush_denormal(False)
+
+
 class OnnxColourNet:
     """Callable like a colouriser network: normalised L (N, 1, S, S) -> normalised ab (N, 2, S, S), through onnxruntime.
 
@@ -104,27 +119,19 @@ class OnnxColourNet:
         # denormal floats flushed to zero in onnxruntime's threads: a photo's input ran 1.4-2 ms slower than zeros
         # (1 MP, effunet); this takes 0.7-0.9 ms of that off with the same results (docs/performance.md, "Big scans")
         options.add_session_config_entry("session.set_denormal_as_zero", "1")
-        flushed_before = _denormals_flushed()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            self.session = ort.InferenceSession(path if isinstance(path, bytes) else str(path), options, providers=["CPUExecutionProvider"])
+            with _flushing_denormals():
+                self.session = ort.InferenceSession(path if isinstance(path, bytes) else str(path), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # noqa: BLE001 - onnxruntime's own error types
             raise TomauError(f"{path}: onnxruntime cannot load this file ({err}); delete it to have it exported again") from None
-        finally:
-            if not flushed_before:  # building the session set it in this thread too: the process's other maths keep denormals
-                torch.set_flush_denormal(False)
         self.input_name = self.session.get_inputs()[0].name
         return_freed_heap()  # parsing the graph and copying its weights leave ~30 MB of freed heap (73 MB for a 23 MB file)
 
     def __call__(self, l_norm: torch.Tensor) -> torch.Tensor:
         l = color.denormalize_l(l_norm.float()).contiguous().numpy()
-        flushed = _denormals_flushed()
-        torch.set_flush_denormal(True)  # this thread works in the run too: denormals flushed for the run only
-        try:
+        with _flushing_denormals():  # this thread works in the run too
             ab = self.session.run(None, {self.input_name: l})[0]
-        finally:
-            if not flushed:
-                torch.set_flush_denormal(False)
         return color.normalize_ab(torch.from_numpy(ab))
 
 
