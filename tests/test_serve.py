@@ -165,35 +165,52 @@ def browser_page():
 def upload(page, box: str, path: Path, shown: str, inside: bool = True, prepare=None) -> None:
     """Give ``path`` to the file input in ``box`` and wait until ``shown`` appears there (or anywhere, inside=False). The page can take a
     moment after it is drawn before its upload handlers listen; a file given too early is dropped, so try again
-    (seen about once in ten runs, in the editor and in the file box alike). Under heavy load the box's file input
-    was seen missing for minutes in a drawn page (3 times in 3 full suites beside a training run, never alone): then
-    the page is reloaded once, ``prepare()`` puts back what the test had set, and a warning says so."""
+    (seen about once in ten runs, in the editor and in the file box alike). Under heavy load (full suites beside a
+    training run, never alone) the box was seen without its file input for minutes, before any file or after a try
+    whose file never showed: then the page is reloaded once, ``prepare()`` puts back what the test had set, and a
+    warning says so."""
     file_input = page.locator(f"{box} input[type=file]").first
-    try:
-        file_input.wait_for(state="attached", timeout=45_000)
-    except Exception:
-        warnings.warn(f"{box}: no file input 45 s after the page was drawn; reloading the page once")
-        page.reload()
-        page.wait_for_selector("#colourise")
-        if prepare is not None:
-            prepare()
-        file_input.wait_for(state="attached", timeout=120_000)
     target = (page.locator(box) if inside else page).locator(shown).first
+    for load in range(2):
+        if load:
+            warnings.warn(f"{box}: {path.name} not taken by the page (its file input missing or the file not shown); "
+                          "reloading the page once")
+            page.reload()
+            page.wait_for_selector("#colourise")
+            if prepare is not None:
+                prepare()
+        if _give_file(file_input, target, path, wait_input_ms=45_000 if load == 0 else 120_000):
+            return
+    page.screenshot(path="/tmp/upload_fail.png")
+    raise AssertionError(f"{box}: {path.name} was not taken by the page, before or after a reload (/tmp/upload_fail.png)")
+
+
+def _give_file(file_input, target, path: Path, wait_input_ms: int) -> bool:
+    """Up to four tries on one drawn page; False where the page's box lost (or never had) its file input."""
+    try:
+        file_input.wait_for(state="attached", timeout=wait_input_ms)
+    except Exception:
+        return False
     for attempt in range(4):
         if attempt and (target.count() or not file_input.count()):
-            # the last try landed after all, late (a loaded machine): the box shows the file where its input was,
-            # and giving the gone input a file would wait for it for minutes (seen once, in a fresh-clone CI run)
-            target.wait_for(timeout=120_000)
-            return
-        file_input.set_input_files([])  # the same file given twice is no change, and no upload; clear first
-        file_input.set_input_files(str(path))
+            # the last try may have landed late (the box then shows the file where its input was); giving a gone
+            # input a file would wait for it for minutes (seen in a fresh-clone CI run)
+            try:
+                target.wait_for(timeout=60_000)
+                return True
+            except Exception:
+                return False
+        try:
+            file_input.set_input_files([], timeout=30_000)  # the same file given twice is no change, and no upload; clear first
+            file_input.set_input_files(str(path), timeout=30_000)
+        except Exception:
+            return False
         try:
             target.wait_for(timeout=20_000)
-            return
+            return True
         except Exception:
-            if attempt == 3:
-                page.screenshot(path="/tmp/upload_fail.png")
-                raise
+            pass
+    return False
 
 
 def download(page, file_box: str, target: Path) -> Path:
