@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# setup.py builds tomau's one C module (tomau/_kernels.c) in place: a change to it is built again by this rule
+$(VENV)/.installed: pyproject.toml setup.py tomau/_kernels.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0   # the CPU build; an unpinned torch would pull a CUDA build
 	$(BIN)/pip install --quiet -e '.[test,ray]'  # ray: tests/test_archive.py's local Ray cluster

@@ -106,11 +106,11 @@ def main() -> None:
             with Image.open(src) as im:
                 w, h = im.size
             target_s = (1.5 * base_ms + ms["forward"]) / 1000 if mp == 1 else 2 * base_ms / 1000 if mp == 64 else None
-            sizes[f"{mp:g}"] = {"size": f"{w}x{h}", "baseline_decode_encode_s": round(base_ms / 1000, 3),
-                                "tomau_end_to_end_s": round(tomau_ms / 1000, 3), "ratio": round(tomau_ms / base_ms, 2),
+            sizes[f"{mp:g}"] = {"size": f"{w}x{h}", "baseline_decode_encode_s": round(base_ms / 1000, 4),
+                                "tomau_end_to_end_s": round(tomau_ms / 1000, 4), "ratio": round(tomau_ms / base_ms, 2),
                                 "forward_ms_same_loop": round(ms["forward"], 1),
                                 "forward_on_zeros_ms_same_loop": round(ms["forward_zeros"], 1),
-                                "target_s": None if target_s is None else round(target_s, 3),
+                                "target_s": None if target_s is None else round(target_s, 4),
                                 "time_target_met": None if target_s is None else tomau_ms / 1000 <= target_s,
                                 "tomau_peak_rss_mb": peaks["default"], "tomau_peak_rss_mb_torch_backend": peaks["torch"],
                                 "load_average_1min": round(os.getloadavg()[0], 2)}
@@ -146,9 +146,9 @@ def main() -> None:
         if mp == "64":
             target = f"<= {r['target_s']:.2f} s, < 600 MB"
         elif mp == "1":
-            target = f"<= {r['target_s']:.3f} s (1.5 x baseline + forward {r['forward_ms_same_loop']} ms)"
-        rows += [(f"{mp} MP ({r['size']}) decode+encode", f"{r['baseline_decode_encode_s']:.3f} s", "baseline"),
-                 (f"{mp} MP tomau end to end", f"{r['tomau_end_to_end_s']:.3f} s", f"x{r['ratio']}  {target}"),
+            target = f"<= {r['target_s']:.4f} s (1.5 x baseline + forward {r['forward_ms_same_loop']} ms)"
+        rows += [(f"{mp} MP ({r['size']}) decode+encode", f"{r['baseline_decode_encode_s']:.4f} s", "baseline"),
+                 (f"{mp} MP tomau end to end", f"{r['tomau_end_to_end_s']:.4f} s", f"x{r['ratio']}  {target}"),
                  (f"{mp} MP tomau colorize peak RSS", f"{r['tomau_peak_rss_mb']} MB",
                   f"{r['tomau_peak_rss_mb_torch_backend']} MB with --backend torch")]
     print(f"tomau speed: model {args.model} ({params / 1e6:.1f} M params), {args.threads} threads, torch {torch.__version__}")

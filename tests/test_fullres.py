@@ -53,21 +53,86 @@ def test_lab_to_srgb_agrees_with_tomau_color_over_the_whole_lab_cube():
     assert np.abs(got8 - want * 255).max() < 0.5 + 0.3  # rounded to the nearest level, but for the same 0.3
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_the_srgb_table_without_opencv_5_s_16_bit_lut_gives_the_same_result(dtype, monkeypatch):
-    import cv2
+@pytest.mark.parametrize("kind", ["grey8", "grey16", "rgb8", "float"])
+def test_every_compiled_instruction_set_gives_the_same_colours_and_input(kind):
+    """The loops are compiled for several instruction sets (AVX-512, AVX2 + FMA, SSE2) and the CPU's best is
+    chosen at import: each one this CPU runs gives the same model input and, within a level, the same colours."""
+    from tomau import _kernels
 
-    px, ab = pixels_of("grey8", (40, 50)), torch.rand(2, 8, 8) * 2 - 1
-    want = fullres.recombine(px, ab, dtype)
-    lut = cv2.LUT
+    px, ab = pixels_of(kind, (61, 1100)), torch.rand(2, 16, 16) * 2 - 1  # rows wider than one block of 512
+    first = _kernels.current()
+    try:
+        got = {}
+        for isa in _kernels.available():
+            _kernels.use(isa)
+            got[isa] = fullres.model_input(px, 32), fullres.recombine(px, ab), fullres.recombine(px, ab, np.uint16)
+    finally:
+        _kernels.use(first)
+    want = got["baseline"]
+    for isa, (x, rgb8, rgb16) in got.items():
+        assert (x - want[0]).abs().max() < 1e-5, isa
+        assert np.abs(rgb8.astype(int) - want[1]).max() <= 1 and (rgb8 != want[1]).mean() < 1e-3, isa
+        assert np.abs(rgb16.astype(int) - want[2]).max() <= 2, isa
+    with pytest.raises(ValueError, match="not compiled in|cannot run"):
+        _kernels.use("x86-64-v9")
 
-    def lut_of_opencv_4(src, table, dst=None):
-        if src.dtype != np.uint8:
-            raise cv2.error("src must be 8-bit")
-        return lut(src, table, dst=dst)
 
-    monkeypatch.setattr(cv2, "LUT", lut_of_opencv_4)
-    assert np.array_equal(fullres.recombine(px, ab, dtype), want)
+@pytest.mark.parametrize("kind", ["grey8", "rgb8", "float"])
+def test_several_threads_give_the_same_results_as_one(kind, monkeypatch):
+    """A whole image's recombination split over threads equals one thread's (and strips, and the input, are the same)."""
+    px, ab = pixels_of(kind, (97, 130)), torch.rand(2, 16, 16) * 2 - 1
+    monkeypatch.setattr(fullres, "STRIP_PIXELS", 2000)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        want = fullres.model_input(px, 32), fullres.recombine(px, ab), [r.copy() for _, r in fullres.rgb_strips(px, ab)]
+        torch.set_num_threads(3)
+        monkeypatch.setattr(fullres, "PARALLEL_PIXELS", 100)
+        assert fullres._workers(97 * 130) == 3
+        got = fullres.model_input(px, 32), fullres.recombine(px, ab), [r.copy() for _, r in fullres.rgb_strips(px, ab)]
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(got[0], want[0])
+    assert np.array_equal(got[1], want[1]) and len(got[2]) == len(want[2]) > 3
+    assert all(np.array_equal(g, w) for g, w in zip(got[2], want[2]))
+
+
+def test_the_kernels_check_every_buffer_before_touching_it():
+    """A buffer smaller than its dimensions say, or an index outside one, is a ValueError, never a write past it."""
+    from tomau import _kernels
+
+    px, ab = pixels_of("grey8", (8, 10)), torch.zeros(2, 4, 4)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        fullres.recombine(px, ab, out=np.zeros((8, 10, 2), np.uint8))
+    table, wide = fullres._grey8_l(), np.zeros((4, 10), np.float32)
+    y0, y1, fy = fullres._linear_taps(8, 4)
+    consts, small = fullres._lab_maths(False), np.zeros((7, 10, 3), np.uint8)
+    with pytest.raises(ValueError, match="out"):
+        _kernels.lab_rows(px, 1, table, wide, wide, y0, y1, fy, consts, small, 8, 10, 4, 30, 3, 0)
+    with pytest.raises(ValueError, match="outside"):
+        _kernels.lab_rows(px, 1, table, wide, wide, y0 + 4, y1, fy, consts, np.zeros((8, 10, 3), np.uint8), 8, 10, 4, 30, 3, 0)
+    with pytest.raises(ValueError, match="table"):
+        _kernels.lab_rows(px, 1, table[:100], wide, wide, y0, y1, fy, consts, np.zeros((8, 10, 3), np.uint8), 8, 10, 4, 30, 3, 0)
+    weights, lo, hi = fullres._aa_weights(8, 4)
+    with pytest.raises(ValueError, match="rows"):
+        _kernels.add_rows(np.zeros((4, 10), np.float32), weights, lo, hi, px[:3], 1, table, 0, 4, 8, 5, 10,
+                          np.zeros(10, np.float32))
+
+
+def test_rgbx_results_are_the_rgb_ones_and_encode_to_the_same_jpeg(tmp_path, monkeypatch):
+    """The whole-image JPEG path makes RGBX (Pillow maps it without a copy): the same pixels and the same file."""
+    px, ab = pixels_of("grey8", (90, 120)), torch.rand(2, 16, 16) * 1.2 - 0.6
+    rgbx = fullres.recombine(px, ab, out=np.empty((90, 120, 4), np.uint8))
+    rgb = fullres.recombine(px, ab)
+    assert np.array_equal(rgbx[..., :3], rgb) and (rgbx[..., 3] == 255).all()
+    strips = Strips((90, 120), np.uint8, lambda: fullres.rgb_strips(px, ab), lambda out: fullres.recombine(px, ab, out=out))
+    assert np.array_equal(strips.whole(4), rgbx) and np.array_equal(np.asarray(strips), rgb)
+    no_fill = Strips((90, 120), np.uint8, lambda: fullres.rgb_strips(px, ab))
+    assert np.array_equal(no_fill.whole(4), rgbx)
+    monkeypatch.setattr(images, "STREAM_PIXELS", 10**9)  # written whole, as a photo under 4 MP is
+    save_image(tmp_path / "strips.jpg", strips, info={"dpi": (300, 300)})
+    save_image(tmp_path / "array.jpg", rgb, info={"dpi": (300, 300)})
+    assert (tmp_path / "strips.jpg").read_bytes() == (tmp_path / "array.jpg").read_bytes()
 
 
 def test_the_model_input_s_weights_are_pytorch_s_for_any_pair_of_sizes():
@@ -76,9 +141,9 @@ def test_the_model_input_s_weights_are_pytorch_s_for_any_pair_of_sizes():
         want = F.interpolate(l, size=size, mode="bilinear", antialias=True, align_corners=False)
         down, across = fullres._Resize(97, size[0]), fullres._Resize(211, size[1])
         tall = np.zeros((size[0], 211), np.float32)
-        down.add(tall, l[0, 0].numpy(), 0)
+        down.add(tall, l[0, 0].numpy())
         got_t = np.zeros((size[1], size[0]), np.float32)
-        across.add(got_t, np.ascontiguousarray(tall.T), 0)
+        across.add(got_t, np.ascontiguousarray(tall.T))
         assert np.abs(got_t.T - want[0, 0].numpy()).max() < 0.01, size  # L units: PyTorch makes its weights in float32
 
 

@@ -27,6 +27,8 @@ _RGB_TO_XYZ = (
 _WHITE_D65 = (0.95047, 1.0, 1.08883)
 _EPS = 216.0 / 24389.0  # CIE epsilon: below it f(t) is linear
 _KAPPA = 24389.0 / 27.0
+_F_KNEE = 6 / 29  # f^-1: above it t = f^3, below (116 f - 16) / kappa
+_SRGB_KNEE, _SRGB_SLOPE = 0.0031308, 12.92  # linear -> sRGB: 12.92 lin below the knee, 1.055 lin^(1/2.4) - 0.055 above
 
 
 def _matmul_channels(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -40,7 +42,7 @@ def _srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
 
 def _linear_to_srgb(lin: torch.Tensor) -> torch.Tensor:
     # clamp_min before the power: negative linear values (out of gamut) would give NaN
-    return torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(0.0031308) ** (1 / 2.4) - 0.055, 12.92 * lin)
+    return torch.where(lin > _SRGB_KNEE, 1.055 * lin.clamp_min(_SRGB_KNEE) ** (1 / 2.4) - 0.055, _SRGB_SLOPE * lin)
 
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
@@ -56,7 +58,7 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
 
 def _f_inverse(f: torch.Tensor) -> torch.Tensor:
     """CIE's f^-1: from f(X / Xn) back to X / Xn."""
-    return torch.where(f > 6 / 29, f**3, (116 * f - 16) / _KAPPA)
+    return torch.where(f > _F_KNEE, f**3, (116 * f - 16) / _KAPPA)
 
 
 def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:

@@ -5,17 +5,20 @@ into a full-size float image. In strips of rows:
 
 - **L** of the full-resolution photo comes from tables made once by :mod:`tomau.color` (a grey value's L; for
   colour, each channel's linear value and L as a function of luminance Y), so it equals ``color.rgb_to_lab``'s L;
+  8- and 16-bit grey rows go to the compiled passes as they are, which look each pixel's L up;
 - **the model's input** is the antialiased bilinear resize of that L to S x S (as ``F.interpolate`` with
-  ``antialias=True``, whose weights it uses), done separably: each strip adds its share to S rows, whose columns
-  are then resized;
-- **the recombination** widens ab (S x S) to each strip's rows with bilinear interpolation (half-pixel centres,
-  as ``F.interpolate(align_corners=False)``), joins it with the strip's L, converts Lab to linear RGB with OpenCV
-  (the same sRGB matrix and D65 white as :mod:`tomau.color`; b is clamped where ``color.lab_to_rgb`` clamps fz at
-  0) and applies tomau.color's sRGB curve as a table, so the two agree within 0.3 levels over the whole Lab cube
-  (tests/test_fullres.py).
+  ``antialias=True``, whose weights it uses), done separably: each strip adds its share to S rows
+  (``tomau._kernels.add_rows``), whose columns are then resized;
+- **the recombination** (``tomau._kernels.lab_rows``, one pass per strip) widens ab (S x S) to the strip's rows
+  with bilinear interpolation (half-pixel centres, as ``F.interpolate(align_corners=False)``), joins it with the
+  strip's L and runs tomau.color's Lab -> sRGB maths in float32 (the same matrix and D65 white; fz clamped at 0
+  as ``color.lab_to_rgb`` does; the sRGB curve as a polynomial within 0.003 of a level), so the two agree within
+  0.3 levels over the whole Lab cube (tests/test_fullres.py).
 
-Memory beyond the photo's pixels is that of one strip (``STRIP_PIXELS``), whatever the photo's size; the rows come
-out in order, so a writer can encode them as they are made (tomau.images.Strips).
+The two passes are C (tomau/_kernels.c, built with the package): NumPy and OpenCV took 2.5x as long, because each
+of their operations is one more pass over the strip's memory. Memory beyond the photo's pixels is that of one strip
+(``STRIP_PIXELS``), whatever the photo's size; the rows come out in order, so a writer can encode them as they are
+made (tomau.images.Strips), or are written straight into the caller's whole image.
 """
 from __future__ import annotations
 
@@ -27,8 +30,16 @@ import torch
 
 from . import color
 
+try:
+    from . import _kernels  # tomau/_kernels.c, built with the package
+except ImportError as err:  # a source checkout used without installing it
+    raise ImportError(f"tomau's compiled module tomau._kernels is not built ({err}): install tomau with "
+                      "`pip install -e .` in the checkout (it needs a C compiler) or from a wheel") from None
+
 STRIP_PIXELS = 1 << 17  # pixels per strip: bounds memory (~4 MB of temporaries), stays in L2 (1 << 18: 1 MP 7.9 -> 5.7 ms)
 TRIM_PIXELS = 4_000_000  # photos above this hand back freed heap before their rows are made (2-6 ms; 15 MB of peak)
+_L_FLOAT, _L_U8, _L_U16 = 0, 1, 2  # the kinds of rows tomau._kernels takes: L, or 8- / 16-bit grey and their L's table
+_NO_TABLE = np.zeros(0, np.float32)
 _GRID = 65536  # grey values the tables are made for: every 16-bit value, every 8-bit value at index v * 257
 
 
@@ -127,51 +138,70 @@ def full_res_l(pixels: np.ndarray) -> torch.Tensor:
     return out
 
 
+def _rows_of(pixels: np.ndarray | torch.Tensor, r0: int, n: int, buf: np.ndarray | None) -> tuple[np.ndarray, int, np.ndarray]:
+    """(rows, kind, table) for tomau._kernels of rows r0 ... r0 + n of a photo's pixels or of its L tensor (1, 1, H,
+    W): 8- and 16-bit grey rows as they are, with the table of their L (the kernels look each pixel up); other rows
+    as their L (:func:`l_of`, into ``buf``), with no table."""
+    if isinstance(pixels, torch.Tensor):
+        return np.ascontiguousarray(pixels[0, 0, r0 : r0 + n].numpy(), dtype=np.float32), _L_FLOAT, _NO_TABLE
+    rows = pixels[r0 : r0 + n]
+    if rows.ndim == 3 and rows.shape[2] == 1:
+        rows = rows[..., 0]
+    if rows.ndim == 2 and rows.dtype == np.uint8:
+        return np.ascontiguousarray(rows), _L_U8, _grey8_l()
+    if rows.ndim == 2 and rows.dtype == np.uint16:
+        return np.ascontiguousarray(rows), _L_U16, _tables()[1]
+    return l_of(rows, out=None if buf is None else buf[:n]), _L_FLOAT, _NO_TABLE
+
+
+def _needs_l_buffer(pixels: np.ndarray | torch.Tensor) -> bool:
+    """Whether the kernels take these pixels' rows by way of a buffer of their L (:func:`l_of`), which bounds how
+    many rows one call takes; grey rows and an L tensor go as they are."""
+    return _rows_of(pixels, 0, 1, None)[1] == _L_FLOAT and not isinstance(pixels, torch.Tensor)
+
+
 def model_input(pixels: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
     """Normalised L (1, 1, size, size) of a photo: its full-resolution L resized as ``F.interpolate(bilinear,
     antialias=True)`` does, separably, with the filter's weights (:class:`_Resize`): each strip of L adds its rows'
     share to the (size, W) image of the resized rows, whose columns are then resized the same way. Rows first, so
-    the second pass sees ``size`` rows, not H (64 MP: 40 ms; Pillow's triangle filter took 110). ``pixels`` may
-    also be a full-resolution L tensor (1, 1, H, W)."""
+    the second pass sees ``size`` rows, not H. ``pixels`` may also be a full-resolution L tensor (1, 1, H, W)."""
     is_l = isinstance(pixels, torch.Tensor)
     h, w = pixels.shape[-2:] if is_l else pixels.shape[:2]
     down = _Resize(h, size)
-    rows = max(down.step, strip_rows(w) // down.step * down.step)  # whole steps a strip
-    l_buf = None if is_l else np.empty((min(rows, h), w), np.float32)  # used again by every strip
+    buffered = _needs_l_buffer(pixels)
+    rows = strip_rows(w) if buffered else h  # grey rows or an L tensor go in one call
+    l_buf = np.empty((min(rows, h), w), np.float32) if buffered else None  # used again by every strip
     tall = np.zeros((size, w), np.float32)
     for r0 in range(0, h, rows):
-        n = min(rows, h - r0)
-        l_strip = pixels[0, 0, r0 : r0 + n].float().numpy() if is_l else l_of(pixels[r0 : r0 + n], out=l_buf[:n])
-        down.add(tall, l_strip, r0)
+        l_rows, kind, table = _rows_of(pixels, r0, min(rows, h - r0), l_buf)
+        down.add(tall, l_rows, r0, kind, table)
     small_t = np.zeros((size, size), np.float32)
-    _Resize(w, size).add(small_t, np.ascontiguousarray(tall.T), 0)  # the columns: the same pass on the transpose
+    _Resize(w, size).add(small_t, np.ascontiguousarray(tall.T))  # the columns: the same pass on the transpose
     return color.normalize_l(torch.from_numpy(np.ascontiguousarray(small_t.T))[None, None])
 
 
 class _Resize:
     """A bilinear resize from n_in to n_out samples along the first axis, with PyTorch's ``antialias=True``
     (Pillow's triangle filter when shrinking, the plain linear one when enlarging; aten's _compute_weights_aa,
-    in float64), applied as a banded product: ``step`` input rows at a time (about one output's worth), each
-    adding to the few outputs it reaches. Not BLAS: on a busy machine OpenBLAS' threads made the products 100x
-    slower, and the band is two taps per input value where a dense product is n_out."""
+    in float64), applied as a banded product (tomau._kernels.add_rows): each input row adds its share to the few
+    outputs it reaches (two taps per input value, where a dense product is n_out)."""
 
     def __init__(self, n_in: int, n_out: int):
-        self.weights, first, last = _aa_weights(n_in, n_out)
-        self.step = max(1, int(n_in / n_out + 1))
-        starts = np.arange(0, n_in, self.step)
-        self.spans = list(zip(np.searchsorted(last, starts), np.searchsorted(first, np.minimum(starts + self.step, n_in))))
+        self.n_in, self.n_out = n_in, n_out
+        self.weights, self.lo, self.hi = _aa_weights(n_in, n_out)
 
-    def add(self, out: np.ndarray, rows: np.ndarray, r0: int) -> None:
-        """out (n_out, C) += the resize's share of input rows r0 ... r0 + len(rows) (r0 a multiple of ``step``)."""
-        for c0 in range(0, len(rows), self.step):
-            j0, j1 = self.spans[(r0 + c0) // self.step]  # the outputs these rows reach
-            c1 = min(c0 + self.step, len(rows))
-            out[j0:j1] += np.einsum("ji,iw->jw", self.weights[j0:j1, r0 + c0 : r0 + c1], rows[c0:c1])
+    def add(self, out: np.ndarray, rows: np.ndarray, r0: int = 0, kind: int = _L_FLOAT, table: np.ndarray = _NO_TABLE) -> None:
+        """out (n_out, C) float32 += the resize's share of input rows r0 ... r0 + len(rows): float32 rows, or 8-
+        / 16-bit grey rows (``kind``) whose values ``table`` maps to L."""
+        c = rows.shape[1]
+        _kernels.add_rows(out, self.weights, self.lo, self.hi, rows, kind, table, r0, self.n_out, self.n_in,
+                          rows.shape[0], c, np.empty(c if kind else 0, np.float32))
 
 
 @lru_cache(maxsize=4)
 def _aa_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(weights (n_out, n_in) float32, first and last input index of each output) of :class:`_Resize`."""
+    """(weights (n_out, n_in) float32, and for each input the first and one past the last output it reaches,
+    int64) of :class:`_Resize`."""
     scale = n_in / n_out
     support = scale if scale >= 1 else 1.0
     inv = 1 / scale if scale >= 1 else 1.0
@@ -183,91 +213,143 @@ def _aa_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
         taps = np.clip(1 - np.abs((np.arange(lo, hi) - centre + 0.5) * inv), 0, None)
         weights[i, lo:hi] = taps / taps.sum() if taps.sum() else taps
         first[i], last[i] = lo, hi - 1
-    return weights, first, last
+    inputs = np.arange(n_in)  # output j reads inputs first[j] ... last[j], both non-decreasing in j
+    return (weights, np.searchsorted(last, inputs, "left").astype(np.int64),
+            np.searchsorted(first, inputs, "right").astype(np.int64))
 
 
-def rgb_strips(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=np.uint8) -> Iterator[tuple[int, np.ndarray]]:
+def rgb_strips(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=np.uint8,
+               out: np.ndarray | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(first row, RGB rows (n, W, 3) of ``dtype``) of the photo coloured with ``ab_norm`` (2, s, s), top to bottom.
 
     ``pixels``: the photo's pixels (grey or RGB, uint8 / uint16 / float) or its full-resolution L (1, 1, H, W).
     uint8 results are rounded to the nearest level; uint16 ones keep 16 bits of lightness. The rows yielded are
     one buffer, written again by the next strip: copy them to keep them (every strip's buffers are made once, as
-    fresh ones cost more in page faults than the colour maths)."""
+    fresh ones cost more in page faults than the colour maths). With ``out`` (H, W, 3 or 4) of ``dtype``, the
+    rows are written straight into it instead (RGBX where it has 4 channels, X at the top value) and are views of it.
+
+    Per strip, one pass (tomau._kernels.lab_rows): each pixel's L (looked up for 8- and 16-bit grey), its ab
+    interpolated between two rows of a and b widened once to the photo's width at the model's rows (bilinear is
+    separable), then tomau.color's Lab -> sRGB maths in float32 (:func:`_lab_maths`)."""
     import cv2
 
-    cv2.setNumThreads(max(1, torch.get_num_threads()))
     is_l = isinstance(pixels, torch.Tensor)
     h, w = pixels.shape[-2:] if is_l else pixels.shape[:2]
-    ab = color.denormalize_ab(ab_norm.detach().float().cpu()).permute(1, 2, 0).numpy()  # (s, s, 2) in Lab units
-    small = np.ascontiguousarray(np.concatenate([np.zeros_like(ab[..., :1]), ab], axis=2))  # channel 0 takes L below
-    y0, y1, fy = _linear_taps(h, small.shape[0])
+    ab = color.denormalize_ab(ab_norm.detach().float().cpu()).contiguous().numpy()  # (2, s, s) in Lab units
+    s = ab.shape[1]
+    wide_a, wide_b = (cv2.resize(p, (w, s), interpolation=cv2.INTER_LINEAR) if ab.shape[2] != w else p for p in ab)
+    y0, y1, fy = _linear_taps(h, s)
     rows = strip_rows(w)
     n0 = min(rows, h)
     if h * w > TRIM_PIXELS:  # what the model's input and forward freed goes back before a big scan's buffers come
         return_freed_heap()
-    lab, index = np.empty((n0, w, 3), np.float32), np.empty((n0, w, 3), np.uint16)
-    l_buf, out = np.empty((n0, w), np.float32), np.empty((n0, w, 3), dtype)
-    deep = dtype == np.uint16
-    gamma = _srgb_table(deep)
+    if out is not None and (out.shape[:2] != (h, w) or out.shape[2] not in (3, 4) or out.dtype != dtype
+                            or not out.flags.c_contiguous):
+        raise ValueError(f"out must be a C-contiguous ({h}, {w}, 3 or 4) array of {np.dtype(dtype).name}")
+    deep, consts = dtype == np.uint16, _lab_maths(dtype == np.uint16)
+
+    def span(start: int, stop: int, step: int, dst_of, buf: np.ndarray | None) -> None:  # rows start ... stop
+        for r0 in range(start, stop, step):
+            n = min(step, stop - r0)
+            l_rows, kind, table = _rows_of(pixels, r0, n, buf)
+            dst = dst_of(r0, n)
+            _kernels.lab_rows(l_rows, kind, table, wide_a, wide_b, y0[r0 : r0 + n], y1[r0 : r0 + n], fy[r0 : r0 + n],
+                              consts, dst, n, w, s, w * dst.shape[2], dst.shape[2], int(deep))
+
+    buffered = _needs_l_buffer(pixels)
+    if out is not None:  # the whole image: each thread a run of rows, in strips only where their L needs a buffer
+        _in_threads(span, [(a, b, rows if buffered else b - a, lambda r0, n: out[r0 : r0 + n],
+                            np.empty((min(rows, b - a), w), np.float32) if buffered else None)
+                           for a, b in _parts(h, _workers(h * w))])
+        for r0 in range(0, h, rows):
+            yield r0, out[r0 : r0 + rows]
+        return
+    # a strip at a time, for a writer that encodes each as it comes, in this thread: handing each strip to threads
+    # made a 16-MP scan slower (179 -> 197 ms), as libvips encodes at the same time
+    strip_buf, l_buf = np.empty((n0, w, 3), dtype), np.empty((n0, w), np.float32) if buffered else None
     for r0 in range(0, h, rows):
         n = min(rows, h - r0)
-        # bilinear is separable: the strip's rows of ab at the model's width, then widened to the photo's
-        band = small[y0[r0 : r0 + n]] * (1 - fy[r0 : r0 + n]) + small[y1[r0 : r0 + n]] * fy[r0 : r0 + n]
-        if band.shape[1] != w:
-            cv2.resize(band, (w, n), dst=lab[:n], interpolation=cv2.INTER_LINEAR)
-        else:
-            lab[:n] = band
-        l_strip = pixels[0, 0, r0 : r0 + n].numpy() if is_l else l_of(pixels[r0 : r0 + n], out=l_buf[:n])
-        lab[:n, :, 0] = l_strip
-        # color.lab_to_rgb clamps fz = (L + 16) / 116 - b / 200 at 0 (as scikit-image): the same bound on b, where
-        # some b of the strip can pass it (strong yellows in dark parts; most strips have none)
-        if band[..., 2].max() > (float(l_strip.min()) + 16) * 200 / 116:
-            np.minimum(lab[:n, :, 2], l_strip * np.float32(200 / 116) + np.float32(3200 / 116), out=lab[:n, :, 2])
-        _lab_to_srgb(lab[:n], index[:n], gamma, deep, out[:n])
-        yield r0, out[:n]
+        span(r0, r0 + n, rows, lambda q, m: strip_buf[q - r0 : q - r0 + m], l_buf)
+        yield r0, strip_buf[:n]
 
 
-def _lab_to_srgb(lab: np.ndarray, index: np.ndarray, gamma: np.ndarray, deep: bool, out: np.ndarray) -> None:
-    """sRGB ``out`` (n, W, 3) of Lab rows (n, W, 3), which are overwritten: OpenCV's Lab -> linear RGB (clipped to
-    [0, 1]), then the sRGB curve as a table made by tomau.color (:func:`_srgb_table`) on linear values quantised to
-    16 bits - about twice as fast as OpenCV's own curve (a spline), and as near to tomau.color's."""
-    import cv2
+PARALLEL_PIXELS = 1 << 16  # a whole image's recombination runs in several threads (torch's number) once each gets this many
 
-    cv2.cvtColor(lab, cv2.COLOR_Lab2LRGB, dst=lab)
-    if deep:
-        cv2.sqrt(lab, dst=lab)
-    cv2.addWeighted(lab, 65535, lab, 0, 0, dst=index, dtype=cv2.CV_16U)  # rounded to the nearest step
+
+def _workers(pixels: int) -> int:
+    """Threads for a whole image's recombination: torch's number (tomau's --threads), fewer where each would get
+    less than PARALLEL_PIXELS (starting them would cost more than they save). Measured in one process, in turns:
+    at 1 MP two threads took the recombination 2.3 -> 1.6 ms; the model's input in two took longer (0.46 -> 0.70
+    ms: each thread's rows add to their own copy of the resized rows, summed after), and at 16 and 64 MP no
+    faster end to end, so it stays in one."""
+    return max(1, min(torch.get_num_threads(), pixels // PARALLEL_PIXELS, 8))
+
+
+def _parts(n: int, k: int) -> list[tuple[int, int]]:
+    """``n`` rows as ``k`` runs of nearly equal length (fewer where n < k)."""
+    k = max(1, min(k, n))
+    edges = [n * i // k for i in range(k + 1)]
+    return [(a, b) for a, b in zip(edges, edges[1:])]
+
+
+def _in_threads(fn, calls: list[tuple]) -> None:
+    """``fn(*args)`` for each of ``calls``: the first in this thread, the others in the pool's (the kernels release
+    the GIL); errors are raised here."""
+    if len(calls) == 1:
+        fn(*calls[0])
+        return
+    futures = [_pool(len(calls) - 1).submit(fn, *args) for args in calls[1:]]
     try:
-        cv2.LUT(index, gamma, dst=out)  # OpenCV 5 takes 16-bit indices (0.8 ms a megapixel)
-    except cv2.error:  # OpenCV 4 only 8-bit ones: NumPy's take gives the same values (4 ms a megapixel)
-        np.take(gamma, index, out=out)
+        fn(*calls[0])
+    finally:
+        for f in futures:
+            f.result()
 
 
 @lru_cache(maxsize=2)
-def _srgb_table(deep: bool) -> np.ndarray:
-    """The rounded sRGB value (uint8, or uint16 if ``deep``) of each linear value k / 65535 by tomau.color's curve.
-    8-bit results index it with the linear value itself (a step of 1/65535 moves sRGB by at most 0.05 level); 16-bit
-    ones with its square root, (k / 65535)^2, so that the shadows, where the curve is steepest, keep their 16 bits
-    (a step then moves the result by at most 1.5 of its 65,535 levels)."""
-    k = torch.arange(_GRID, dtype=torch.float64) / (_GRID - 1)
-    top = 65535 if deep else 255
-    srgb = color._linear_to_srgb(k * k if deep else k).clamp(0, 1)
-    return np.ascontiguousarray((srgb * top + 0.5).floor().numpy().astype(np.uint16 if deep else np.uint8))
+def _pool(n: int):
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=n, thread_name_prefix="tomau-fullres")
+
+
+@lru_cache(maxsize=2)
+def _lab_maths(deep: bool) -> np.ndarray:
+    """tomau.color's constants for tomau._kernels.lab_rows, in the order of its ``Consts`` (float32): the linear
+    RGB of f^-1(fx, fy, fz) (3 x 3: the inverse of sRGB -> XYZ with D65's white folded in), f's knee and 1 / kappa,
+    the sRGB curve's knee and slope, the curve above its knee as a polynomial in lin^(1/4) (:func:`_srgb_curve`),
+    and the top value (255, or 65,535 if ``deep``)."""
+    m = np.linalg.inv(np.asarray(color._RGB_TO_XYZ, np.float64)) * np.asarray(color._WHITE_D65)  # X = white * f^-1
+    knees = [color._F_KNEE, 1 / color._KAPPA, color._SRGB_KNEE, color._SRGB_SLOPE]
+    return np.concatenate([m.ravel(), knees, _srgb_curve(), [65535 if deep else 255]]).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _srgb_curve() -> np.ndarray:
+    """tomau.color's sRGB curve above its knee, 1.055 lin^(1/2.4) - 0.055, as a degree-6 polynomial in u = lin^(1/4)
+    (highest power first; two square roots and six multiply-adds, which the compiler vectorises where a table
+    lookup or a power cannot be): a Chebyshev fit to color._linear_to_srgb, within 0.003 of a level of 255 and
+    1 of 65,535 (tests/test_fullres.py)."""
+    lin = np.linspace(color._SRGB_KNEE, 1, 100_001)
+    srgb = color._linear_to_srgb(torch.from_numpy(lin)).numpy()
+    fit = np.polynomial.chebyshev.Chebyshev.fit(lin**0.25, srgb, 6).convert(kind=np.polynomial.Polynomial)
+    return fit.coef[::-1].astype(np.float64)
 
 
 def _linear_taps(size: int, small: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows (y0, y1) and weight of y1 (size, 1, 1) of a bilinear resize from ``small`` to ``size`` rows, with
+    """Rows (y0, y1, int64) and weight of y1 (float32) of a bilinear resize from ``small`` to ``size`` rows, with
     half-pixel centres and clamped edges (as cv2.resize's INTER_LINEAR and F.interpolate(align_corners=False))."""
     y = (np.arange(size) + 0.5) * (small / size) - 0.5
-    y0 = np.clip(np.floor(y), 0, small - 1).astype(np.intp)
+    y0 = np.clip(np.floor(y), 0, small - 1).astype(np.int64)
     fy = np.clip(y - y0, 0, 1).astype(np.float32)
-    return y0, np.minimum(y0 + 1, small - 1), fy[:, None, None]
+    return y0, np.minimum(y0 + 1, small - 1), fy
 
 
-def recombine(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=np.uint8) -> np.ndarray:
-    """The whole RGB image (H, W, 3) of :func:`rgb_strips`."""
+def recombine(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=np.uint8,
+              out: np.ndarray | None = None) -> np.ndarray:
+    """The whole RGB image (H, W, 3) of :func:`rgb_strips`, or written into ``out`` (H, W, 3 or 4: RGBX)."""
     h, w = pixels.shape[-2:] if isinstance(pixels, torch.Tensor) else pixels.shape[:2]
-    out = np.empty((h, w, 3), dtype=dtype)
-    for r0, strip in rgb_strips(pixels, ab_norm, dtype):
-        out[r0 : r0 + len(strip)] = strip
+    out = np.empty((h, w, 3), dtype=dtype) if out is None else out
+    for _ in rgb_strips(pixels, ab_norm, dtype, out=out):
+        pass
     return out

@@ -457,6 +457,7 @@ class Strips:
     size: tuple[int, int]  # (H, W)
     dtype: type
     make: Callable[[], Iterator[tuple[int, np.ndarray]]]
+    fill: Callable[[np.ndarray], object] | None = None  # writes the whole image into an (H, W, 3 or 4) array
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -465,10 +466,21 @@ class Strips:
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         return iter(self.make())
 
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        out = np.empty(self.shape, dtype=self.dtype)
+    def whole(self, channels: int = 3) -> np.ndarray:
+        """The whole image (H, W, channels): RGB, or RGBX with X at the top value (Pillow maps such an array as
+        an image without copying it); made by ``fill`` where given, else from the rows."""
+        out = np.empty((*self.size, channels), dtype=self.dtype)
+        if self.fill is not None:
+            self.fill(out)
+            return out
+        if channels == 4:
+            out[..., 3] = np.iinfo(self.dtype).max
         for r0, rows in self:
-            out[r0 : r0 + len(rows)] = rows
+            out[r0 : r0 + len(rows), :, :3] = rows
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self.whole()
         return out if dtype is None else out.astype(dtype)
 
 
@@ -623,6 +635,12 @@ def save_image(path: Path, rgb_u8: np.ndarray | Strips, alpha: np.ndarray | None
         if pyvips is not None:
             _save_streamed(pyvips, path, rgb_u8, quality, info)
             return
+        if rgb_u8.dtype == np.uint8 and alpha is None and _format_of(ext) == "JPEG":
+            # made as RGBX, which Pillow maps without a copy and its JPEG encoder takes as it is (1 MP: 0.8 ms less)
+            whole = rgb_u8.whole(4)
+            h, w = rgb_u8.size
+            _save_pillow(path, Image.frombuffer("RGBX", (w, h), whole, "raw", "RGBX", 0, 1), "JPEG", quality, info)
+            return
         rgb_u8 = np.asarray(rgb_u8)
     if rgb_u8.dtype == np.uint16:
         if ext in (".png", ".tif", ".tiff"):
@@ -638,9 +656,18 @@ def save_image(path: Path, rgb_u8: np.ndarray | Strips, alpha: np.ndarray | None
     im = Image.fromarray(rgb_u8, "RGB")
     if alpha is not None:
         im.putalpha(Image.fromarray(alpha, "L"))
-    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".jfif": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF",
-           ".webp": "WEBP", ".bmp": "BMP", **({".heic": "HEIF", ".heif": "HEIF", ".hif": "HEIF"} if HEIF_ENCODER else {})
-           }.get(ext, "PNG")
+    _save_pillow(path, im, _format_of(ext), quality, info)
+
+
+def _format_of(ext: str) -> str:
+    """Pillow's format for a result's extension (HEIF only where pillow-heif can encode; PNG for the rest)."""
+    return {".jpg": "JPEG", ".jpeg": "JPEG", ".jfif": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF",
+            ".webp": "WEBP", ".bmp": "BMP", **({".heic": "HEIF", ".heif": "HEIF", ".hif": "HEIF"} if HEIF_ENCODER else {})
+            }.get(ext, "PNG")
+
+
+def _save_pillow(path: Path, im: Image.Image, fmt: str, quality: int, info: dict | None) -> None:
+    """Write ``im`` atomically as ``fmt`` with the input's metadata (``info``) where the format holds it."""
     kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP", "HEIF") else {}
     for key, value in (info or {}).items():
         if fmt in ("JPEG", "PNG", "TIFF", "WEBP", "HEIF") and not (key == "dpi" and fmt in ("WEBP", "HEIF")):

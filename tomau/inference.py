@@ -70,7 +70,8 @@ class Colorizer(Pipeline):
         for i in range(0, len(images), batch_size):
             chunk = images[i : i + batch_size]
             out_ab = self.predict_ab(self.model_inputs(chunk)).cpu()
-            out += [Strips(a.shape[:2], dtype, partial(fullres.rgb_strips, a, ab, dtype)) for a, ab in zip(chunk, out_ab)]
+            out += [Strips(a.shape[:2], dtype, partial(fullres.rgb_strips, a, ab, dtype),
+                           partial(fullres.recombine, a, ab, dtype)) for a, ab in zip(chunk, out_ab)]
         return out
 
     @staticmethod
