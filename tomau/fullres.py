@@ -257,10 +257,10 @@ def rgb_strips(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=n
                               consts, dst, n, w, s, w * dst.shape[2], dst.shape[2], int(deep))
 
     buffered = _needs_l_buffer(pixels)
-    if out is not None:  # the whole image: each thread a run of rows, in strips only where their L needs a buffer
-        _in_threads(span, [(a, b, rows if buffered else b - a, lambda r0, n: out[r0 : r0 + n],
-                            np.empty((min(rows, b - a), w), np.float32) if buffered else None)
-                           for a, b in _parts(h, _workers(h * w))])
+    if out is not None:  # the whole image, in runs of rows shared by threads; in strips where their L needs a buffer
+        threads = _workers(h * w)
+        runs = [(a, b, rows if buffered else b - a, lambda r0, n: out[r0 : r0 + n]) for a, b in _parts(h, RUNS * threads)]
+        _share(span, runs, threads, (lambda: np.empty((min(rows, h), w), np.float32)) if buffered else None)
         for r0 in range(0, h, rows):
             yield r0, out[r0 : r0 + rows]
         return
@@ -274,6 +274,7 @@ def rgb_strips(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=n
 
 
 PARALLEL_PIXELS = 1 << 16  # a whole image's recombination runs in several threads (torch's number) once each gets this many
+RUNS = 4  # runs of rows per thread that the threads share (see _share)
 
 
 def _workers(pixels: int) -> int:
@@ -292,18 +293,26 @@ def _parts(n: int, k: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(edges, edges[1:])]
 
 
-def _in_threads(fn, calls: list[tuple]) -> None:
-    """``fn(*args)`` for each of ``calls``: the first in this thread, the others in the pool's (the kernels release
-    the GIL); errors are raised here."""
-    if len(calls) == 1:
-        fn(*calls[0])
-        return
-    futures = [_pool(len(calls) - 1).submit(fn, *args) for args in calls[1:]]
+def _share(fn, runs: list[tuple], threads: int, make_buffer=None) -> None:
+    """``fn(*run, buffer)`` for each of ``runs``, by this thread and ``threads - 1`` of the pool's (the kernels
+    release the GIL), each taking the next run when done with one and its own ``make_buffer()`` (or None). A
+    thread that starts late, as on a busy machine, finds fewer runs left or none, so sharing never costs more than
+    a run over doing them all here: beside a training run, a 1-MP recombination handed half and half to two
+    threads took 3.6 ms against 2.3 in one. Errors are raised here."""
+    queue = iter(runs)  # a list iterator's next() holds the GIL: each run is taken once
+
+    def drain() -> None:
+        buffer = make_buffer() if make_buffer else None
+        for run in queue:
+            fn(*run, buffer)
+
+    futures = [_pool(threads - 1).submit(drain) for _ in range(threads - 1)] if len(runs) > 1 else []
     try:
-        fn(*calls[0])
+        drain()
     finally:
         for f in futures:
-            f.result()
+            if not f.cancel():  # started: it is doing a run now
+                f.result()
 
 
 @lru_cache(maxsize=2)
