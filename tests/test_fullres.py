@@ -53,6 +53,15 @@ def test_lab_to_srgb_agrees_with_tomau_color_over_the_whole_lab_cube():
     assert np.abs(got8 - want * 255).max() < 0.5 + 0.3  # rounded to the nearest level, but for the same 0.3
 
 
+def test_the_srgb_polynomial_is_tomau_colors_curve_within_three_thousandths_of_a_level():
+    lin = np.linspace(color._SRGB_KNEE, 1, 200_001)
+    want = color._linear_to_srgb(torch.from_numpy(lin)).numpy()
+    u, got = (lin**0.25).astype(np.float32), np.zeros(len(lin), np.float32)
+    for c in fullres._srgb_curve().astype(np.float32):  # Horner, in float32 as the kernel
+        got = got * u + c
+    assert np.abs(got - want).max() * 255 < 0.003 and np.abs(got - want).max() * 65535 < 1
+
+
 @pytest.mark.parametrize("kind", ["grey8", "grey16", "rgb8", "float"])
 def test_every_compiled_instruction_set_gives_the_same_colours_and_input(kind):
     """The loops are compiled for several instruction sets (AVX-512, AVX2 + FMA, SSE2) and the CPU's best is
