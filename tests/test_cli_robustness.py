@@ -233,7 +233,7 @@ def test_strip_recombination_equals_the_whole_image_one(monkeypatch):
     l = inference.full_res_l(rgb)
     assert torch.allclose(l, whole_l, atol=1e-4)
     got = inference.Colorizer.recombine(l, ab)
-    # OpenCV's Lab -> sRGB (tomau.fullres) is within 0.3 levels of tomau.color's, so a few values round the other way
+    # the compiled Lab -> sRGB of tomau.fullres is within 0.3 levels of tomau.color's, so a few values round the other way
     assert np.abs(got.astype(int) - whole).max() <= 1 and (got != whole).mean() < 5e-3
 
 
