@@ -308,3 +308,16 @@ def test_a_result_libvips_cannot_write_stops_the_rows_and_leaves_no_file(tmp_pat
     with pytest.raises(images.TomauError, match="libvips could not write"):
         save_image(tmp_path / "out.jpg", Strips((400, 300), np.uint8, make))
     assert list(tmp_path.iterdir()) == [] and len(made) < 40
+
+
+@pytest.mark.slow
+def test_without_the_compiled_module_the_import_says_how_to_build_it():
+    """A checkout used without installing it has no tomau._kernels: one sentence saying what to run, not a bare
+    ModuleNotFoundError from deep inside."""
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['tomau._kernels'] = None\nimport tomau.fullres"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "tomau._kernels is not built" in run.stderr and "pip install -e ." in run.stderr
