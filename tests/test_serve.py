@@ -166,51 +166,71 @@ def upload(page, box: str, path: Path, shown: str, inside: bool = True, prepare=
     """Give ``path`` to the file input in ``box`` and wait until ``shown`` appears there (or anywhere, inside=False). The page can take a
     moment after it is drawn before its upload handlers listen; a file given too early is dropped, so try again
     (seen about once in ten runs, in the editor and in the file box alike). Under heavy load (full suites beside a
-    training run, never alone) the box was seen without its file input for minutes, before any file or after a try
-    whose file never showed: then the page is reloaded once, ``prepare()`` puts back what the test had set, and a
-    warning says so."""
+    training run) uploads seemed to stick for minutes: the file was in the box, but written as "face .png" to a
+    text match (see below), until a reload drew it otherwise. A file not shown 90 s after its upload started still
+    gets the page reloaded, up to twice; ``prepare()`` puts back what the test had set, and a warning says why, with
+    the page's failed and unanswered requests."""
     file_input = page.locator(f"{box} input[type=file]").first
-    target = (page.locator(box) if inside else page).locator(shown).first
-    for load in range(2):
+    target = (page.locator(box) if inside else page).locator(shown)
+    if shown == f"text={path.name}":
+        # Gradio's file box writes the name as <span>stem</span> <span>.ext</span>, which is "stem .ext" to a text
+        # match in some renders (the cause of uploads that seemed stuck for minutes); the cell's aria-label is the name
+        target = target.or_(page.locator(box).locator(f'[aria-label="{path.name}"]'))
+    target = target.first
+    why, failed, open_requests = "", [], {}
+    name = lambda r: f"{r.method} /{'/'.join(r.url.split('?')[0].rsplit('/', 2)[-2:])}"  # noqa: E731
+    page.on("request", lambda r: open_requests.__setitem__(id(r), name(r)))
+    page.on("requestfinished", lambda r: open_requests.pop(id(r), None))
+    page.on("requestfailed", lambda r: (open_requests.pop(id(r), None), failed.append(f"{name(r)} {r.failure}")))
+    for load in range(3):
         if load:
-            warnings.warn(f"{box}: {path.name} not taken by the page (its file input missing or the file not shown); "
-                          "reloading the page once")
+            warnings.warn(f"{box}: {path.name} not taken by the page ({why}; failed requests: {failed[-3:] or 'none'}; "
+                          f"unanswered: {sorted(set(open_requests.values()))[:4] or 'none'}); reloading the page")
             page.reload()
             page.wait_for_selector("#colourise")
             if prepare is not None:
                 prepare()
-        if _give_file(file_input, target, path, wait_input_ms=45_000 if load == 0 else 120_000):
+        why = _give_file(file_input, target, path, wait_input_ms=45_000 if load == 0 else 120_000)
+        if not why:
             return
     page.screenshot(path="/tmp/upload_fail.png")
-    raise AssertionError(f"{box}: {path.name} was not taken by the page, before or after a reload (/tmp/upload_fail.png)")
+    raise AssertionError(f"{box}: {path.name} was not taken by the page, before or after two reloads ({why}; "
+                         f"failed requests: {failed[-3:] or 'none'}; /tmp/upload_fail.png)")
 
 
-def _give_file(file_input, target, path: Path, wait_input_ms: int) -> bool:
-    """Up to four tries on one drawn page; False where the page's box lost (or never had) its file input."""
-    try:
-        file_input.wait_for(state="attached", timeout=wait_input_ms)
-    except Exception:
-        return False
-    for attempt in range(4):
-        if attempt and (target.count() or not file_input.count()):
-            # the last try may have landed late (the box then shows the file where its input was); giving a gone
-            # input a file would wait for it for minutes (seen in a fresh-clone CI run)
-            try:
-                target.wait_for(timeout=60_000)
-                return True
-            except Exception:
-                return False
+def _give_file(file_input, target, path: Path, wait_input_ms: int) -> str:
+    """Up to four tries on one drawn page: "" once the file shows, else why not."""
+    for _ in range(4):
+        try:
+            file_input.wait_for(state="attached", timeout=wait_input_ms)
+        except Exception:
+            return f"no file input in the box after {wait_input_ms // 1000} s"
         try:
             file_input.set_input_files([], timeout=30_000)  # the same file given twice is no change, and no upload; clear first
             file_input.set_input_files(str(path), timeout=30_000)
-        except Exception:
-            return False
-        try:
-            target.wait_for(timeout=20_000)
-            return True
-        except Exception:
-            pass
-    return False
+        except Exception as err:
+            return f"the file input refused it: {type(err).__name__}"
+        taken = _taken(file_input, target)
+        if taken == "shown":
+            return ""
+        if taken == "stuck":
+            return "its file input left the box and the file did not show within 90 s"
+    return "dropped four times"
+
+
+def _taken(file_input, target, dropped_ms: int = 20_000, stuck_ms: int = 90_000) -> str:
+    """What became of a file just given: "shown" in the box; "dropped" (the box kept its empty file input for
+    ``dropped_ms``: given too early, or its upload ended without it; give it again); "stuck" (not shown within
+    ``stuck_ms``). While the file uploads the box has no file input, so that time counts only to ``stuck_ms``."""
+    empty_for = 0
+    for _ in range(stuck_ms // 250):
+        if target.count():
+            return "shown"
+        empty_for = empty_for + 250 if file_input.count() else 0
+        if empty_for >= dropped_ms:
+            return "dropped"
+        target.page.wait_for_timeout(250)
+    return "stuck"
 
 
 def download(page, file_box: str, target: Path) -> Path:
