@@ -22,7 +22,11 @@
  * and the best one the CPU runs is chosen when the module loads (1 MP, idle: 2.0, 3.4 and 3.7 ms). */
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define DISPATCH 1
+#if defined(__clang__)
+#define TARGET_V4 __attribute__((target("arch=x86-64-v4")))
+#else  /* GCC's own option: 512-bit vectors (2.0 ms against 2.5 with 256-bit ones) */
 #define TARGET_V4 __attribute__((target("arch=x86-64-v4,prefer-vector-width=512")))
+#endif
 #define TARGET_V3 __attribute__((target("arch=x86-64-v3")))
 #else
 #define DISPATCH 0
@@ -171,8 +175,9 @@ static const char *instruction_set = "baseline";
 #if DISPATCH
 static int cpu_has_v3(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2")
-           && __builtin_cpu_supports("f16c");
+    /* x86-64-v3's other features (F16C, LZCNT, MOVBE) come with these on every CPU, and the loops use none of them
+     * (clang 14's builtin does not know "f16c") */
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2");
 }
 
 static int cpu_has_v4(void) {
