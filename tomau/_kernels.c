@@ -147,6 +147,8 @@ INLINE void add_rows_run(const AddJob *restrict j) {
         const float *restrict row = j->scratch;
         if (j->l_kind == L_FLOAT)
             row = (const float *)j->rows + i * c;
+        /* the look-up loops of lab_rows_run again, on purpose: written as one shared helper they were vectorised
+         * with gathers here too, and the model's input took 0.55 ms against 0.46 (this CPU's gathers are slower) */
         else if (j->l_kind == L_U8)
             for (Py_ssize_t x = 0; x < c; x++) j->scratch[x] = j->table[((const uint8_t *)j->rows)[i * c + x]];
         else

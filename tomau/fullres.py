@@ -138,26 +138,31 @@ def full_res_l(pixels: np.ndarray) -> torch.Tensor:
     return out
 
 
+def _kind(pixels: np.ndarray | torch.Tensor) -> int:
+    """The kind of rows tomau._kernels takes for these pixels: 8- or 16-bit grey as they are (the kernels look each
+    pixel's L up), or L (_L_FLOAT: an L tensor, or any other pixels' L by :func:`l_of`)."""
+    if isinstance(pixels, torch.Tensor) or not (pixels.ndim == 2 or pixels.shape[2] == 1):
+        return _L_FLOAT
+    return {np.dtype(np.uint8): _L_U8, np.dtype(np.uint16): _L_U16}.get(pixels.dtype, _L_FLOAT)
+
+
 def _rows_of(pixels: np.ndarray | torch.Tensor, r0: int, n: int, buf: np.ndarray | None) -> tuple[np.ndarray, int, np.ndarray]:
     """(rows, kind, table) for tomau._kernels of rows r0 ... r0 + n of a photo's pixels or of its L tensor (1, 1, H,
-    W): 8- and 16-bit grey rows as they are, with the table of their L (the kernels look each pixel up); other rows
-    as their L (:func:`l_of`, into ``buf``), with no table."""
+    W): 8- and 16-bit grey rows as they are, with the table of their L; other rows as their L (:func:`l_of`, into
+    ``buf``), with no table."""
     if isinstance(pixels, torch.Tensor):
         return np.ascontiguousarray(pixels[0, 0, r0 : r0 + n].numpy(), dtype=np.float32), _L_FLOAT, _NO_TABLE
-    rows = pixels[r0 : r0 + n]
-    if rows.ndim == 3 and rows.shape[2] == 1:
-        rows = rows[..., 0]
-    if rows.ndim == 2 and rows.dtype == np.uint8:
-        return np.ascontiguousarray(rows), _L_U8, _grey8_l()
-    if rows.ndim == 2 and rows.dtype == np.uint16:
-        return np.ascontiguousarray(rows), _L_U16, _tables()[1]
-    return l_of(rows, out=None if buf is None else buf[:n]), _L_FLOAT, _NO_TABLE
+    rows, kind = pixels[r0 : r0 + n], _kind(pixels)
+    if kind == _L_FLOAT:
+        return l_of(rows, out=None if buf is None else buf[:n]), _L_FLOAT, _NO_TABLE
+    rows = np.ascontiguousarray(rows.reshape(rows.shape[:2]))
+    return rows, kind, _grey8_l() if kind == _L_U8 else _tables()[1]
 
 
 def _needs_l_buffer(pixels: np.ndarray | torch.Tensor) -> bool:
     """Whether the kernels take these pixels' rows by way of a buffer of their L (:func:`l_of`), which bounds how
     many rows one call takes; grey rows and an L tensor go as they are."""
-    return _rows_of(pixels, 0, 1, None)[1] == _L_FLOAT and not isinstance(pixels, torch.Tensor)
+    return _kind(pixels) == _L_FLOAT and not isinstance(pixels, torch.Tensor)
 
 
 def model_input(pixels: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
@@ -259,7 +264,10 @@ def rgb_strips(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=n
     buffered = _needs_l_buffer(pixels)
     if out is not None:  # the whole image, in runs of rows shared by threads; in strips where their L needs a buffer
         threads = _workers(h * w)
-        runs = [(a, b, rows if buffered else b - a, lambda r0, n: out[r0 : r0 + n]) for a, b in _parts(h, RUNS * threads)]
+        def into_out(r0: int, n: int) -> np.ndarray:
+            return out[r0 : r0 + n]
+
+        runs = [(a, b, rows if buffered else b - a, into_out) for a, b in _parts(h, RUNS * threads)]
         _share(span, runs, threads, (lambda: np.empty((min(rows, h), w), np.float32)) if buffered else None)
         for r0 in range(0, h, rows):
             yield r0, out[r0 : r0 + rows]
