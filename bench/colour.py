@@ -4,6 +4,8 @@
         [--shared ../shared/data] [--threads 2] [--out bench/results/colour.json]
 
 Sets (256x256, bicubic; the model sees only L):
+  unseen         ~/tomau-data/dev (--unseen): photos from sources no model trains on, built by
+                 scripts/build_training_set.py; unseen:SOURCE is one of its sources
   photos/val     ../shared/data/photos/val, 600 diverse photos (the colouriser's dev set)
   people         the 150 photos of people in photos/val (MANIFEST.csv: the Human-Segmentation source)
   imagenette     ../shared/data/imagenette/val, 386 photos of 10 ImageNet classes
@@ -28,6 +30,15 @@ from tomau.metrics import COLOUR_METRICS, METRICS, markdown_table
 from tomau.metrics.frechet import FeatureNet
 
 
+def unseen_sets(folder: Path) -> dict[str, list[Path]]:
+    """The unseen-source dev set (scripts/build_training_set.py's dev/: one folder per source that no model trains on):
+    all of it as "unseen", and each source as "unseen:NAME"."""
+    if not folder.is_dir():
+        return {}
+    sets = {f"unseen:{d.name}": sorted(d.glob("*.jpg")) for d in sorted(folder.iterdir()) if d.is_dir()}
+    return {"unseen": sorted(f for files in sets.values() for f in files), **sets}
+
+
 def dev_sets(shared: Path) -> dict[str, list[Path]]:
     val = sorted((shared / "photos" / "val").glob("*.jpg"))
     people = []
@@ -45,13 +56,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", action="append", required=True, help="LABEL=MODEL (bundled name, file or run folder)")
     ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    ap.add_argument("--sets", nargs="+", default=["photos/val", "people", "imagenette", "faces"])
-    ap.add_argument("--metrics", nargs="+", choices=list(METRICS), default=[*COLOUR_METRICS, "fd"])
+    ap.add_argument("--unseen", default="~/tomau-data/dev", help="the unseen-source dev set (scripts/build_training_set.py)")
+    ap.add_argument("--sets", nargs="+", default=["unseen", "photos/val", "people", "imagenette", "faces"],
+                    help="set names; unseen:SOURCE names one source of the unseen-source dev set")
+    ap.add_argument("--metrics", nargs="+", choices=list(METRICS), default=[*COLOUR_METRICS, "false_colour", "fd"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(RESULTS / "colour.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    sets = dev_sets(Path(args.shared))
+    sets = {**dev_sets(Path(args.shared)), **unseen_sets(Path(args.unseen).expanduser())}
     features = FeatureNet()
     results: dict = {"sets": {}, "models": []}
     for spec in args.model:
@@ -62,7 +75,7 @@ def main() -> None:
         params = sum(p.numel() for p in model.net.parameters())
         results["models"].append({"label": label or name, "model": name, "ms_per_image": ms, "parameters": params})
         for set_name in args.sets:
-            files = sets[set_name]
+            files = sets.get(set_name, [])
             if not files:
                 print(f"skipping {set_name}: no files under {args.shared}")
                 continue

@@ -1,6 +1,6 @@
 """Every score tomau reports, one module per kind, and the registry of the scores of images by name.
 
-image.py        PSNR, SSIM, colourfulness (CF) of one uint8 RGB image against its truth (colourisers)
+image.py        PSNR, SSIM, colourfulness (CF), false colour of one uint8 RGB image against its truth (colourisers)
 translation.py  L1, RMSE and pixel accuracy of one translated image against its target
 frechet.py      the Frechet distance of two Gaussians (pytorch-fid's exact recipe as an option), and FD-lite0 on
                 pretrained EfficientNet-Lite0 features (no download)
@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from .image import cf, colourfulness, dcf, psnr, ssim
+from .image import cf, colourfulness, dcf, false_colour, psnr, ssim
 from .translation import l1, pixel_accuracy, rmse
 
 
@@ -97,6 +97,7 @@ METRICS: dict[str, Metric] = {
     "ssim": Metric(per_image(ssim), "SSIM", ".3f", "higher"),
     "cf": Metric(per_image(cf), "CF", ".1f", "closer to the truth's", of_preds_alone=True),
     "dcf": Metric(per_image(dcf), "|dCF|", ".1f", "lower"),
+    "false_colour": Metric(per_image(false_colour), "false col %", ".2f", "lower"),
     "fd": Metric(_fd_lite0, "FD-lite0", ".2f", "lower"),
     "l1": Metric(per_image(l1), "L1", ".4f", "lower"),
     "rmse": Metric(per_image(rmse), "RMSE", ".4f", "lower"),

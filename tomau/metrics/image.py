@@ -7,6 +7,8 @@ CF     colourfulness of Hasler & Suesstrunk (2003): rg = R - G, yb = (R + G) / 2
        CF = sqrt(std_rg^2 + std_yb^2) + 0.3 * sqrt(mean_rg^2 + mean_yb^2) on 0..255 values.
        Grey images score 0; real photos of imagenette val score about 38.
 |dCF|  |CF(output) - CF(truth)| of one image.
+false colour  the share (%) of pixels coloured (CIELAB chroma sqrt(a^2 + b^2) >= 20) where the truth is nearly grey
+       (chroma <= 8): colour invented where there is none, e.g. red blotches on a dark coat or a grey wall.
 """
 from __future__ import annotations
 
@@ -30,10 +32,25 @@ def colourfulness(rgb: np.ndarray) -> float:
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
-
 def cf(pred: np.ndarray, truth: np.ndarray) -> float:
     """The output's colourfulness (the truth is not looked at)."""
     return colourfulness(pred)
+
+
+FALSE_COLOUR_CHROMA, TRUE_GREY_CHROMA = 20.0, 8.0
+
+
+def chroma(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB chroma sqrt(a^2 + b^2) (D65, OpenCV's float conversion) of a uint8 RGB image, per pixel."""
+    import cv2
+
+    lab = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    return np.hypot(lab[..., 1], lab[..., 2])
+
+
+def false_colour(pred: np.ndarray, truth: np.ndarray) -> float:
+    """The percentage of pixels with chroma >= 20 in the output and <= 8 in the truth."""
+    return float(100.0 * np.mean((chroma(pred) >= FALSE_COLOUR_CHROMA) & (chroma(truth) <= TRUE_GREY_CHROMA)))
 
 
 def dcf(pred: np.ndarray, truth: np.ndarray) -> float:

@@ -14,6 +14,8 @@ Heads    ``reg``: ab by regression (tanh); ``cls``: logits over Zhang et al.'s 3
          ("Colorful Image Colorization", ECCV 2016). ab out = (1 - mix) * reg + mix * annealed mean of the
          bins at ``temperature`` (the fidelity-to-vividness dial; mix 0 without the classification head).
 The prediction (stride 4, as Zhang et al.'s) is upsampled bilinearly to the input size; photos keep their full-res L anyway.
+Decoding  (config, no weights) ``guided_radius``: the upsampled ab is guided-filtered with the input L, so its edges
+         follow L's (colour stays inside its object); ``uncertain_spread``: ab muted where the bins' colours are spread.
 """
 from __future__ import annotations
 
@@ -38,6 +40,10 @@ class EffUNetConfig:
     bin_centres: list[list[float]] = field(default_factory=list)  # (bins, 2) ab centres, Lab units
     ab_stride: int = 4  # 4: both heads at 1/4 of the input; 2: the regression ab refined at 1/2
     half_width: int = 32  # width of the 1/2-resolution refinement (ab_stride 2)
+    # decoding only (no weights): colour kept inside its object and muted where the model is unsure
+    guided_radius: int = 0  # > 0: the upsampled ab is guided-filtered with L (He et al.) over this radius (input px)
+    guided_eps: float = 1e-3  # the guided filter's regulariser, in normalised L units squared (L in [-1, 1])
+    uncertain_spread: float = 0.0  # > 0: ab scaled by 1 / (1 + (s / this)^2), s the spread (Lab units) of the bins' colours
 
     @property
     def size_multiple(self) -> int:
@@ -58,6 +64,28 @@ class EffUNetConfig:
             raise TomauError("temperature must be between 0.01 and 10")
         if self.ab_stride not in (2, 4) or not 1 <= self.half_width <= 1024:
             raise TomauError("ab_stride must be 2 or 4, half_width between 1 and 1024")
+        if not 0 <= self.guided_radius <= 64 or not 1e-6 <= self.guided_eps <= 10:
+            raise TomauError("guided_radius must be between 0 and 64, guided_eps between 1e-6 and 10")
+        if not 0 <= self.uncertain_spread <= 1000 or (self.uncertain_spread and not self.bins):
+            raise TomauError("uncertain_spread must be between 0 and 1000, and 0 without a classification head")
+
+
+def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """The mean over each (2r+1)^2 window, the window cut at the borders (not padded with zeros)."""
+    return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
+
+
+def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float) -> torch.Tensor:
+    """He, Sun and Tang's guided filter (ECCV 2010): ``src`` (N, C, H, W) smoothed so that its edges follow those of
+    ``guide`` (N, 1, H, W): per window, src ~ a * guide + b, the coefficients averaged. Colour spread across an edge
+    of L (a sleeve against a wall) is pulled back to its side."""
+    guide, src = guide.float(), src.float()
+    mean_i, mean_p = box_mean(guide, radius), box_mean(src, radius)
+    cov_ip = box_mean(guide * src, radius) - mean_i * mean_p
+    var_i = box_mean(guide * guide, radius) - mean_i * mean_i
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return box_mean(a, radius) * guide + box_mean(b, radius)
 
 
 def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
@@ -155,9 +183,21 @@ class EffUNetColorizer(nn.Module):
         t = self.config.temperature if temperature is None else temperature
         probs = torch.softmax(logits.float() / t, dim=1)
         annealed = torch.einsum("nqhw,qc->nchw", probs, self.bin_centres.to(probs))
-        if annealed.shape[-2:] != reg.shape[-2:]:  # the 1/2 refinement: the classification head stays at 1/4
-            annealed = F.interpolate(annealed, size=reg.shape[-2:], mode="bilinear", align_corners=False)
-        return (1 - mix) * reg.float() + mix * annealed
+        ab = (1 - mix) * reg.float() + mix * _at(annealed, reg)  # the 1/2 refinement: the bins stay at 1/4
+        if self.config.uncertain_spread:
+            ab = ab * _at(self.certainty(logits), reg)
+        return ab
+
+    def certainty(self, logits: torch.Tensor) -> torch.Tensor:
+        """(N, 1, h, w) in (0, 1]: 1 / (1 + (s / uncertain_spread)^2), s the standard deviation (Lab units) of the bins'
+        colours under the model's distribution (temperature 1). Where the colour could be red or blue (a coat, a car)
+        s is large and the colour is muted, instead of a confident guess blotching it."""
+        probs = torch.softmax(logits.float(), dim=1)
+        centres = self.bin_centres.to(probs) * color.AB_NORM
+        mean = torch.einsum("nqhw,qc->nchw", probs, centres)
+        second = torch.einsum("nqhw,q->nhw", probs, (centres * centres).sum(1))[:, None]
+        spread = (second - (mean * mean).sum(1, keepdim=True)).clamp_min(0).sqrt()
+        return 1 / (1 + (spread / self.config.uncertain_spread) ** 2)
 
     def forward(self, l_norm: torch.Tensor, heads: bool = False):
         """ab at the input's size; with ``heads`` the two heads' raw outputs (regression at 1/ab_stride, logits at 1/4 or None)."""
@@ -166,5 +206,14 @@ class EffUNetColorizer(nn.Module):
         reg, logits = self.heads(self.encode(l_norm), l_norm)
         if heads:
             return reg, logits
-        ab = self.combine(reg, logits)
-        return F.interpolate(ab, size=l_norm.shape[-2:], mode="bilinear", align_corners=False)
+        ab = F.interpolate(self.combine(reg, logits), size=l_norm.shape[-2:], mode="bilinear", align_corners=False)
+        if self.config.guided_radius:
+            ab = guided_filter(l_norm, ab, self.config.guided_radius, self.config.guided_eps)
+        return ab
+
+
+def _at(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``x`` resized (bilinear) to ``like``'s height and width where they differ (the heads' 1/2 and 1/4 maps)."""
+    if x.shape[-2:] == like.shape[-2:]:
+        return x
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
