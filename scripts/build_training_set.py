@@ -6,7 +6,7 @@
 Every source is a row of ``scripts/photo_sources.tsv`` (repository, commit, folders, licence, role). A
 source is either all training (``train``) or all dev (``dev``): no source gives photos to both, so the dev set
 measures colour on sources the model never saw. For each source the script reads the photos straight from
-the repository's snapshot at the pinned commit (``git archive``, nothing is extracted), and keeps a photo only if
+the repository's snapshot at the pinned commit (``git cat-file``, nothing is extracted), and keeps a photo only if
 
 - it decodes (corrupt files dropped), EXIF rotation applied, and its shorter side is at least 144 px
   (256 for dev photos): smaller ones are "tiny";
@@ -42,7 +42,6 @@ import pickle
 import shutil
 import subprocess
 import sys
-import tarfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,25 +254,40 @@ def wanted(name: str, source: Source) -> bool:
     return any(name == p or name.startswith(p.rstrip("/") + "/") for p in source.paths)
 
 
-def read_source(source: Source, mirrors: Path) -> list[tuple[str, bytes]]:
-    """(path in the repository, file bytes) of the source's photos at its commit, in tree order."""
+def read_source(source: Source, mirrors: Path) -> tuple[list[tuple[str, bytes]], int]:
+    """(path in the repository, file bytes) of the source's photos at its commit, in tree order, and how many of its
+    files the snapshot lacks (a snapshot may leave a repository's largest files out)."""
     gd = git_dir(mirrors, source.repo)
     if not gd.exists():
         sys.exit(f"{source.repo}: no snapshot under {mirrors} (bring it with the fetch tool first)")
-    cmd = ["git", "--git-dir", str(gd), "archive", "--format=tar", source.commit, "--", *source.paths]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
-    files = []
-    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-        for member in tar:
-            if member.isfile() and wanted(member.name, source):
-                files.append((member.name, tar.extractfile(member).read()))
-    if proc.wait() != 0:
-        sys.exit(f"{source.repo}@{source.commit}: git archive failed")
-    files.sort(key=lambda f: f[0])
-    if source.cap and len(files) > source.cap:  # evenly spaced over the sorted list: every class keeps its share
-        idx = np.linspace(0, len(files) - 1, source.cap).round().astype(int)
-        files = [files[i] for i in sorted(set(idx.tolist()))]
-    return files
+    tree = subprocess.run(["git", "--git-dir", str(gd), "ls-tree", "-r", "-z", source.commit, "--", *source.paths],
+                          capture_output=True, check=True).stdout.decode("utf-8", "surrogateescape")
+    entries = []
+    for line in tree.split("\0"):
+        if line:
+            meta, name = line.split("\t", 1)
+            _, kind, sha = meta.split()
+            if kind == "blob" and wanted(name, source):
+                entries.append((name, sha))
+    entries.sort()
+    if source.cap and len(entries) > source.cap:  # evenly spaced over the sorted list: every class keeps its share
+        idx = np.linspace(0, len(entries) - 1, source.cap).round().astype(int)
+        entries = [entries[i] for i in sorted(set(idx.tolist()))]
+    files, missing = [], 0
+    with subprocess.Popen(["git", "--git-dir", str(gd), "cat-file", "--batch"], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE) as proc:
+        for name, sha in entries:  # one object at a time: a pipe never fills up
+            proc.stdin.write(sha.encode() + b"\n")
+            proc.stdin.flush()
+            header = proc.stdout.readline().split()
+            if len(header) < 3 or header[1] == b"missing":
+                missing += 1
+                continue
+            data = proc.stdout.read(int(header[2]))
+            proc.stdout.read(1)  # the newline after each object
+            files.append((name, data))
+        proc.stdin.close()
+    return files, missing
 
 
 def processed_source(source: Source, mirrors: Path, cache: Path, pool) -> tuple[list, dict]:
@@ -287,8 +301,8 @@ def processed_source(source: Source, mirrors: Path, cache: Path, pool) -> tuple[
     if path.exists():
         with open(path, "rb") as f:
             return pickle.load(f)
-    files = read_source(source, mirrors)
-    st = {"files": len(files)}
+    files, missing = read_source(source, mirrors)
+    st = {"files": len(files) + missing, **({"missing from the snapshot": missing} if missing else {})}
     results = pool.imap(process, [(data, source.role) for _, data in files], chunksize=8)
     cand = []
     for (name, _), (verdict, jpeg, h) in zip(files, results):
