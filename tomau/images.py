@@ -192,6 +192,7 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
         with open_image(path, max_pixels) as im:
             fmt = im.format
             frames = int(getattr(im, "n_frames", 1) or 1)
+            stored_16 = _stored_16_bits(im)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 grey = _load_grey_in_place(im)
@@ -212,7 +213,7 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     pixels, alpha = (grey[0], None) if grey is not None else pil_to_pixels(im)
     del im, grey  # the decoded image: its pixels are ``pixels`` now
     bits = _bits(mode, pixels, fmt)
-    if fmt in ("PNG", "TIFF") and mode in ("RGB", "RGBA"):
+    if stored_16 and mode in ("RGB", "RGBA"):
         deep = _read_16bit_colour(path)  # Pillow reads 48/64-bit PNG and TIFF as 8 bits per channel
         if deep is not None and orientation not in (1, None):  # OpenCV's unchanged read does not turn it: as Pillow did
             deep = tuple(None if a is None else _exif_turn(a, orientation) for a in deep)
@@ -227,7 +228,12 @@ def _load_grey_in_place(im: Image.Image) -> tuple[np.ndarray, object] | None:
     NumPy array owns, returned with the Pillow image core on it: Pillow's own memory would have to be copied out
     (three copies in bands, 80 ms of a 64-MP scan's 250). None, with ``im`` loaded as usual, for other modes or
     where Pillow decodes elsewhere (the array is only the pixels while ``im.im`` is still that core)."""
-    if im.mode not in ("L", "I;16") or getattr(im, "_im", True) is not None or not getattr(im, "tile", None):
+    # a TIFF whose own IFD turns it is decoded at its stored size and turned by Pillow as it loads (im.size is the
+    # turned one already): decoded as it is
+    turned = im.format == "TIFF" and im.tag_v2.get(0x0112, 1) != 1
+    if turned:  # Pillow (12.3) memory-maps an uncompressed grey one at its turned size, reading the rows askew: decoded
+        im.filename = ""  # (no file name: no memory map)
+    if im.mode not in ("L", "I;16") or getattr(im, "_im", True) is not None or not getattr(im, "tile", None) or turned:
         im.load()
         return None
     pixels = np.empty((im.height, im.width), np.uint8 if im.mode == "L" else np.dtype("<u2"))
@@ -249,13 +255,36 @@ def from_pil(im: Image.Image, path: str | os.PathLike = "<image>") -> LoadedImag
                        frames=int(getattr(im, "n_frames", 1) or 1), bits=_bits(upright.mode, pixels, im.format), info=_kept_info(upright))
 
 
+# TIFF tags that describe how a file's pixels are stored, not the photo: a TIFF's own IFD is what Pillow's getexif()
+# gives, and carried into a result as its EXIF they would describe the input's layout (its width, bits, strips,
+# compression) over the result's own - a TIFF that no reader opens. Resolution and the ICC profile are carried as
+# ``dpi`` and ``icc_profile``; XMP, IPTC and Photoshop blocks hold their own copies of such fields, so none is kept.
+_STRUCTURAL_TAGS = frozenset({
+    254, 255, 256, 257, 258, 259, 262, 263, 264, 265, 266, 269, 273, 277, 278, 279, 280, 281, 282, 283, 284, 285,
+    286, 287, 290, 291, 292, 293, 296, 297, 317, 318, 319, 320, 321, 322, 323, 324, 325, 330, 332, 333, 334, 336,
+    337, 338, 339, 340, 341, 342, 343, 347, 512, 513, 514, 515, 517, 518, 519, 520, 521, 529, 530, 531, 532, 700,
+    32995, 32996, 32997, 32998, 33723, 34377, 34675, 37439, 50838, 50839,
+})
+
+
 def _kept_info(im: Image.Image) -> dict:
-    """What a result keeps of its source: ICC profile, DPI, EXIF (with the orientation reset: the pixels are upright)."""
+    """What a result keeps of its source: ICC profile, DPI, EXIF (with the orientation reset: the pixels are upright).
+
+    The EXIF keeps what describes the photo (camera, dates, text, GPS, the Exif sub-IFD), never a TIFF's structural
+    tags (``_STRUCTURAL_TAGS``), whatever the source format."""
     info = {k: im.info[k] for k in ("icc_profile", "dpi") if im.info.get(k)}
-    exif = im.getexif()
-    if len(exif):
-        exif[0x0112] = 1  # the rotation is applied to the pixels now
-        info["exif"] = exif.tobytes()
+    try:
+        source = im.getexif()
+        exif = Image.Exif()
+        for tag, value in source.items():
+            if tag in _STRUCTURAL_TAGS:
+                continue
+            exif[tag] = source.get_ifd(tag) if tag in (0x8769, 0x8825) else value  # the Exif and GPS sub-IFDs
+        if len(exif):
+            exif[0x0112] = 1  # the rotation is applied to the pixels now
+            info["exif"] = exif.tobytes()
+    except Exception:  # noqa: BLE001 - EXIF that Pillow cannot read or write again: the result goes without it
+        info.pop("exif", None)
     return info
 
 
@@ -269,6 +298,20 @@ def _exif_turn(a: np.ndarray, orientation: int) -> np.ndarray:
               5: lambda x: x.swapaxes(0, 1), 6: lambda x: np.rot90(x, -1), 7: lambda x: x.swapaxes(0, 1)[::-1, ::-1],
               8: lambda x: np.rot90(x, 1)}.get(orientation, lambda x: x)(a)
     return np.ascontiguousarray(turned)
+
+
+def _stored_16_bits(im: Image.Image) -> bool:
+    """True where the header of a PNG or TIFF (not yet decoded) says 16 bits per sample, which Pillow reads as 8 in
+    colour: only those are read again with OpenCV (whose errors on other files would reach the terminal)."""
+    try:
+        if im.format == "TIFF":
+            bits = im.tag_v2.get(258, (8,))
+            return max(bits if isinstance(bits, tuple) else (bits,)) == 16
+        if im.format == "PNG":
+            return any(";16" in str(t[3][0] if isinstance(t[3], tuple) else t[3]) for t in im.tile)
+    except Exception:  # noqa: BLE001 - an odd header: read as Pillow reads it
+        return False
+    return False
 
 
 def _read_16bit_colour(path: Path) -> tuple[np.ndarray, np.ndarray | None] | None:

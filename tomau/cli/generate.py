@@ -100,6 +100,7 @@ def cmd_translate(args) -> int:
     import sys
 
     import numpy as np
+    from PIL import ImageOps
     from tqdm import tqdm
 
     from ..batch import failure, plan_targets, refuse_existing
@@ -134,7 +135,8 @@ def cmd_translate(args) -> int:
     for t in bar:
         try:
             with open_image(t.source) as im:  # refused from its header when over 100 MP
-                src = translator.split_pair(im, t.source)[0] if args.paired else np.asarray(im.convert("RGB"), dtype=np.uint8)
+                upright = ImageOps.exif_transpose(im)  # turned as its EXIF (or a TIFF's own IFD) says, as colorize does
+                src = translator.split_pair(upright, t.source)[0] if args.paired else np.asarray(upright.convert("RGB"), dtype=np.uint8)
             save_image(t.path, translator([src])[0])
             done += 1
         except Exception as err:  # noqa: BLE001 - one line naming the file; the others go on
