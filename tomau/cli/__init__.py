@@ -79,10 +79,33 @@ def light_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit code (0 done, 2 an error in one sentence, 3 some files failed, 130
+    interrupted by Ctrl-C or SIGTERM - after what was being written is finished or removed, never half-written)."""
+    import signal
+    import sys
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():  # SIGTERM (kill, schedulers, containers) ends like Ctrl-C
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return _main(sys.argv[1:] if argv is None else list(argv))
+    except KeyboardInterrupt:  # before or after the command ran (while its parser was built, say)
+        say("interrupted")
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str]) -> int:
     import sys
 
-    argv = sys.argv[1:] if argv is None else list(argv)
     named = next((a for a in argv if not a.startswith("-")), None)
     if named is None or named not in {*COMMANDS, *(a for names in ALIASES.values() for a in names)}:
         light_parser().parse_args(argv)  # help, version, or the usage error of a missing or unknown command: exits

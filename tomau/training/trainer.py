@@ -39,8 +39,17 @@ from .registry import FAMILIES
 from .state import ema_with_warmup, pack, rng_state, seed_all, set_rng_state, unpack
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+class _StopRequest:
+    """Ctrl-C and SIGTERM during training: the first asks the loop to stop after the step it is in (so the checkpoint
+    is of whole steps and --resume continues bit-exactly); a second one stops at once."""
+
+    def __init__(self):
+        self.signal: int | None = None
+
+    def __call__(self, signum, frame):
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
 
 
 STATE_FILE = "state.safetensors"  # the run's training state (see the module docstring)
@@ -115,6 +124,9 @@ class Trainer:
             self.val_files = self.val_files[:: max(1, len(self.val_files) // cfg.val_images)][: cfg.val_images]
 
         self.step = 0
+        self._saved_step = None  # the step of the last checkpoint this process wrote
+        self._in_step = False  # between the start of a step and its end: a checkpoint now would be of half a step
+        self._stop = _StopRequest()
         self._ema_state = None
         self._scaler_state = None
         self.ckpt_path = run_dir / STATE_FILE
@@ -237,6 +249,7 @@ class Trainer:
             "scaler": acc.scaler.state_dict() if getattr(acc, "scaler", None) is not None else None,  # fp16 loss scale
         }
         write_state(self.ckpt_path, ckpt)
+        self._saved_step = self.step
         export = self.family.export_config(self.cfg.predict_size or self.cfg.image_size)
         export["training"] = {"steps": self.step, "data": self.cfg.data, "batch_size": self.cfg.batch_size * acc.num_processes}
         export["training"]["ema"] = self.cfg.ema
@@ -255,16 +268,22 @@ class Trainer:
         # Ctrl-C, and the SIGTERM of `kill`, schedulers and containers, both stop with a checkpoint. SIGINT is
         # restored too: shells start background jobs with it ignored.
         previous = {}
+        self._stop = _StopRequest()
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, _raise_interrupt)
+                previous[sig] = signal.signal(sig, self._stop)
         try:
             return self._run()
         except KeyboardInterrupt:
-            # no lost work: keep what the finished steps learned (resuming from an interrupt is not bit-exact
-            # if it came mid-step, but nothing is thrown away)
-            if self.step > 0:
-                self.save_checkpoint()
+            # no lost work: keep what the finished steps learned. After the first signal the loop stops between two
+            # steps, so the checkpoint resumes bit-exactly. A second signal stops at once: in the middle of a step
+            # (some networks updated, others not) nothing is saved - the last checkpoint of whole steps is kept
+            if self._in_step:
+                kept = f"the last checkpoint ({self.ckpt_path})" if self.ckpt_path.exists() else "no checkpoint (none was written yet)"
+                self.log(f"interrupted in the middle of step {self.step + 1}: {kept} is kept; continue with --resume {self.run_dir}")
+            elif self.step > 0:
+                if self._saved_step != self.step:
+                    self.save_checkpoint()
                 self.log(f"interrupted: checkpoint saved at step {self.step}; continue with --resume {self.run_dir}")
             raise
         except RuntimeError as err:
@@ -307,6 +326,7 @@ class Trainer:
             epoch, start = divmod(self.step, per_epoch)
             self.sampler.set_position(epoch, start)
             for batch in self.loader:
+                self._in_step = True
                 batch = to_device(batch, acc.device)
                 self.family.adjust_lr(self.step, cfg.steps)
                 losses = self.family.training_step(batch, acc)
@@ -316,6 +336,7 @@ class Trainer:
                     sums[k] = sums.get(k, 0) + v.float()
                 summed += 1
                 self.step += 1
+                self._in_step = False
                 bar.update(1)
                 out_of_time = cfg.max_minutes > 0 and time.time() - t0 > cfg.max_minutes * 60
                 last = self.step >= cfg.steps or out_of_time
@@ -349,6 +370,8 @@ class Trainer:
                         plot_losses(metrics_path, self.run_dir / "loss.png")
                 if last:
                     break
+                if self._stop.signal is not None:  # Ctrl-C or SIGTERM came during this step: stop between steps
+                    raise KeyboardInterrupt
                 if out_of_time:
                     self.log(f"stopped at step {self.step} after --max-minutes {cfg.max_minutes}; resume with --resume {self.run_dir}")
             if out_of_time:
