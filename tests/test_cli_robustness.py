@@ -90,16 +90,18 @@ def test_stale_temp_files_of_a_killed_run_are_removed(tmp_path, tiny_model_file)
 
     out = tmp_path / "out"
     out.mkdir()
-    stale = out / ".a.png.k3j4l5m6.tmp"
+    stale = out / ".a.png.tomau-tmp-k3j4l5m6.tmp"
     stale.write_bytes(b"half")
     old = time.time() - 3600
     os.utime(stale, (old, old))
-    fresh = out / ".b.png.abcdefgh.tmp"  # another run may be writing it right now
+    fresh = out / ".b.png.tomau-tmp-abcdefgh.tmp"  # another run may be writing it right now
     fresh.write_bytes(b"half")
-    mine = out / ".notes.tmp"  # not our naming: never touched
-    mine.write_bytes(b"keep")
+    mine = [out / ".notes.tmp", out / ".notes.20240101.tmp", out / ".film.mp4.abcdefgh.mp4"]  # not our naming: never touched
+    for p in mine:
+        p.write_bytes(b"keep")
+        os.utime(p, (old, old))
     assert main(["colorize", str(_grey(tmp_path / "p.png")), "-o", str(out), "-m", str(tiny_model_file)]) == 0
-    assert not stale.exists() and fresh.exists() and mine.exists()
+    assert not stale.exists() and fresh.exists() and all(p.exists() for p in mine)
     assert np.asarray(Image.open(out / "p.png")).ndim == 3
 
 
@@ -109,7 +111,7 @@ def test_resume_removes_the_temp_file_of_a_killed_checkpoint_write(tmp_path, col
     from tomau.training.trainer import TrainConfig, train
 
     run = train(tiny_cfg(colour_folder, tmp_path / "r", steps=2, ckpt_every=2), quiet=True)
-    orphan = run / ".state.safetensors.a1b2c3d4.tmp"
+    orphan = run / ".state.safetensors.tomau-tmp-a1b2c3d4.tmp"
     orphan.write_bytes(b"half a checkpoint")
     cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
     cfg.steps = 3
@@ -319,7 +321,7 @@ def test_a_users_own_files_are_never_replaced(tmp_path, tiny_model_file, capsys)
     # the stale-temp sweep touches only tomau's own temp names in the output folder itself, not below it
     out = tmp_path / "o"
     (out / "sub").mkdir(parents=True)
-    old = [out / ".a.png.abcdefgh.tmp", out / "sub" / ".b.png.abcdefgh.tmp", out / ".notes.tmp"]
+    old = [out / ".a.png.tomau-tmp-abcdefgh.tmp", out / "sub" / ".b.png.tomau-tmp-abcdefgh.tmp", out / ".notes.tmp"]
     for p in old:
         p.write_text("x")
         os.utime(p, (1, 1))

@@ -365,10 +365,11 @@ def test_a_new_page_removes_what_a_killed_server_left(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     temp = Path(tempfile.gettempdir())
-    left = temp / f"tomau_serve_{dead.pid}_abc123"  # as a SIGKILLed `tomau serve` leaves it
+    left = temp / f"tomau_serve_{dead.pid}_abc123"  # as a SIGKILLed `tomau serve` leaves it: its lock held by no one
     (left / "page_x" / "uploads").mkdir(parents=True)
     (left / "page_x" / "uploads" / "photo.png").write_bytes(b"x")
-    alive = temp / f"tomau_serve_{os.getpid()}_zzz999"  # a running server's folder stays
+    (left / ".tomau-serve.lock").write_bytes(b"")
+    alive = temp / f"tomau_serve_{os.getpid()}_zzz999"  # a running server's folder stays (a new one, no lock yet)
     alive.mkdir()
     session = Session()
     try:

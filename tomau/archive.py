@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 
 from .batch import Counts, Target, colorize_photos, plan_targets, refuse_existing
 from .errors import TomauError
+from .files import MAX_LINE_CHARS, loads_json, shown
 
 MANIFEST = "tomau-manifest.jsonl"
 LIST_SUFFIXES = {".txt", ".lst", ".list"}
@@ -77,9 +78,16 @@ def read_list(list_file: str) -> list[str]:
             with fs.open_input_stream(path) as f:
                 lines = f.read().decode("utf-8").splitlines()
         else:
-            lines = Path(list_file).read_text(encoding="utf-8").splitlines()
+            from .files import MAX_LIST_BYTES, read_bounded
+
+            # a line that is not UTF-8 keeps its bytes (as os.fsdecode gives a file name), so it names its file
+            lines = read_bounded(list_file, MAX_LIST_BYTES, "list of files").decode("utf-8", "surrogateescape").splitlines()
     except (OSError, UnicodeDecodeError) as err:
-        raise TomauError(f"{list_file}: cannot read the list of files ({getattr(err, 'strerror', None) or err})") from None
+        raise TomauError(f"{shown(list_file)}: cannot read the list of files ({getattr(err, 'strerror', None) or err})") from None
+    too_long = next((k for k, line in enumerate(lines) if len(line) > MAX_LINE_CHARS or "\0" in line), None)
+    if too_long is not None:
+        raise TomauError(f"{shown(list_file)}: line {too_long + 1} is not a path (over {MAX_LINE_CHARS} characters, or a NUL byte); "
+                         "is it a list of files, one path a line?")
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
@@ -91,7 +99,7 @@ def files_from(list_file: str) -> tuple[list[tuple[Path, Path]], list[str]]:
     files, errors = [], []
     for line in read_list(list_file):
         p = Path(line) if Path(line).is_absolute() else base / line
-        (files if p.is_file() else errors).append(p if p.is_file() else f"{p}: no such file (listed in {list_file})")
+        (files if p.is_file() else errors).append(p if p.is_file() else f"{shown(p)}: no such file (listed in {shown(list_file)})")
     if not files:
         return [], errors
     common = Path(os.path.commonpath([str(f.absolute().parent) for f in files]))
@@ -222,12 +230,14 @@ class Manifest:
                 with self.place.fs.open_input_stream(name) as f:
                     text = f.read().decode("utf-8", "replace")
             else:
-                text = Path(name).read_text(encoding="utf-8", errors="replace")
+                from .files import MAX_LIST_BYTES, read_bounded
+
+                text = read_bounded(name, MAX_LIST_BYTES, "manifest").decode("utf-8", "replace")
             for line in text.splitlines():
                 try:
-                    row = json.loads(line)
+                    row = loads_json(line, name, max_depth=4)
                     last[row["source"]] = row
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError, TomauError):
                     continue  # a line cut short by a killed run
         return last
 
@@ -330,7 +340,8 @@ class _Colorizer:
         start = time.perf_counter()
         if targets:
             colorize_photos(targets, Path(self.dst.root), self.model, batch_size=self.batch_size,
-                            max_pixels=self.max_pixels, quiet=True, say=say, on_result=heard)
+                            max_pixels=self.max_pixels, quiet=True, say=say, on_result=heard,
+                            overwrite=True)  # the manifest names each result: replacing was decided before the run
         seconds = (time.perf_counter() - start) / max(1, len(targets))
         for t in targets:
             k, source = names[str(t.source)]

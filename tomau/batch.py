@@ -16,7 +16,9 @@ from .errors import TomauError
 
 
 def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr)
+    from .files import shown
+
+    print(shown(msg, lines=True), file=sys.stderr)
 
 
 def failure(err: Exception, target: Path, source: Path | None = None, what: str = "colourised") -> str:
@@ -167,11 +169,13 @@ def _streams_16_bits(img, result) -> bool:
 def colorize_photos(files: list[tuple[Path, Path]] | list[Target], outdir: Path, model, batch_size: int = 8,
                     max_pixels: int | None = None, samples: int | None = None, seed: int = 0,
                     reference: np.ndarray | None = None, reference_method: str = "stats", skip_existing: bool = False,
-                    quiet: bool = False, say=_stderr, on_result=None) -> Counts:
+                    quiet: bool = False, say=_stderr, on_result=None, overwrite: bool = False) -> Counts:
     """Colourise photos into ``outdir``: (path, relative path) pairs, or the :class:`Target` s of ``plan_targets``;
     results of the same format, NAME_00 ... with ``samples``. Every step of a file (reading, colouring, writing)
     is guarded: a file that fails is one line naming it, and the batch goes on. ``on_result(target, status, line)``
-    (optional) hears each file's outcome: "done", "skipped", or "failed" with its error line (tomau.archive's manifest)."""
+    (optional) hears each file's outcome: "done", "skipped", or "failed" with its error line (tomau.archive's manifest).
+    A result never replaces a file that is already there unless ``overwrite`` (one that appeared while the run worked,
+    another run's, say: the result takes the next free name, with a note)."""
     from tqdm import tqdm
 
     from .images import load_image, save_image
@@ -190,7 +194,9 @@ def colorize_photos(files: list[tuple[Path, Path]] | list[Target], outdir: Path,
         if bar.disable:
             say(msg)
         else:
-            bar.write(msg, file=sys.stderr)
+            from .files import shown
+
+            bar.write(shown(msg, lines=True), file=sys.stderr)
 
     def colour(batch):
         """Colourings of a batch; if the batch fails, each image alone, so one bad image fails only itself."""
@@ -219,14 +225,18 @@ def colorize_photos(files: list[tuple[Path, Path]] | list[Target], outdir: Path,
             try:
                 if isinstance(outs, Exception):
                     raise outs
+                shown = None
                 for path, out in zip(target.paths(samples), outs):  # name_00, name_01 ... most likely first
                     if not (skip_existing and path.exists()):
-                        save_image(path, out, img.alpha, info=img.info)
+                        written = save_image(path, out, img.alpha, info=img.info, replace=overwrite)
+                        shown = shown or written
+                        if written != path:
+                            report(f"note: {path} appeared while this run worked (another run's?); this result is named {written}")
                 counts.done += 1
                 if on_result:
                     on_result(target, "done", None)
                 if not quiet and len(files) < 2:
-                    shown = target.path if not samples else target.path.with_name(f"{target.path.stem}_NN{target.path.suffix}")
+                    shown = (shown or target.path) if not samples else target.path.with_name(f"{target.path.stem}_NN{target.path.suffix}")
                     say(f"{img.path} -> {shown}")
             except Exception as err:  # noqa: BLE001 - TomauError, a write error, or one nobody foresaw: one line
                 report(failure(err, target.path, target.source))
@@ -271,9 +281,11 @@ def colorize_photos(files: list[tuple[Path, Path]] | list[Target], outdir: Path,
 
 
 def colorize_films(videos: list[tuple[Path, Path]] | list[Target], outdir: Path, model, smoothing: float = 0.95,
-                   batch_size: int = 8, quiet: bool = False, say=_stderr, skip_existing: bool = False) -> Counts:
+                   batch_size: int = 8, quiet: bool = False, say=_stderr, skip_existing: bool = False,
+                   overwrite: bool = False) -> Counts:
     """Colourise films into ``outdir`` ((path, relative path) pairs or :class:`Target` s): audio, frame rate and
-    duration kept. A film that fails, for any reason, is one line naming it; the others go on."""
+    duration kept. A film that fails, for any reason, is one line naming it; the others go on. A result never
+    replaces a file already there unless ``overwrite`` (as :func:`colorize_photos`)."""
     from tqdm import tqdm
 
     from .video import colorize_video
@@ -291,15 +303,21 @@ def colorize_films(videos: list[tuple[Path, Path]] | list[Target], outdir: Path,
 
             def progress(n, total):
                 if not bars:
-                    bars.append(tqdm(total=total, unit="frame", desc=path.name, disable=quiet or None))
+                    from .files import shown
+
+                    bars.append(tqdm(total=total, unit="frame", desc=shown(path.name), disable=quiet or None))
                 bars[0].total = total
                 bars[0].update(n - bars[0].n)
 
             try:
-                info = colorize_video(path, target, model, smoothing=smoothing, batch_size=batch_size, progress=progress)
+                info = colorize_video(path, target, model, smoothing=smoothing, batch_size=batch_size, progress=progress,
+                                      replace=overwrite)
             finally:
                 for bar in bars:
                     bar.close()
+            if info.path is not None and info.path != target:
+                say(f"note: {target} appeared while this run worked (another run's?); this film is named {info.path}")
+                target = info.path
             if info.damaged:
                 say(f"note: {path}: {info.damaged} damaged packets could not be decoded and were skipped")
             counts.done += 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -149,6 +150,7 @@ class Exported:
     outputs: TensorSpec
     graph: nn.Module
     task: str
+    path: Path | None = None  # the file it was written to (set by export_model)
 
 
 def file_digest(path: Path) -> str:
@@ -230,8 +232,10 @@ def check_against_torch(exported: Exported, batch: int = 2, seed: int = 0) -> fl
 
 
 def export_model(model: str | Path, output: str | Path, mix: float | None = None, temperature: float | None = None,
-                 check: bool = True) -> tuple[Exported, float | None]:
-    """Write a model file (bundled name, .safetensors or run folder) as ONNX to ``output``, atomically.
+                 check: bool = True, overwrite: bool = True) -> tuple[Exported, float | None]:
+    """Write a model file (bundled name, .safetensors or run folder) as ONNX to ``output``, atomically. Without
+    ``overwrite`` a file already there is refused before any work, and one that appears meanwhile is not replaced
+    (the next free name is taken: ``exported.path``).
 
     Returns the export and, with ``check``, the largest difference from PyTorch on a random batch."""
     from .modelfile import resolve_model_path
@@ -241,13 +245,15 @@ def export_model(model: str | Path, output: str | Path, mix: float | None = None
         raise TomauError(f"{output}: the output must be a .onnx file")
     if output.is_dir():
         raise TomauError(f"{output}: is a folder; give the .onnx file to write")
+    if not overwrite and os.path.lexists(output):
+        raise TomauError(f"{output} already exists; pass --overwrite to replace it, or choose another -o")
     net, config = load_for_export(model, mix, temperature)
     source = resolve_model_path(model)
     exported = export_network(net, config, str(model), {"tomau_source_sha256": file_digest(source)})
     diff = check_against_torch(exported) if check else None
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(output, lambda f: f.write(exported.data))
+        exported.path = write_atomic(output, lambda f: f.write(exported.data), overwrite)
     except OSError as err:
         raise TomauError(f"{output}: cannot write ({err.strerror or err})") from None
     return exported, diff

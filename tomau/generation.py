@@ -5,6 +5,7 @@ picture whatever ``n`` and batch size are: ``--n 100`` gives the first 100 of ``
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -65,22 +66,29 @@ def generate(model: str | torch.nn.Module, n: int, seed: int = 0, device: str = 
 
 
 def write_generated(model: str, n: int, outdir: str | Path, seed: int = 0, device: str = "cpu", batch_size: int = 256,
-                    progress: bool = True) -> list[Path]:
-    """Write images 00000.png ... (n - 1).png to ``outdir`` (atomically, one file at a time)."""
+                    progress: bool = True, overwrite: bool = False) -> list[Path]:
+    """Write images 00000.png ... (n - 1).png to ``outdir`` (atomically, one file at a time). Files already there
+    under those names are refused before any work in one sentence, unless ``overwrite``; one that appears while it
+    works (another run's) is never replaced: that image takes the next free name."""
     from tqdm import tqdm
 
     if n < 1:
         raise TomauError("--n must be at least 1")
     outdir = make_output_dir(outdir)
-    net, _ = load_generator(model, device)
     width = max(5, len(str(n - 1)))
+    if not overwrite:
+        there = [outdir / f"{k:0{width}d}.png" for k in range(n) if os.path.lexists(outdir / f"{k:0{width}d}.png")]
+        if there:
+            raise TomauError(f"{there[0]}{f' and {len(there) - 1} more' if len(there) > 1 else ''} already exist"
+                             f"{'s' if len(there) == 1 else ''} and would be replaced; pass --overwrite to replace, or choose another -o folder")
+    net, _ = load_generator(model, device)
     paths: list[Path] = []
     with tqdm(total=n, unit="img", desc="generating", disable=not progress) as bar:
         for batch in generate_batches(net, n, seed, device, batch_size):
             for arr in batch.permute(0, 2, 3, 1).numpy():
                 path = outdir / f"{len(paths):0{width}d}.png"
                 try:
-                    write_atomic(path, lambda f, a=arr: Image.fromarray(np.ascontiguousarray(a)).save(f, format="PNG"))
+                    path = write_atomic(path, lambda f, a=arr: Image.fromarray(np.ascontiguousarray(a)).save(f, format="PNG"), overwrite)
                 except OSError as err:
                     raise TomauError(f"{path}: cannot write ({err.strerror or err})") from None
                 paths.append(path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import tempfile
 import threading
 import warnings
@@ -63,6 +64,9 @@ def open_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     """``Image.open(path)`` (lazy: the header only), refused in one sentence (TomauError) when the header's size is
     over ``max_pixels`` (None = no limit) - before any pixel is decoded."""
     path = Path(path)
+    from .files import check_regular
+
+    check_regular(path, "image")  # a FIFO would block Image.open for ever, a device never end
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -181,11 +185,9 @@ def check_size(path: Path, size: tuple[int, int], max_pixels: int | None) -> Non
 
 def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Open any image Pillow reads. Raises TomauError with one sentence on any problem."""
-    path = Path(path)
-    if not path.exists():
-        raise TomauError(f"{path}: no such file")
-    if path.is_dir():
-        raise TomauError(f"{path}: is a folder, not an image")
+    from .files import check_regular
+
+    path = check_regular(path, "image")
     if path.stat().st_size == 0:
         raise TomauError(f"{path}: the file is empty (0 bytes)")
     try:
@@ -449,16 +451,15 @@ def make_output_dir(path: str | Path) -> Path:
 
 
 def remove_stale_temps(folder: Path, min_age_s: float = 0, recursive: bool = True) -> int:
-    """Delete temp files of tomau's own naming (``.NAME.XXXXXXXX.tmp``, from :func:`atomic_path`) that a killed
-    run left behind, if older than ``min_age_s`` (so a run still writing keeps its own); returns the count."""
-    import re
+    """Delete temp files of tomau's own naming (``.NAME.tomau-tmp-XXXXXXXX.tmp``, from :func:`atomic_path`; a
+    film's ends in its format's suffix) that a killed run left behind, if older than ``min_age_s`` (so a run still
+    writing keeps its own); returns the count. No other file can match: a user's ``.notes.20240101.tmp`` stays."""
     import time
 
-    pattern = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
     now, removed = time.time(), 0
-    for p in (folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")):
+    for p in (folder.rglob(f".*{TEMP_MARK}*") if recursive else folder.glob(f".*{TEMP_MARK}*")):
         try:
-            if pattern.match(p.name) and p.is_file() and now - p.stat().st_mtime >= min_age_s:
+            if _TEMP_NAME.match(p.name) and p.is_file() and not p.is_symlink() and now - p.stat().st_mtime >= min_age_s:
                 p.unlink()
                 removed += 1
         except OSError:
@@ -597,7 +598,7 @@ def _png_stream(strips: Strips, eight_bit: bool) -> Iterator[bytes | memoryview]
     yield from chunk(b"IEND", b"")
 
 
-def _save_streamed(pyvips, path: Path, strips: Strips, quality: int, info: dict | None) -> None:
+def _save_streamed(pyvips, path: Path, strips: Strips, quality: int, info: dict | None, replace: bool = True) -> Path:
     """Encode ``strips`` into JPEG / PNG / TIFF with libvips as the rows are made (constant memory)."""
     saver = _STREAMED[path.suffix.lower()]
     stream, pending, failed = _png_stream(strips, saver == "jpegsave"), [memoryview(b"")], []
@@ -630,12 +631,14 @@ def _save_streamed(pyvips, path: Path, strips: Strips, quality: int, info: dict 
                    "tiffsave": {"compression": "none"}}[saver]
         keep = pyvips.enums.ForeignKeep  # no EXIF block of libvips' own making where the photo had none
         options["keep"] = keep.ICC | keep.OTHER | (keep.EXIF if info.get("exif") else 0)
-        with atomic_path(path) as tmp:
+        landed: list[Path] = []
+        with atomic_path(path, replace=replace, landed=landed) as tmp:
             getattr(image, saver)(str(tmp), **options)
             if failed:  # the rows stopped coming: the temp file is removed, the reason raised
                 raise failed[0]
             if not info.get("dpi"):
                 _drop_resolution(tmp, saver)
+        return landed[0]
     except pyvips.Error as err:
         if failed:
             raise failed[0] from None
@@ -662,13 +665,15 @@ def _drop_resolution(path: Path, saver: str) -> None:
 
 
 def save_image(path: Path, rgb_u8: np.ndarray | Strips, alpha: np.ndarray | None = None, quality: int = 95,
-               info: dict | None = None) -> None:
+               info: dict | None = None, replace: bool = True) -> Path:
     """Write an (H, W, 3) uint8 image (plus alpha) atomically: temp file in the same folder, then rename.
 
     A uint16 image goes to PNG/TIFF with 16 bits per channel (other formats get 8). ``info`` (from
     :class:`LoadedImage`) carries the input's ICC profile, DPI and EXIF into formats that hold them. A
     :class:`Strips` result above ``STREAM_PIXELS`` without alpha is encoded as its rows are made where libvips is
-    installed (JPEG, PNG, TIFF); else it is made whole and written as an array is."""
+    installed (JPEG, PNG, TIFF); else it is made whole and written as an array is. With ``replace`` False a file
+    already at ``path`` is never replaced (the result takes the next free name, see :func:`atomic_path`). Returns
+    the name the result was given."""
     ext = path.suffix.lower()
     if isinstance(rgb_u8, Strips):
         # libvips writes no EXIF into TIFF: a TIFF result with EXIF is made whole and written by Pillow
@@ -676,14 +681,12 @@ def save_image(path: Path, rgb_u8: np.ndarray | Strips, alpha: np.ndarray | None
                       and not (ext in (".tif", ".tiff") and (info or {}).get("exif")))
         pyvips = _vips() if streamable else None
         if pyvips is not None:
-            _save_streamed(pyvips, path, rgb_u8, quality, info)
-            return
+            return _save_streamed(pyvips, path, rgb_u8, quality, info, replace)
         if rgb_u8.dtype == np.uint8 and alpha is None and _format_of(ext) == "JPEG":
             # made as RGBX, which Pillow maps without a copy and its JPEG encoder takes as it is (1 MP: 0.8 ms less)
             whole = rgb_u8.whole(4)
             h, w = rgb_u8.size
-            _save_pillow(path, Image.frombuffer("RGBX", (w, h), whole, "raw", "RGBX", 0, 1), "JPEG", quality, info)
-            return
+            return _save_pillow(path, Image.frombuffer("RGBX", (w, h), whole, "raw", "RGBX", 0, 1), "JPEG", quality, info, replace)
         rgb_u8 = np.asarray(rgb_u8)
     if rgb_u8.dtype == np.uint16:
         if ext in (".png", ".tif", ".tiff"):
@@ -693,13 +696,12 @@ def save_image(path: Path, rgb_u8: np.ndarray | Strips, alpha: np.ndarray | None
             ok, data = cv2.imencode(ext, np.ascontiguousarray(np.concatenate(channels, axis=2)))
             if not ok:
                 raise TomauError(f"{path}: OpenCV could not encode the 16-bit result")
-            write_atomic(path, lambda f: f.write(data.tobytes()))
-            return
+            return write_atomic(path, lambda f: f.write(data.tobytes()), replace)
         rgb_u8 = (rgb_u8 // 257).astype(np.uint8)
     im = Image.fromarray(rgb_u8, "RGB")
     if alpha is not None:
         im.putalpha(Image.fromarray(alpha, "L"))
-    _save_pillow(path, im, _format_of(ext), quality, info)
+    return _save_pillow(path, im, _format_of(ext), quality, info, replace)
 
 
 def _format_of(ext: str) -> str:
@@ -709,37 +711,80 @@ def _format_of(ext: str) -> str:
             }.get(ext, "PNG")
 
 
-def _save_pillow(path: Path, im: Image.Image, fmt: str, quality: int, info: dict | None) -> None:
+def _save_pillow(path: Path, im: Image.Image, fmt: str, quality: int, info: dict | None, replace: bool = True) -> Path:
     """Write ``im`` atomically as ``fmt`` with the input's metadata (``info``) where the format holds it."""
     kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP", "HEIF") else {}
     for key, value in (info or {}).items():
         if fmt in ("JPEG", "PNG", "TIFF", "WEBP", "HEIF") and not (key == "dpi" and fmt in ("WEBP", "HEIF")):
             kwargs[key] = value
-    write_atomic(path, lambda f: im.save(f, format=fmt, **kwargs))
+    return write_atomic(path, lambda f: im.save(f, format=fmt, **kwargs), replace)
+
+
+TEMP_MARK = ".tomau-tmp-"  # in every temp file's name (``.NAME.tomau-tmp-XXXXXXXX.tmp``): no other program's file has it
+_TEMP_NAME = re.compile(r"^\..*\.tomau-tmp-[a-z0-9_]{8}(\.[A-Za-z0-9]{1,6})?$")
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
-    """A temp file name beside ``path`` to write to; renamed onto ``path`` (with the usual permissions) when
-    the block ends normally, removed when it raises, so ``path`` is never left half-written."""
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp", replace: bool = True,
+                landed: list[Path] | None = None) -> Iterator[Path]:
+    """A temp file name beside ``path`` to write to; moved to ``path`` (with the usual permissions) when the block
+    ends normally, removed when it raises (Ctrl-C and SIGTERM too), so ``path`` is never left half-written.
+
+    With ``replace`` False a file already at ``path`` - another run's result that appeared while this one worked -
+    is never replaced: the name is taken atomically (a hard link, or O_EXCL where links are not supported) and the
+    next free ``NAME_2.EXT``, ``NAME_3.EXT`` ... is used if it is gone. The name used is appended to ``landed``."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        # the name's start only: a 250-character name would make a temp name over the 255 bytes a name may have
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}{TEMP_MARK}", suffix=suffix, dir=path.parent)
         os.close(fd)
     except OSError as err:
         raise TomauError(f"{path.parent}: cannot write there ({err.strerror or err})") from None
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give results the usual permissions
-        os.replace(tmp, path)
+        final = path
+        if replace:
+            os.replace(tmp, path)
+        else:
+            final = _land_without_replacing(Path(tmp), path)
+        if landed is not None:
+            landed.append(final)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def write_atomic(path: Path, write) -> None:
-    """Call ``write(file_object)`` on a temp file beside ``path`` and rename it into place."""
-    with atomic_path(path) as tmp:
+def _land_without_replacing(tmp: Path, path: Path) -> Path:
+    """Give the finished temp file ``tmp`` the first free name of ``path``, ``NAME_2.EXT`` ...; returns it."""
+    import errno
+
+    for n in range(1, 10_000):
+        target = path if n == 1 else path.with_name(f"{path.stem}_{n}{path.suffix}")
+        try:
+            os.link(tmp, target)  # fails if the name is taken: nothing is ever replaced
+        except FileExistsError:
+            continue
+        except OSError as err:
+            if err.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS):
+                raise
+            try:  # a file system without hard links: reserve the name, then move the finished file onto it
+                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 & ~_UMASK))
+            except FileExistsError:
+                continue
+            os.replace(tmp, target)
+            return target
+        tmp.unlink()
+        return target
+    raise TomauError(f"{path}: 10,000 files of this name are there already; choose another output folder")
+
+
+def write_atomic(path: Path, write, replace: bool = True) -> Path:
+    """Call ``write(file_object)`` on a temp file beside ``path`` and move it into place (see :func:`atomic_path`:
+    with ``replace`` False an existing file is never replaced); returns the name it was given."""
+    landed: list[Path] = []
+    with atomic_path(path, replace=replace, landed=landed) as tmp:
         with open(tmp, "wb") as f:
             write(f)
+    return landed[0]

@@ -13,6 +13,7 @@ Bundled models live in tomau/weights/NAME.safetensors and are loaded by NAME.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -20,6 +21,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from .errors import TomauError
+from .files import check_regular, loads_json, read_bounded, shown
 from .images import write_atomic
 
 FORMAT_VERSION = 1
@@ -27,6 +29,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 SAMPLES_DIR = Path(__file__).parent / "samples"  # small public-domain photos for the demo and tests
 DEFAULT_MODEL = "effunet"  # what `tomau colorize` and load_model() use; the name "default" is an alias for it
 DEFAULT_ALIAS = "default"
+MAX_MODEL_BYTES = 4 << 30  # a model file over 4 GB is not one of tomau's (the largest family is ~0.2 GB)
 
 
 def bundled_models() -> list[str]:
@@ -38,21 +41,23 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
     if p.is_dir():
         p = p / "model.safetensors"
-        if not p.exists():
-            raise TomauError(f"{name_or_path}: the run folder has no model.safetensors yet (it is written at each checkpoint)")
-        return p
-    if p.is_file():
-        return p
+        if not os.path.lexists(p):
+            raise TomauError(f"{shown(name_or_path)}: the run folder has no model.safetensors yet (it is written at each checkpoint)")
+        return check_regular(p, "model file")  # a FIFO would block the read for ever, /dev/zero never end
+    if os.path.lexists(p):
+        return check_regular(p, "model file")
     if str(name_or_path) == DEFAULT_ALIAS:
         name_or_path = DEFAULT_MODEL
     bundled = WEIGHTS_DIR / f"{name_or_path}.safetensors"
     if bundled.is_file():
         return bundled
-    raise TomauError(f"{name_or_path}: no such model file, run folder or bundled model (bundled: {', '.join(bundled_models()) or 'none'})")
+    raise TomauError(f"{shown(name_or_path)}: no such model file, run folder or bundled model (bundled: {', '.join(bundled_models()) or 'none'})")
 
 
-def save_model_file(path: str | Path, state_dict: dict[str, torch.Tensor], config: dict, half: bool = True) -> None:
-    """Write weights (fp16 for float tensors when ``half``) and config atomically."""
+def save_model_file(path: str | Path, state_dict: dict[str, torch.Tensor], config: dict, half: bool = True,
+                    replace: bool = True) -> Path:
+    """Write weights (fp16 for float tensors when ``half``) and config atomically; with ``replace`` False a file
+    already there is never replaced (the next free name is taken, see tomau.images.atomic_path). Returns the name."""
     tensors = {}
     for k, v in state_dict.items():
         if k.endswith("num_batches_tracked"):
@@ -61,23 +66,25 @@ def save_model_file(path: str | Path, state_dict: dict[str, torch.Tensor], confi
         tensors[k] = v.half() if half and v.is_floating_point() else v
     meta = {"tomau": json.dumps({"format": FORMAT_VERSION, **config})}
     data = st_save(tensors, metadata=meta)
-    write_atomic(Path(path), lambda f: f.write(data))
+    return write_atomic(Path(path), lambda f: f.write(data), replace)
 
 
 def load_model_file(name_or_path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     """Return (config, float32 state dict). Raises TomauError for anything that is not a tomau model."""
     path = resolve_model_path(name_or_path)
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_MODEL_BYTES, "model file")
         tensors = st_load(raw)
         header_len = int.from_bytes(raw[:8], "little")
         meta = json.loads(raw[8 : 8 + header_len]).get("__metadata__", {})
+    except TomauError:
+        raise
     except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
-        raise TomauError(f"{path}: not a readable safetensors model file ({err})") from None
+        raise TomauError(f"{shown(path)}: not a readable safetensors model file ({shown(err)})") from None
     if "tomau" not in meta:
         raise TomauError(f"{path}: a safetensors file without a tomau config; it was not written by tomau")
     try:
-        config = json.loads(meta["tomau"])
+        config = loads_json(meta["tomau"], path)
     except (TypeError, ValueError):
         raise TomauError(f"{path}: the model's config is not valid JSON; the file is damaged or was not written by tomau") from None
     if not isinstance(config, dict):

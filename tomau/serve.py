@@ -44,35 +44,97 @@ def colorizer_names(extra: list[str] | None = None) -> list[str]:
 _LIVE: set = set()  # sessions not yet cleaned up
 _ROOT: list[Path] = []  # this process's folder (tomau_serve_PID_*), holding one folder per page, while a page exists
 _ROOT_PREFIX = "tomau_serve_"
+_LOCK_NAME = ".tomau-serve.lock"  # in each process's folder, locked (flock) while that process runs
+_LOCK: list[tuple[int, Path]] = []  # (the open lock file, its folder) of this process
+
+
+def _folder_in_use(folder: Path) -> bool:
+    """True while the process whose folder this is runs: it holds an exclusive lock on the folder's lock file, which
+    the kernel drops when the process ends however it ends (SIGKILL too). A lock works across PID namespaces that
+    share /tmp, where a PID names another process or none. A folder without a lock file (an older tomau's, or one
+    being made this instant) is judged by its PID, and only once it is a minute old."""
+    import fcntl
+    import re
+    import time
+
+    try:
+        fd = os.open(folder / _LOCK_NAME, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        found = re.fullmatch(rf"{_ROOT_PREFIX}(\d+)_\w+", folder.name)
+        if not found or time.time() - folder.stat().st_mtime < 60:
+            return True
+        try:
+            os.kill(int(found.group(1)), 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False  # nobody holds it: the process is gone
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def _remove_orphans(temp: Path) -> int:
     """Delete the folders that pages of processes no longer running left behind (a SIGKILL runs no cleanup):
-    ``tomau_serve_PID_*`` of this user whose PID is gone. Returns how many went."""
-    import re
+    ``tomau_serve_*`` of this user that no running process holds the lock of (:func:`_folder_in_use`). Returns how
+    many went."""
     import shutil
 
     removed = 0
     for folder in temp.glob(f"{_ROOT_PREFIX}*_*"):
-        found = re.fullmatch(rf"{_ROOT_PREFIX}(\d+)_\w+", folder.name)
         try:
-            if not found or not folder.is_dir() or folder.is_symlink() or folder.stat().st_uid != os.getuid():
+            if (folder in _ROOT or not folder.is_dir() or folder.is_symlink() or folder.stat().st_uid != os.getuid()
+                    or _folder_in_use(folder)):
                 continue
-            os.kill(int(found.group(1)), 0)  # raises when no such process
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed += 1
-        except (OSError, ValueError):  # someone else's process, or not ours to judge
+        except OSError:  # gone meanwhile, or not ours to judge
             continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
     return removed
+
+
+def _hold_lock(root: Path) -> None:
+    """Hold the lock of this process's folder (again, if the folder or its lock file was removed and remade)."""
+    import fcntl
+
+    lock = root / _LOCK_NAME
+    if _LOCK:
+        fd, folder = _LOCK[0]
+        try:
+            if folder == root and os.path.samestat(os.fstat(fd), os.stat(lock, follow_symlinks=False)):
+                return
+        except OSError:
+            pass
+        os.close(fd)
+        _LOCK.clear()
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    _LOCK.append((fd, root))
+
+
+def _release_lock() -> None:
+    while _LOCK:
+        os.close(_LOCK.pop()[0])
 
 
 def _process_root() -> Path:
     """The folder of this process's pages. Gradio accepts an upload only below the folder named by GRADIO_TEMP_DIR,
-    read at every request: it names this folder, and each page uploads into its own folder below it."""
+    read at every request: it names this folder, and each page uploads into its own folder below it. Made again
+    at the same place if it was removed (a cleaner of /tmp, another program)."""
     _remove_orphans(Path(tempfile.gettempdir()))  # at every page's start: what killed servers left is gone
-    if not _ROOT or not _ROOT[0].is_dir():
+    if not _ROOT:
         _ROOT[:] = [Path(tempfile.mkdtemp(prefix=f"{_ROOT_PREFIX}{os.getpid()}_"))]
+    elif not _ROOT[0].is_dir():
+        try:
+            _ROOT[0].mkdir(mode=0o700)
+        except FileExistsError:  # something else has the name now (a link, a file): a new folder
+            _ROOT[:] = [Path(tempfile.mkdtemp(prefix=f"{_ROOT_PREFIX}{os.getpid()}_"))]
+    _hold_lock(_ROOT[0])
     os.environ["GRADIO_TEMP_DIR"] = str(_ROOT[0])
     return _ROOT[0]
 
@@ -96,11 +158,22 @@ class Session:
         self.upload_dir.mkdir()
         _LIVE.add(self)
 
+    def ensure_folders(self) -> None:
+        """Make this page's folders again where they were removed while it runs (at each sweep and request)."""
+        if self.outdir.is_dir() and self.upload_dir.is_dir() and _ROOT and (_ROOT[0] / _LOCK_NAME).exists():
+            return
+        if not _ROOT or _ROOT[0] != self.root.parent or not self.root.parent.is_dir():
+            _ROOT[:] = [self.root.parent]
+        _process_root()
+        for folder in (self.root, self.outdir, self.upload_dir):
+            folder.mkdir(mode=0o700, exist_ok=True)
+
     def sweep(self, now: float | None = None) -> int:
         """Delete stored files older than keep_minutes (and folders left empty); returns how many files went."""
         import time
 
         now = time.time() if now is None else now
+        self.ensure_folders()
         removed = 0
         paths = list(self.root.rglob("*"))  # this page's folder only: another page's files are its own
         for path in sorted(paths, key=lambda p: len(p.parts), reverse=True):
@@ -129,6 +202,7 @@ class Session:
         _LIVE.discard(self)
         if not _LIVE and _ROOT:
             shutil.rmtree(_ROOT.pop(), ignore_errors=True)
+            _release_lock()
             os.environ.pop("GRADIO_TEMP_DIR", None)
 
     def model(self, name: str):
@@ -140,6 +214,7 @@ class Session:
             return self._models[name]
 
     def _out(self, source: str | os.PathLike, suffix: str) -> Path:
+        self.ensure_folders()
         folder = Path(tempfile.mkdtemp(dir=self.outdir))
         return folder / f"{Path(source).stem}_colour{suffix}"
 

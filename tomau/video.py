@@ -43,6 +43,7 @@ class VideoInfo:
     has_audio: bool
     rotation: int = 0  # degrees counterclockwise that players turn the stored frames (phone videos), 0/90/180/270
     damaged: int = 0  # packets that could not be decoded and were skipped (set by colorize_video)
+    path: Path | None = None  # the result's name (set by colorize_video)
     timed: bool = True  # False for a stream without timestamps (raw H.264 named .mp4): frames counted, fps kept
 
     @property
@@ -54,6 +55,9 @@ class VideoInfo:
 def _open(path: str | os.PathLike):
     import av
 
+    from .files import check_regular
+
+    check_regular(path, "film")  # a FIFO would block FFmpeg's open for ever
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as err:  # FFmpegError covers invalid data, unknown formats, missing files
@@ -203,10 +207,12 @@ def output_name(source: Path) -> Path:
 
 
 def colorize_video(source: str | os.PathLike, target: str | os.PathLike, colorizer, smoothing: float = 0.95,
-                   batch_size: int = 8, progress: Callable[[int, int], None] | None = None) -> VideoInfo:
+                   batch_size: int = 8, progress: Callable[[int, int], None] | None = None, replace: bool = True) -> VideoInfo:
     """Colourise ``source`` into ``target`` (written atomically; never the source). Keeps the frame timing,
     so the frame rate and duration, and the first audio track (copied, or re-encoded to AAC where the
-    output container cannot hold it). ``progress(done, total)`` is called after every frame."""
+    output container cannot hold it). ``progress(done, total)`` is called after every frame. With ``replace``
+    False a file already at ``target`` is never replaced: the film takes the next free name, which the returned
+    info's ``path`` holds."""
     import av
 
     source, target = Path(source), Path(target)
@@ -219,7 +225,8 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, coloriz
         raise TomauError(f"{source}: {info.upright_size[0]}x{info.upright_size[1]} pixels is too small to colourise "
                          "(a film needs at least 2x2)")
     try:
-        with atomic_path(target, target.suffix) as tmp, _open(source) as inp:
+        landed: list[Path] = []
+        with atomic_path(target, target.suffix, replace=replace, landed=landed) as tmp, _open(source) as inp:
             vin = inp.streams.video[0]
             vin.thread_type = "AUTO"
             ain = inp.streams.audio[0] if inp.streams.audio else None
@@ -279,6 +286,7 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, coloriz
                     out.mux(aout.encode(None))
     except av.error.FFmpegError as err:  # anything else FFmpeg refuses, in one sentence
         raise TomauError(f"{source}: the film could not be colourised ({err.strerror or err})") from None
+    info.path = landed[0]
     return info
 
 

@@ -124,7 +124,7 @@ def _photos(args, files, failed_before: int) -> int:
         model.check_samples(args.samples)  # before any image is read
     counts = colorize_photos(files, outdir, model, batch_size=args.batch_size, max_pixels=max_pixels, samples=args.samples,
                              seed=args.seed, reference=reference, reference_method=args.reference_method,
-                             skip_existing=args.skip_existing, quiet=args.quiet, say=say)
+                             skip_existing=args.skip_existing, quiet=args.quiet, say=say, overwrite=args.overwrite)
     counts.failed += failed_before
     if not args.quiet or counts.failed:
         say(f"{counts.done} colourised, {counts.failed} failed"
@@ -139,7 +139,7 @@ def _films(args, videos, failed_before: int) -> int:
 
     outdir = make_output_dir(args.output)
     counts = colorize_films(videos, outdir, _model(args), smoothing=args.temporal_smoothing, batch_size=args.batch_size,
-                            quiet=args.quiet, say=say, skip_existing=args.skip_existing)
+                            quiet=args.quiet, say=say, skip_existing=args.skip_existing, overwrite=args.overwrite)
     counts.failed += failed_before
     say(f"{counts.done} films colourised, {counts.failed} failed" + (f"; results in {outdir}" if counts.done else ""))
     return counts.exit_code()

@@ -23,7 +23,10 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def say(msg: str) -> None:
-    print(msg, file=sys.stderr)
+    """One message on stderr; text that came from files or file names in it cannot drive the terminal (shown)."""
+    from ..files import shown
+
+    print(shown(msg, lines=True), file=sys.stderr)
 
 
 def command(sub, name: str, example: str, help: str, **kwargs) -> argparse.ArgumentParser:

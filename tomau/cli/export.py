@@ -12,7 +12,8 @@ def add_parser(sub) -> None:
                             "and gives ab (or sRGB in [0, 1]); the networks' normalisation is inside, and the file's metadata "
                             "(tomau_io) declares names, shapes, ranges and how to recombine ab with the full-resolution L.")
     e.add_argument("-m", "--model", required=True, help="bundled model name, .safetensors file or run folder")
-    e.add_argument("-o", "--output", required=True, help="the .onnx file to write (replaced atomically)")
+    e.add_argument("-o", "--output", required=True, help="the .onnx file to write (atomically)")
+    e.add_argument("--overwrite", action="store_true", help="replace a file already there")
     e.add_argument("--mix", type=between(0, 1), help="effunet models: the fidelity-to-vividness dial baked into the graph (default: the model's)")
     e.add_argument("--temperature", type=between(0.01, 10), help="effunet models: annealed-mean temperature baked in (default: the model's)")
     e.add_argument("--no-check", action="store_true", help="skip running the graph in onnxruntime against PyTorch after the export")
@@ -27,9 +28,10 @@ def cmd_export(args) -> int:
         import onnx  # noqa: F401
     except ImportError:
         raise TomauError("tomau export needs onnx (and onnxruntime to check the result): pip install onnx onnxruntime") from None
-    exported, diff = export_model(args.model, args.output, args.mix, args.temperature, check=not args.no_check)
+    exported, diff = export_model(args.model, args.output, args.mix, args.temperature, check=not args.no_check,
+                                  overwrite=args.overwrite)
     if not args.quiet:
         i, o = exported.inputs, exported.outputs
-        say(f"{args.output}: {exported.task} graph, {i.name} {tuple(i.shape)} -> {o.name} {tuple(o.shape)}, "
+        say(f"{exported.path}: {exported.task} graph, {i.name} {tuple(i.shape)} -> {o.name} {tuple(o.shape)}, "
             f"{len(exported.data) / 1e6:.1f} MB" + (f"; largest difference from PyTorch {diff:.2g} ({o.name} units)" if diff is not None else ""))
     return 0

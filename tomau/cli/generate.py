@@ -16,6 +16,7 @@ def add_parser(sub) -> None:
     g.add_argument("--seed", type=int, default=0, help="image i of a seed is always the same picture (default: 0)")
     g.add_argument("--batch-size", type=at_least(1), default=256)
     g.add_argument("--device", default="cpu")
+    g.add_argument("--overwrite", action="store_true", help="replace files already in the output folder under an image's name")
     quiet(g)
     g.set_defaults(func=cmd_generate)
 
@@ -58,7 +59,8 @@ def add_parser(sub) -> None:
 def cmd_generate(args) -> int:
     from ..generation import write_generated
 
-    paths = write_generated(args.model, args.n, args.output, args.seed, args.device, args.batch_size, progress=not args.quiet)
+    paths = write_generated(args.model, args.n, args.output, args.seed, args.device, args.batch_size, progress=not args.quiet,
+                            overwrite=args.overwrite)
     say(f"wrote {len(paths)} images to {args.output}")
     return 0
 
@@ -70,7 +72,10 @@ def cmd_fid(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    net = load_fid_inception(args.weights, args.device, download=args.download)
+    from pathlib import Path
+
+    stats_only = Path(args.a).suffix == ".npz" and args.b is not None and Path(args.b).suffix == ".npz" and not args.save_stats
+    net = None if stats_only else load_fid_inception(args.weights, args.device, download=args.download)
     if args.save_stats:
         mu, sigma = folder_statistics(args.a, net, args.batch_size, args.device, progress=not args.quiet)
         save_statistics(args.save_stats, mu, sigma)
@@ -137,7 +142,7 @@ def cmd_translate(args) -> int:
             with open_image(t.source) as im:  # refused from its header when over 100 MP
                 upright = ImageOps.exif_transpose(im)  # turned as its EXIF (or a TIFF's own IFD) says, as colorize does
                 src = translator.split_pair(upright, t.source)[0] if args.paired else np.asarray(upright.convert("RGB"), dtype=np.uint8)
-            save_image(t.path, translator([src])[0])
+            save_image(t.path, translator([src])[0], replace=args.overwrite)
             done += 1
         except Exception as err:  # noqa: BLE001 - one line naming the file; the others go on
             bar.write(failure(err, t.path, t.source, 'translated') if isinstance(err, TomauError) or not isinstance(err, OSError)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from ..errors import TomauError
@@ -45,6 +46,7 @@ def add_parser(sub) -> None:
     b.add_argument("b", help="model B (e.g. the GAN run started from A)")
     b.add_argument("--alpha", type=between(0, 1), required=True, help="weight of B, 0..1")
     b.add_argument("-o", "--output", required=True, help="output .safetensors file")
+    b.add_argument("--overwrite", action="store_true", help="replace a file already there (never model A or B)")
     quiet(b)
     b.set_defaults(func=cmd_blend)
 
@@ -83,7 +85,7 @@ def cmd_hint(args) -> int:
         model_rgb = load(args.model, "colorize")([photo.rgb])[0]
     t0 = time.time()
     out = colorize_with_hints(photo.rgb, mask, hint_ab, model_rgb)
-    save_image(target, out)
+    target = save_image(target, out, replace=args.overwrite)
     if not args.quiet:
         say(f"{args.photo} -> {target} ({int(mask.sum())} hinted pixels, solved in {time.time() - t0:.2f} s)")
     return 0
@@ -106,24 +108,39 @@ def cmd_serve(args) -> int:
 
 
 def cmd_blend(args) -> int:
-    from ..modelfile import interpolate_models, save_model_file
+    from ..modelfile import interpolate_models, resolve_model_path, save_model_file
 
+    output = Path(args.output)
+    for name, model in (("A", args.a), ("B", args.b)):
+        try:
+            source = resolve_model_path(model)
+        except TomauError:
+            continue  # named in its own sentence when it is read
+        if output.resolve() in (source.resolve(), Path(model).resolve()):
+            raise TomauError(f"{output}: that is model {name}; the models blended are never overwritten, choose another -o")
+    if output.is_dir():
+        raise TomauError(f"{output}: is a folder; give the .safetensors file to write")
+    if os.path.lexists(output) and not args.overwrite:
+        raise TomauError(f"{output} already exists; pass --overwrite to replace it, or choose another -o")
     config, state = interpolate_models(args.a, args.b, args.alpha)
-    save_model_file(Path(args.output), state, config)
+    output = save_model_file(output, state, config, replace=args.overwrite)
     if not args.quiet:
-        say(f"wrote {args.output}: {1 - args.alpha:g} x {args.a} + {args.alpha:g} x {args.b}")
+        say(f"wrote {output}: {1 - args.alpha:g} x {args.a} + {args.alpha:g} x {args.b}")
     return 0
 
 
 def cmd_models(args) -> int:
+    from ..files import shown
     from ..modelfile import DEFAULT_MODEL, bundled_models, load_model_file
 
     names = [args.model] if args.model else bundled_models()
     for name in names:
         config, state = load_model_file(name)
         params = sum(v.numel() for v in state.values())
-        print(f"{name}: {config.get('family')} {config.get('generator', {}).get('kind')} "
-              f"{params / 1e6:.1f} M parameters, {config.get('image_size')} px" + (" (the default)" if name == DEFAULT_MODEL else ""))
+        generator = config.get("generator") if isinstance(config.get("generator"), dict) else {}
+        # the family, kind and size come from the file: escaped, so an ANSI or bidi sequence in them stays text
+        print(shown(f"{name}: {config.get('family')} {generator.get('kind')} {params / 1e6:.1f} M parameters, "
+                    f"{config.get('image_size')} px" + (" (the default)" if name == DEFAULT_MODEL else "")))
         if args.model:
             print(json.dumps(config, indent=2))
     return 0

@@ -110,12 +110,22 @@ def folder_statistics(source: str | Path, net: nn.Module, batch_size: int = 50, 
     """(mu, sigma) of a folder's images, or read from a .npz (keys mu, sigma)."""
     source = Path(source)
     if source.suffix == ".npz":
-        if not source.is_file():
-            raise TomauError(f"{source}: no such statistics file")
-        with np.load(source) as d:
-            if "mu" not in d or "sigma" not in d:
-                raise TomauError(f"{source}: not FID statistics (needs arrays mu and sigma)")
-            return d["mu"], d["sigma"]
+        from ..files import check_regular, shown
+
+        check_regular(source, "statistics file")
+        try:
+            with np.load(source, allow_pickle=False) as d:  # a pickled array could run code: refused
+                if "mu" not in d or "sigma" not in d:
+                    raise TomauError(f"{shown(source)}: not FID statistics (needs arrays mu and sigma)")
+                mu, sigma = np.asarray(d["mu"], np.float64), np.asarray(d["sigma"], np.float64)
+        except TomauError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a zip that is not one, pickled objects, a bad array header
+            raise TomauError(f"{shown(source)}: not a readable .npz of FID statistics ({type(err).__name__}: {shown(err)})") from None
+        if mu.ndim != 1 or sigma.shape != (mu.size, mu.size) or not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+            raise TomauError(f"{shown(source)}: not FID statistics (mu must be a vector and sigma its square covariance, "
+                             "finite)")
+        return mu, sigma
     files = image_files(source)
     path = CACHE_DIR / "fid_stats" / f"{_cache_key(files, getattr(net, 'weights_id', type(net).__name__))}.npz"
     if cache and path.exists():
@@ -139,7 +149,8 @@ def fid(a: str | Path, b: str | Path, weights: str | None = None, batch_size: in
         progress: bool = True, net: nn.Module | None = None) -> float:
     """FID between two folders of images (or .npz statistics). Needs the published Inception weights
     (``weights``: a file or URL; default: the cached file, else the official URL)."""
-    net = net if net is not None else load_fid_inception(weights, device)
+    both_stats = Path(a).suffix == ".npz" and Path(b).suffix == ".npz"  # statistics need no network
+    net = net if net is not None or both_stats else load_fid_inception(weights, device)
     mu1, s1 = folder_statistics(a, net, batch_size, device, progress)
     mu2, s2 = folder_statistics(b, net, batch_size, device, progress)
     return frechet_distance(mu1, s1, mu2, s2, recipe="pytorch-fid")

@@ -2,7 +2,7 @@
 run or read back from a run folder's config.json when resuming."""
 from __future__ import annotations
 
-import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -84,8 +84,6 @@ class TrainConfig:
 
 
 def next_run_dir(out: Path, family: str, name: str) -> Path:
-    import os
-
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -95,18 +93,30 @@ def next_run_dir(out: Path, family: str, name: str) -> Path:
     if name:
         return out / name
     taken = [int(p.name[:5]) for p in out.iterdir() if p.is_dir() and p.name[:5].isdigit()]
-    return out / f"{(max(taken) + 1) if taken else 0:05d}-{family}"
+    number = (max(taken) + 1) if taken else 0
+    while True:  # the folder is made here, so two runs started at once never share a number (the later takes the next)
+        run_dir = out / f"{number:05d}-{family}"
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            number += 1
+        except OSError as err:
+            raise TomauError(f"cannot make the run folder {run_dir} ({err.strerror}); choose another --out") from None
 
 
 def load_run_config(run_dir: str | Path) -> TrainConfig:
+    from ..files import check_regular, read_json
+
     path = Path(run_dir) / "config.json"
-    if not path.exists():
+    if not os.path.lexists(path):
         raise TomauError(f"{run_dir}: no config.json; is this a tomau run folder?")
+    check_regular(path, "run config")  # a FIFO would block the read for ever
     try:
-        data = json.loads(path.read_text())
+        data = read_json(path, "run config")
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, TomauError) as err:
         data = _config_from_state(Path(run_dir))
         if data is None:
             raise TomauError(f"{path} is damaged ({err}); it cannot be resumed, but its model.safetensors can start "
@@ -121,11 +131,13 @@ def _config_from_state(run_dir: Path) -> dict | None:
     """The configuration a run's state.safetensors carries in its header, or None (no or damaged state file)."""
     from safetensors import safe_open
 
+    from ..files import check_regular, loads_json
     from .state import unpack_entry
 
     try:
+        check_regular(run_dir / "state.safetensors", "training state")
         with safe_open(str(run_dir / "state.safetensors"), "pt") as f:
-            config = unpack_entry(json.loads(f.metadata()["tomau_state"]), "config")
+            config = unpack_entry(loads_json(f.metadata()["tomau_state"], run_dir / "state.safetensors"), "config")
     except Exception:  # noqa: BLE001 - any damage means there is nothing to fall back on
         return None
     return config if isinstance(config, dict) else None

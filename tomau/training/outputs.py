@@ -1,7 +1,6 @@
 """What a training run writes besides checkpoints: sample grids and loss curves."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +26,14 @@ def save_grid(rows: list[torch.Tensor], path: Path) -> None:
 
 def read_metrics(metrics_path: Path) -> list[dict]:
     """The rows of a metrics.jsonl; a line a kill left half-written (or any line that is not a JSON object) is skipped."""
+    from ..errors import TomauError
+    from ..files import MAX_LIST_BYTES, loads_json, read_bounded
+
     rows = []
-    for line in metrics_path.read_text(errors="replace").splitlines():
+    for line in read_bounded(metrics_path, MAX_LIST_BYTES, "metrics file").decode("utf-8", "replace").splitlines():
         try:
-            row = json.loads(line)
-        except ValueError:
+            row = loads_json(line, metrics_path, max_depth=4)
+        except (ValueError, TomauError):  # not JSON, or a hand-made line nested deeper than a row is
             continue
         if isinstance(row, dict):
             rows.append(row)

@@ -79,11 +79,16 @@ def read_state(path: Path) -> dict:
     """The checkpoint dict :func:`write_state` wrote; one sentence if the file is damaged."""
     from safetensors import safe_open
 
+    from ..files import check_regular, loads_json
+
+    check_regular(path, "training state")  # a FIFO would block safetensors' open for ever
     try:
         with safe_open(str(path), "pt") as f:
-            skeleton = json.loads(f.metadata()["tomau_state"])
+            skeleton = loads_json(f.metadata()["tomau_state"], path)
             tensors = {k: f.get_tensor(k) for k in f.keys()}
         return unpack(skeleton, tensors)
+    except TomauError:
+        raise
     except Exception as err:  # noqa: BLE001 - safetensors, JSON and key errors alike mean a damaged file
         raise TomauError(f"{path}: the training state is damaged or not a tomau state file ({type(err).__name__}: {err}); "
                          "start a new run with --init from the run's model.safetensors") from None
@@ -171,7 +176,9 @@ class Trainer:
         if self.accelerator.is_main_process:
             from tqdm import tqdm
 
-            tqdm.write(msg)
+            from ..files import shown
+
+            tqdm.write(shown(msg, lines=True))
 
     # ---- checkpoints --------------------------------------------------------------------------
     def _unwrapped(self, name: str) -> torch.nn.Module:
@@ -401,7 +408,12 @@ def train(cfg: TrainConfig, resume_dir: str | None = None, quiet: bool = False, 
         run_dir = Path(chosen[0])
         if (run_dir / STATE_FILE).exists() or (run_dir / LEGACY_CHECKPOINT).exists():
             raise TomauError(f"{run_dir}: already holds a run; pass --resume {run_dir} to continue it or choose another --name")
-    trainer = Trainer(cfg, run_dir, resume=bool(resume_dir), quiet=quiet, trust_checkpoint=trust_checkpoint)
+    try:
+        trainer = Trainer(cfg, run_dir, resume=bool(resume_dir), quiet=quiet, trust_checkpoint=trust_checkpoint)
+    except BaseException:
+        if not resume_dir and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # the numbered folder reserved for a run that could not start
+        raise
     return trainer.run()
 
 
