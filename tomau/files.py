@@ -71,11 +71,12 @@ def read_bounded(path: str | os.PathLike, limit: int, what: str = "file") -> byt
     except OSError as err:
         raise TomauError(f"{shown(path)}: cannot read the {what} ({err.strerror or err}); check its permissions") from None
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise TomauError(f"{shown(path)}: is not a regular file; give the {what} as a file")
         os.set_blocking(fd, True)
-        try:
-            data = f.read(limit + 1)
+        try:  # read(n) allocates n bytes before reading: asked for the file's size (+1: it may grow), not the limit
+            data = f.read(min(info.st_size, limit) + 1)
         except OSError as err:
             raise TomauError(f"{shown(path)}: cannot read the {what} ({err.strerror or err})") from None
     if len(data) > limit:

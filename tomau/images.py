@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import stat
 import tempfile
 import threading
 import warnings
@@ -735,6 +736,13 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp", replace: bool = T
     next free ``NAME_2.EXT``, ``NAME_3.EXT`` ... is used if it is gone. The name used is appended to ``landed``."""
     path = Path(path)
     try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None  # not there (or a dangling link): made
+    if mode is not None and not stat.S_ISREG(mode):  # never renamed over a folder, a device (/dev/zero), a FIFO
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a device, a FIFO or a socket)"
+        raise TomauError(f"{path}: is {kind}; give the name of a file to write")
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # the name's start only: a 250-character name would make a temp name over the 255 bytes a name may have
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}{TEMP_MARK}", suffix=suffix, dir=path.parent)
@@ -745,10 +753,13 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp", replace: bool = T
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give results the usual permissions
         final = path
-        if replace:
-            os.replace(tmp, path)
-        else:
-            final = _land_without_replacing(Path(tmp), path)
+        try:
+            if replace:
+                os.replace(tmp, path)
+            else:
+                final = _land_without_replacing(Path(tmp), path)
+        except OSError as err:  # a folder made under that name meanwhile, a read-only mount ...
+            raise TomauError(f"{path}: cannot put the file there ({err.strerror or err})") from None
         if landed is not None:
             landed.append(final)
     except BaseException:

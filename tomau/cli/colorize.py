@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import TomauError
-from .common import at_least, between, command, quiet, say
+from .common import MAX_THREADS, at_least, between, command, quiet, say, seed
 
 
 def add_parser(sub) -> None:
@@ -20,12 +20,13 @@ def add_parser(sub) -> None:
     c.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"bundled model name, .safetensors file or run folder (default: {DEFAULT_MODEL})")
     c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: cpu)")
     c.add_argument("--batch-size", type=at_least(1), default=8, help="images per model call (default: 8)")
-    c.add_argument("--max-pixels", type=at_least(0), default=DEFAULT_MAX_PIXELS, help="refuse larger images; 0 = no limit (default: 100 MP)")
-    c.add_argument("--threads", type=at_least(0), default=0, help="CPU threads (default: PyTorch's choice)")
+    c.add_argument("--max-pixels", type=at_least(0, int, 10**12), default=DEFAULT_MAX_PIXELS,
+                   help="refuse larger images; 0 = no limit (default: 100 MP)")
+    c.add_argument("--threads", type=at_least(0, int, MAX_THREADS), default=0, help="CPU threads (default: PyTorch's choice)")
     c.add_argument("--backend", choices=BACKENDS, default=None, help=f"where the network runs: torch, or onnxruntime on the CPU "
                    f"(the graph is exported and cached on first use); default: {DEFAULT_BACKEND} on the CPU, torch on a GPU")
-    c.add_argument("--samples", type=at_least(1), help="diverse models: write N colourings per photo, NAME_00 (most likely) ... NAME_NN")
-    c.add_argument("--seed", type=int, default=0, help="random seed for sampled colourings (default: 0)")
+    c.add_argument("--samples", type=at_least(1, int, 1000), help="diverse models: write N colourings per photo, NAME_00 (most likely) ... NAME_NN")
+    c.add_argument("--seed", type=seed, default=0, help="random seed for sampled colourings (default: 0)")
     c.add_argument("--temporal-smoothing", type=between(0, 1, high_open=True), default=0.95, metavar="S",
                    help="films: weight of the motion-compensated previous frame's colours, 0 = off (default: 0.95)")
     c.add_argument("--mix", type=between(0, 1), help="fidelity-to-vividness dial of the default (effunet) models: share of "
@@ -79,7 +80,7 @@ def cmd_colorize(args) -> int:
     for note in notes:
         say(note)
     if not files:
-        say("error: nothing to colourise")
+        say("nothing to colourise" if errors else "error: nothing to colourise")  # the errors above said why
         return 2
     make_output_dir(args.output)  # writable? checked before the first image
     files, dropped = without_own_outputs(files, Path(args.output))

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..training.options import at_least, between  # noqa: F401  (the argparse types every command uses)
+from ..training.options import at_least, between, seed  # noqa: F401  (the argparse types every command uses)
+
+MAX_THREADS = 1024
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

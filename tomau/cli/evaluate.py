@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import at_least, command, quiet
+from .common import MAX_THREADS, at_least, command, quiet
 
 
 def add_parser(sub) -> None:
@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
                 "score a model against colour ground truth")
     e.add_argument("--model", "-m", default=DEFAULT_MODEL)
     e.add_argument("--data", required=True, help="folder of colour images (recursive)")
-    e.add_argument("--size", type=at_least(8), default=256, help="evaluation resolution (default: 256)")
+    e.add_argument("--size", type=at_least(8, int, 16384), default=256, help="evaluation resolution (default: 256)")
     e.add_argument("--json", help="also write the scores to this JSON file")
     e.add_argument("--max-images", type=at_least(0), default=0)
     e.add_argument("--metrics", nargs="+", metavar="NAME", choices=list(METRICS), help=(
@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
         f"translator: {' '.join(TRANSLATION_METRICS)})"))
     e.add_argument("--no-frechet", action="store_true", help="leave fd (FD-lite0, the slowest) out of the default metrics")
     e.add_argument("--device", default="cpu")
-    e.add_argument("--threads", type=at_least(0), default=0)
+    e.add_argument("--threads", type=at_least(0, int, MAX_THREADS), default=0)
     quiet(e)
     e.set_defaults(func=cmd_evaluate)
 

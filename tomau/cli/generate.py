@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import TomauError
-from .common import at_least, command, quiet, say
+from .common import MAX_THREADS, at_least, command, quiet, say, seed
 
 
 def add_parser(sub) -> None:
@@ -11,9 +11,9 @@ def add_parser(sub) -> None:
     g = command(sub, "generate", "tomau generate -m flowers_gan -n 64 -o flowers/",
                 "sample images from an unconditional GAN (tomau train gan)")
     g.add_argument("--model", "-m", required=True, help="model file or run folder")
-    g.add_argument("-n", "--num", "--n", dest="n", type=at_least(1), default=64, help="number of images (default: 64)")
+    g.add_argument("-n", "--num", "--n", dest="n", type=at_least(1, int, 10_000_000), default=64, help="number of images (default: 64)")
     g.add_argument("-o", "--output", required=True, help="output folder: 00000.png, 00001.png, ...")
-    g.add_argument("--seed", type=int, default=0, help="image i of a seed is always the same picture (default: 0)")
+    g.add_argument("--seed", type=seed, default=0, help="image i of a seed is always the same picture (default: 0)")
     g.add_argument("--batch-size", type=at_least(1), default=256)
     g.add_argument("--device", default="cpu")
     g.add_argument("--overwrite", action="store_true", help="replace files already in the output folder under an image's name")
@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
     f.add_argument("--save-stats", metavar="FILE.npz", help="write the statistics of A to this file")
     f.add_argument("--batch-size", type=at_least(1), default=50)
     f.add_argument("--device", default="cpu")
-    f.add_argument("--threads", type=at_least(0), default=0)
+    f.add_argument("--threads", type=at_least(0, int, MAX_THREADS), default=0)
     quiet(f)
     f.set_defaults(func=cmd_fid)
 
@@ -37,10 +37,10 @@ def add_parser(sub) -> None:
                 "sliced Wasserstein distance between two image folders (no downloaded weights)")
     w.add_argument("a")
     w.add_argument("b")
-    w.add_argument("--size", type=at_least(8), default=64, help="images are made squares of this side first (default: 64)")
+    w.add_argument("--size", type=at_least(8, int, 1024), default=64, help="images are made squares of this side first (default: 64)")
     w.add_argument("--fit", choices=SquareImageFolder.FITS, default="pad")
     w.add_argument("--max-images", type=at_least(0), default=0)
-    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--seed", type=seed, default=0)
     quiet(w)
     w.set_defaults(func=cmd_swd)
 

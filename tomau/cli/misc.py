@@ -27,12 +27,12 @@ def add_parser(sub) -> None:
     v = command(sub, "serve", "tomau serve --port 7860 --keep-minutes 10",
                 "a local web page: photos, colour hints, reference photos, films")
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1: this computer only)")
-    v.add_argument("--port", type=at_least(0), default=7860, help="(default: 7860)")
+    v.add_argument("--port", type=at_least(0, int, 65535), default=7860, help="(default: 7860)")
     v.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default: cpu)")
     v.add_argument("-m", "--model", action="append", help="the model the page starts with: bundled name, model file or run folder "
                    "(repeatable: all are offered, the first is chosen; the bundled models are always offered too; default: default)")
     v.add_argument("--max-upload-mb", type=at_least(0, float), default=200, help="largest upload accepted (default: 200 MB)")
-    v.add_argument("--max-pixels", type=at_least(0), default=DEFAULT_MAX_PIXELS, help="largest photo (default: 100 MP)")
+    v.add_argument("--max-pixels", type=at_least(0, int, 10**12), default=DEFAULT_MAX_PIXELS, help="largest photo (default: 100 MP)")
     v.add_argument("--max-video-seconds", type=at_least(0, float), default=300, help="longest film the page takes (default: 300)")
     v.add_argument("--keep-minutes", type=at_least(0, float), default=10,
                    help="uploads and results are deleted this long after they were made, and all of them when the server stops (default: 10)")

@@ -24,9 +24,9 @@ from .family import Family
 from .options import at_least, option
 
 CVAE_OPTIONS = (
-    option("width", type=at_least(0, float), help="channel multiplier of the CVAE and MDN (1 = the paper's; default 1)"),
-    option("hidden", type=at_least(1), help="size of the colour code z (default: 64)"),
-    option("nmix", type=at_least(1), help="MDN mixture components = colourings offered (default: 8)"),
+    option("width", type=at_least(0, float, 64), help="channel multiplier of the CVAE and MDN (1 = the paper's; default 1)"),
+    option("hidden", type=at_least(1, int, 65536), help="size of the colour code z (default: 64)"),
+    option("nmix", type=at_least(1, int, 1024), help="MDN mixture components = colourings offered (default: 8)"),
     option("kl_weight", type=at_least(0, float), help="weight of the KL term (default: 1e-2)"),
     option("lr", type=at_least(0, float), help="Adam learning rate (default: the family's: cvae 5e-5, mdn 1e-3, effunet 1e-3)"),
     option("bins", metavar="DIR", help="pts_in_hull.npy + prior_probs.npy: weight each pixel by its ab bin's inverse prior"),

@@ -64,13 +64,13 @@ class UnconditionalGAN(Family):
     colour_only = False  # any image teaches the generator something; greyscale ones included
     metrics = ("swd",)  # needs no downloaded network, unlike FID
     options = (
-        option("nz", type=at_least(1), help="size of the latent vector z (default: 128)"),
+        option("nz", type=at_least(1, int, 65536), help="size of the latent vector z (default: 128)"),
         option("loss", choices=ADVERSARIAL_LOSSES, help="adversarial loss (default: the family's: gan ralsgan, projected-gan hinge)"),
         option("real_label", type=between(0, 1), help="one-sided label smoothing: target (margin) of real images, e.g. 0.8 (default: 1)"),
         option("fit", choices=SquareImageFolder.FITS, help="how images become squares (default: pad)"),
         option("max_rotation", type=at_least(0, float), help="degrees of random rotation, applied to 30%% of images (default: 5)"),
-        option("g_width", type=at_least(1), help="generator channels at 4x4 (default: 1024)"),
-        option("d_width", type=at_least(1), help="discriminator channels at 4x4 (default: 512; projected-gan: "
+        option("g_width", type=at_least(1, int, 65536), help="generator channels at 4x4 (default: 1024)"),
+        option("d_width", type=at_least(1, int, 65536), help="discriminator channels at 4x4 (default: 512; projected-gan: "
                "each scale's first conv, default 64)"),
         option("lr_g", type=at_least(0, float)),
         option("lr_d", type=at_least(0, float)),

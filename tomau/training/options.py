@@ -12,9 +12,14 @@ from dataclasses import dataclass, field
 
 from ..errors import TomauError
 
+INT_MAX = 2**31 - 1  # the largest whole number an option takes unless it says otherwise (C int: threads, sizes, counts)
 
-def at_least(low: float, kind: type = int):
-    """An argparse type: a number (whole for ``int``) of at least ``low``, else one sentence."""
+
+def at_least(low: float, kind: type = int, high: float | None = None):
+    """An argparse type: a number (whole for ``int``) of at least ``low`` and at most ``high`` (default for whole
+    numbers: INT_MAX, so a 30-digit number is one sentence, not an overflow deep inside), else one sentence."""
+    high = INT_MAX if high is None and kind is int else high
+
     def parse(text: str):
         try:
             value = kind(text)
@@ -22,9 +27,25 @@ def at_least(low: float, kind: type = int):
             raise argparse.ArgumentTypeError(f"must be {'a whole number' if kind is int else 'a number'}, not {text!r}") from None
         if not value >= low or value != value or value in (float("inf"), float("-inf")):
             raise argparse.ArgumentTypeError(f"must be at least {low:g}, not {text}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high if kind is int else f'{high:g}'}, not {text}")
         return value
     parse.__name__ = kind.__name__
     return parse
+
+
+def seed(text: str) -> int:
+    """An argparse type: a random seed, a whole number from 0 to 2**32 - 1 (what NumPy's generators take)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {2**32 - 1}, not {text}")
+    return value
+
+
+seed.__name__ = "int"
 
 
 def between(low: float, high: float, high_open: bool = False):
@@ -100,7 +121,7 @@ TRAIN_OPTIONS = (
            "e.g. train on --image-size 128 crops of --load-size 256 images, predict at 256"),
     option("max_images", type=at_least(0), help="use at most this many images"),
     option("workers", type=at_least(0), help="data-loading processes (default: 2)"),
-    option("seed", type=int),
+    option("seed", type=seed),
     option("log_every", type=at_least(1)),
     option("sample_every", type=at_least(1)),
     option("ckpt_every", type=at_least(1)),

@@ -43,7 +43,7 @@ REBALANCE_OPTIONS = (
 )
 UNET_OPTIONS = (
     option("ngf", type=at_least(1), help="U-Net width (64 = pix2pix's unet_256)"),
-    option("num_downs", type=at_least(1), help="U-Net depth: stride-2 blocks (8 for 256x256)"),
+    option("num_downs", type=at_least(1, int, 12), help="U-Net depth: stride-2 blocks (8 for 256x256)"),
 )
 
 
