@@ -130,7 +130,8 @@ class Trainer:
 
         self.step = 0
         self._saved_step = None  # the step of the last checkpoint this process wrote
-        self._in_step = False  # between the start of a step and its end: a checkpoint now would be of half a step
+        self._in_step = False  # between the start of a step and its end
+        self._updated = False  # an optimizer stepped in this step: a checkpoint now would be of half a step
         self._stop = _StopRequest()
         self._ema_state = None
         self._scaler_state = None
@@ -165,6 +166,8 @@ class Trainer:
         if self._scaler_state is not None and getattr(acc, "scaler", None) is not None:
             acc.scaler.load_state_dict(self._scaler_state)  # fp16 runs resume with their loss scale
         names = list(self.family.nets)
+        for opt in self.family.optimizers.values():  # the real optimizers, which Accelerate's wrappers call
+            opt.register_step_post_hook(lambda *_: setattr(self, "_updated", True))
         prepared = acc.prepare(*[self.family.nets[n] for n in names], *[self.family.optimizers[n] for n in names])
         for i, n in enumerate(names):
             self.family.nets[n] = prepared[i]
@@ -283,9 +286,10 @@ class Trainer:
             return self._run()
         except KeyboardInterrupt:
             # no lost work: keep what the finished steps learned. After the first signal the loop stops between two
-            # steps, so the checkpoint resumes bit-exactly. A second signal stops at once: in the middle of a step
-            # (some networks updated, others not) nothing is saved - the last checkpoint of whole steps is kept
-            if self._in_step:
+            # steps, so the checkpoint resumes bit-exactly. A second signal stops at once: after an optimizer of the
+            # step has updated its network (some updated, others not) nothing is saved - the last checkpoint of whole
+            # steps is kept; before any has, the finished steps are saved
+            if self._in_step and self._updated:
                 kept = f"the last checkpoint ({self.ckpt_path})" if self.ckpt_path.exists() else "no checkpoint (none was written yet)"
                 self.log(f"interrupted in the middle of step {self.step + 1}: {kept} is kept; continue with --resume {self.run_dir}")
             elif self.step > 0:
@@ -333,7 +337,7 @@ class Trainer:
             epoch, start = divmod(self.step, per_epoch)
             self.sampler.set_position(epoch, start)
             for batch in self.loader:
-                self._in_step = True
+                self._in_step, self._updated = True, False
                 batch = to_device(batch, acc.device)
                 self.family.adjust_lr(self.step, cfg.steps)
                 losses = self.family.training_step(batch, acc)
