@@ -79,7 +79,7 @@ def cached_export(model: str | Path, mix: float | None = None, temperature: floa
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, lambda f: f.write(data))
-    except OSError:
+    except (OSError, TomauError):  # a read-only or full cache folder: colourised from the bytes, exported again next time
         return data
     return path
 

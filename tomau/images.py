@@ -402,9 +402,23 @@ def output_path(outdir: Path, rel: Path, source_format: str | None, has_alpha: b
     keep_suffix = (rel.suffix.lower() in IMAGE_EXTENSIONS and _WRITABLE.get(source_format or "") == ext
                    and _FORMAT_BY_SUFFIX.get(rel.suffix.lower()) == source_format)
     target = outdir / (rel if keep_suffix else rel.with_suffix(ext))
-    if target.resolve() in protected:
-        target = target.with_name(f"{target.stem}_color{target.suffix}")
+    if target.resolve() in protected or _fitting(target) != target:  # the input's own name, or one cut to fit
+        target = _fitting(target).with_name(f"{_fitting(target).stem}_color{target.suffix}")
     return target
+
+
+MAX_NAME_BYTES = 236  # a result's name at most before _color, _2, _00 ... are added (a file system allows 255)
+
+
+def _fitting(path: Path) -> Path:
+    """``path`` with its stem cut (on a character boundary) so the name fits MAX_NAME_BYTES: an input named near
+    the 255-byte limit, whose result gains ``_color`` or ``_2``."""
+    if len(os.fsencode(path.name)) <= MAX_NAME_BYTES:
+        return path
+    stem, room = path.stem, MAX_NAME_BYTES - len(os.fsencode(path.suffix))
+    while len(os.fsencode(stem)) > room:
+        stem = stem[:-1]
+    return path.with_name(stem + path.suffix)
 
 
 def expected_output(outdir: Path, rel: Path, protected: set[Path]) -> Path:
@@ -435,9 +449,9 @@ def make_output_dir(path: str | Path) -> Path:
     """Create an output folder (parents too) and check that files can be written in it - before any work -
     or say in one sentence why not. Stale temp files of an interrupted earlier run are removed."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise TomauError(f"{path}: exists and is not a folder; give -o a folder")
     try:
+        if path.exists() and not path.is_dir():
+            raise TomauError(f"{path}: exists and is not a folder; give -o a folder")
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise TomauError(f"{path}: cannot create the output folder ({err.strerror or err})") from None
@@ -793,9 +807,13 @@ def _land_without_replacing(tmp: Path, path: Path) -> Path:
 
 def write_atomic(path: Path, write, replace: bool = True) -> Path:
     """Call ``write(file_object)`` on a temp file beside ``path`` and move it into place (see :func:`atomic_path`:
-    with ``replace`` False an existing file is never replaced); returns the name it was given."""
+    with ``replace`` False an existing file is never replaced); returns the name it was given. A failed write (a
+    full disk) is one sentence, and ``path`` is as it was."""
     landed: list[Path] = []
     with atomic_path(path, replace=replace, landed=landed) as tmp:
-        with open(tmp, "wb") as f:
-            write(f)
+        try:
+            with open(tmp, "wb") as f:
+                write(f)
+        except OSError as err:
+            raise TomauError(f"{path}: cannot write the file ({err.strerror or err})") from None
     return landed[0]

@@ -155,6 +155,11 @@ def load_network(model: str | Path, task: str, what: str, device: str = "cpu") -
         raise TomauError(f"unknown device {device!r}; use cpu, cuda, cuda:1 ... or mps") from None
     if device != "cpu" and str(device).startswith("cuda") and not torch.cuda.is_available():
         raise TomauError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU here; use --device cpu")
+    try:  # a name torch parses but this build cannot use (vulkan, xla, a GPU index that is not there)
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise TomauError(f"device {device!r} cannot be used here ({reason}); use --device cpu") from None
     spec = config.get("generator", {})
     if not isinstance(spec, dict) or not isinstance(spec.get("params", {}), dict):
         raise TomauError(f"{model}: the file's generator config is not a mapping; the file is damaged or was not written by tomau")

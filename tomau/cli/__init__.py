@@ -124,3 +124,8 @@ def _main(argv: list[str]) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes stdout
         return 141
+    except OSError as err:  # what no command foresaw of the system (a name too long, a full disk): one sentence
+        name = str(err.filename) if err.filename is not None else ""
+        name = name if len(name) <= 200 else name[:100] + "..." + name[-60:]
+        say(f"error: {name + ': ' if name else ''}{err.strerror or err}")
+        return 2

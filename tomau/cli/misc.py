@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
     v.add_argument("--max-upload-mb", type=at_least(0, float), default=200, help="largest upload accepted (default: 200 MB)")
     v.add_argument("--max-pixels", type=at_least(0, int, 10**12), default=DEFAULT_MAX_PIXELS, help="largest photo (default: 100 MP)")
     v.add_argument("--max-video-seconds", type=at_least(0, float), default=300, help="longest film the page takes (default: 300)")
-    v.add_argument("--keep-minutes", type=at_least(0, float), default=10,
+    v.add_argument("--keep-minutes", type=at_least(0, float, 525_600), default=10,
                    help="uploads and results are deleted this long after they were made, and all of them when the server stops (default: 10)")
     quiet(v)
     v.set_defaults(func=cmd_serve)

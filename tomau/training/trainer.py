@@ -258,7 +258,13 @@ class Trainer:
             "rng_ranks": rng_ranks,
             "scaler": acc.scaler.state_dict() if getattr(acc, "scaler", None) is not None else None,  # fp16 loss scale
         }
-        write_state(self.ckpt_path, ckpt)
+        try:
+            write_state(self.ckpt_path, ckpt)
+        except (OSError, TomauError) as err:  # a full disk, a folder gone read-only: the last checkpoint is still whole
+            kept = f"the last checkpoint ({self.ckpt_path}) is kept" if self.ckpt_path.exists() else "no checkpoint was written"
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            raise TomauError(f"the checkpoint of step {self.step} could not be written ({reason}); {kept}; "
+                             "free some space (or make the run folder writable) and --resume") from None
         self._saved_step = self.step
         export = self.family.export_config(self.cfg.predict_size or self.cfg.image_size)
         export["training"] = {"steps": self.step, "data": self.cfg.data, "batch_size": self.cfg.batch_size * acc.num_processes}
@@ -357,9 +363,10 @@ class Trainer:
                     sums, summed = {}, 0
                     bad = [k for k, v in means.items() if not math.isfinite(v)]
                     if bad:
-                        raise TomauError(
-                            f"the {', '.join(bad)} loss became NaN/inf near step {self.step}; training stopped and the last good "
-                            f"checkpoint {self.ckpt_path} is kept; lower the learning rate or check the data")
+                        kept = (f"the last good checkpoint {self.ckpt_path} is kept" if self.ckpt_path.exists()
+                                else "no checkpoint had been written yet")
+                        raise TomauError(f"the {', '.join(bad)} loss became NaN/inf near step {self.step}; training stopped and "
+                                         f"{kept}; lower the learning rate or check the data")
                     rate = (self.step - n0) * cfg.batch_size * acc.num_processes / max(1e-9, time.time() - t0)
                     row = {"step": self.step, "epoch": round(self.step / per_epoch, 3), **{k: round(v, 5) for k, v in means.items()},
                            "img_per_s": round(rate, 1)}
