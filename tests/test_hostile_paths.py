@@ -173,3 +173,18 @@ def test_fid_on_a_pickled_or_garbage_npz_is_one_sentence(tmp_path, capsys):
     for bad in (pickled, garbage, wrong):
         assert main(["fid", str(bad), str(bad)]) == 2, bad
         _one_sentence(capsys, bad.name)
+
+
+def test_a_ray_manifest_with_garbage_lines_or_that_is_a_folder(tmp_path):
+    from tomau.archive import MANIFEST, Manifest, Place
+    from tomau.errors import TomauError
+
+    good = {"source": "a.png", "result": "out/a.png", "status": "done"}
+    (tmp_path / MANIFEST).write_bytes(b"\n".join([
+        json.dumps(good).encode(), b"\xff\xfe binary \x00 junk", b"[1, 2, 3]", b'"just a string"', b'{"source": ["a list"]}',
+        b'{"source": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", b'{"no": "source"}', b'{"source": "b.png", "status": "do']))
+    assert Manifest(Place(str(tmp_path))).read() == {"a.png": good}  # the good row; every other line left out
+    (tmp_path / MANIFEST).unlink()
+    (tmp_path / MANIFEST).mkdir()
+    with pytest.raises(TomauError, match="is a folder"):
+        Manifest(Place(str(tmp_path))).read()

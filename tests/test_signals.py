@@ -148,3 +148,29 @@ def test_sigterm_ends_colorize_with_130_and_no_temp_file(tmp_path, tiny_model_fi
     assert proc.returncode == 130, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stderr.strip().splitlines()[-1] == "interrupted"
     assert [p.name for p in out.iterdir()] == []  # the result being written was removed, nothing else was started
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_film_with_130_and_no_temp_file(tmp_path, tiny_model_file):
+    """SIGTERM in the middle of a film: exit 130 and the half-written film (a temp file) removed, not left 10 minutes."""
+    from .test_video import grey_clip
+
+    films = tmp_path / "in"
+    films.mkdir()
+    grey_clip(films / "film.mp4", n=24, audio=False)
+    child = ("import os, signal, sys\n"
+             "import tomau.inference as inference\n"
+             "real = inference.Colorizer.predict_ab\n"
+             "def predict(self, *args, **kwargs):\n"
+             "    os.kill(os.getpid(), signal.SIGTERM)  # while the first frames are being coloured\n"
+             "    return real(self, *args, **kwargs)\n"
+             "inference.Colorizer.predict_ab = predict\n"
+             "from tomau.cli import main\n"
+             "sys.exit(main(sys.argv[1:]))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", child, "colorize", str(films), "-o", str(out), "-m", str(tiny_model_file),
+                           "--batch-size", "2"], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().splitlines()[-1] == "interrupted"
+    assert [p.name for p in out.iterdir()] == []

@@ -53,7 +53,7 @@ def check_regular(path: str | os.PathLike, what: str = "file") -> Path:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise TomauError(f"{shown(path)}: no such {what}") from None
+        raise TomauError(f"{shown(path)}: no such file") from None
     except OSError as err:
         raise TomauError(f"{shown(path)}: cannot read the {what} ({err.strerror or err})") from None
     if not stat.S_ISREG(mode):
