@@ -39,10 +39,13 @@ class ABBins:
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> "ABBins":
+        from .files import check_regular
+
         folder = Path(folder)
         try:
-            return cls(np.load(folder / "pts_in_hull.npy"), np.load(folder / "prior_probs.npy"))
-        except OSError as err:
+            names = [check_regular(folder / name, "bins file") for name in ("pts_in_hull.npy", "prior_probs.npy")]  # not a FIFO
+            return cls(*(np.load(name, allow_pickle=False) for name in names))
+        except (OSError, TomauError, ValueError) as err:
             raise TomauError(f"{folder}: needs pts_in_hull.npy and prior_probs.npy ({err})") from None
 
     def __len__(self) -> int:

@@ -225,6 +225,9 @@ class Trainer:
 
         try:
             # weights_only: tensors, numbers, strings, lists and dicts only; a pickled object (which could run code) is refused
+            from ..files import check_regular
+
+            check_regular(path, "checkpoint")  # a FIFO would block the read for ever
             return torch.load(path, map_location="cpu", weights_only=not self.trust_checkpoint)
         except pickle.UnpicklingError:
             raise TomauError(f"{path}: the checkpoint holds pickled Python objects, which could run code, so it was not loaded; "
