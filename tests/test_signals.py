@@ -133,11 +133,11 @@ def test_sigterm_ends_colorize_with_130_and_no_temp_file(tmp_path, tiny_model_fi
     child = ("import os, signal, sys\n"
              "import tomau.images as images\n"
              "real = images.write_atomic\n"
-             "def write(path, fn):\n"
+             "def write(path, fn, *args, **kwargs):\n"
              "    def slow(f):\n"
              "        fn(f)\n"
              "        os.kill(os.getpid(), signal.SIGTERM)  # in the middle of writing the first result\n"
-             "    return real(path, slow)\n"
+             "    return real(path, slow, *args, **kwargs)\n"
              "images.write_atomic = write\n"
              "from tomau.cli import main\n"
              "sys.exit(main(sys.argv[1:]))\n")
