@@ -219,3 +219,20 @@ def test_translate_results_open(results, tmp_path):
     assert main(["translate", "-m", str(model), *(str(inputs / _file(n)) for n in names), "-o", str(tmp_path / "o"), "-q"]) == 0
     for n in names:
         assert_opens(tmp_path / "o" / (_file(n).rsplit(".", 1)[0] + ".png"), KINDS[n][1], False, False)
+
+
+@pytest.mark.parametrize("name", ["grey8_exif.tif", "ifd8_grey.tif", "cmyk.tif", "rgba.tif", "turned6.jpg", "grey16.png"])
+def test_the_pages_results_open(results, name):
+    """The web page's download (a PNG made by the same reader and writer) opens upright at the photo's size."""
+    from pathlib import Path
+
+    from tomau.serve import Session
+
+    _, inputs, model = results
+    _, size, alpha, _ = KINDS[name]
+    session = Session()
+    try:
+        _, _, download = session.colorize_photo(str(inputs / _file(name)), str(model))
+        assert_opens(Path(download), size, alpha, False)  # the page gives 8 bits per channel
+    finally:
+        session.cleanup()
