@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn import functional as F
+from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -53,15 +54,15 @@ def scores(preds: list[np.ndarray], truths: list[np.ndarray]) -> dict[str, float
             "false_colour": float(np.mean([false_colour(a, b) for a, b in zip(preds, truths)]))}
 
 
-def decodings():
-    for mix, t, (radius, eps), spread in itertools.product(MIXES, TEMPERATURES, GUIDED, SPREADS):
-        if mix == 0 and t != TEMPERATURES[0]:
+def decodings(mixes=MIXES, temperatures=TEMPERATURES, guided=GUIDED, spreads=SPREADS):
+    for mix, t, (radius, eps), spread in itertools.product(mixes, temperatures, guided, spreads):
+        if mix == 0 and t != temperatures[0]:
             continue  # the temperature does not matter without the classification head
         yield {"mix": mix, "temperature": t, "guided_radius": radius, "guided_eps": eps, "uncertain_spread": spread}
 
 
-def effunet_grid(model, truths: list[np.ndarray]) -> dict[tuple, dict[str, float]]:
-    """Scores of every decoding on these photos, from one pass of the network per photo."""
+def effunet_grid(model, truths: list[np.ndarray], grid: list[dict]) -> dict[tuple, dict[str, float]]:
+    """Scores of every decoding of ``grid`` on these photos, from one pass of the network per photo."""
     net = model.net
     heads = []
     with torch.inference_mode():
@@ -73,7 +74,7 @@ def effunet_grid(model, truths: list[np.ndarray]) -> dict[tuple, dict[str, float
     out = {}
     saved = {k: getattr(net.config, k) for k in DECODING_KEYS}
     try:
-        for d in decodings():
+        for d in tqdm(grid, desc="decodings", unit="decoding", leave=False):
             net.config.uncertain_spread = d["uncertain_spread"]
             preds = []
             with torch.inference_mode():
@@ -99,7 +100,13 @@ def main() -> None:
     ap.add_argument("--write", help="write the winning effunet model with its decoding here")
     ap.add_argument("--out", default="bench/results/default_selection.json")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--mixes", type=float, nargs="+", default=list(MIXES))
+    ap.add_argument("--temperatures", type=float, nargs="+", default=list(TEMPERATURES))
+    ap.add_argument("--guided", nargs="+", default=[f"{r},{e}" for r, e in GUIDED], help="RADIUS,EPS pairs; radius 0 = off")
+    ap.add_argument("--spreads", type=float, nargs="+", default=list(SPREADS))
     args = ap.parse_args()
+    guided = [(int(g.split(",")[0]), float(g.split(",")[1])) for g in args.guided]
+    grid = list(decodings(args.mixes, args.temperatures, guided, args.spreads))
     torch.set_num_threads(args.threads)
     shared, unseen = Path(args.shared), Path(args.unseen).expanduser()
     sets = {"unseen": sorted(unseen.glob("*/*.jpg")), "photos/val": sorted((shared / "photos" / "val").glob("*.jpg")),
@@ -114,7 +121,10 @@ def main() -> None:
     rows = []
     for name in args.model:
         model = load_model(name, backend="torch")
-        grids = {s: effunet_grid(model, ts) for s, ts in truths.items()}
+        grids = {}
+        for s, ts in truths.items():
+            grids[s] = effunet_grid(model, ts, grid)
+            print(f"{name}: {s} scored at {len(grid)} decodings", flush=True)
         for key in grids["unseen"]:
             rows.append({"model": name, **dict(zip(DECODING_KEYS, key)), **{s: grids[s][key] for s in grids}})
     for name in args.baseline:

@@ -147,3 +147,19 @@ def test_decoding_options_are_validated_and_change_the_output():
     with torch.inference_mode():
         a, b = plain(x), guided(x)
     assert a.shape == b.shape == (1, 2, 64, 64) and not torch.allclose(a, b)
+
+
+def test_guided_and_uncertain_decodings_export_to_onnx():
+    ort = pytest.importorskip("onnxruntime")
+    from tomau.export import export_network
+
+    torch.manual_seed(0)
+    net = _tiny_effunet(guided_radius=4, guided_eps=1e-3, uncertain_spread=25.0)
+    params = {k: v for k, v in vars(net.config).items()}
+    config = {"task": "colorize", "generator": {"kind": "effunet", "params": params}, "image_size": 64}
+    exported = export_network(net, config, "effunet")
+    x = exported.inputs.example(2, torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        ref = exported.graph(x).numpy()
+    out = ort.InferenceSession(exported.data, providers=["CPUExecutionProvider"]).run(None, {exported.inputs.name: x.numpy()})[0]
+    assert out.shape == ref.shape and np.abs(out - ref).max() * 255 / 110 < 0.5
