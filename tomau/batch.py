@@ -271,9 +271,11 @@ def colorize_photos(files: list[tuple[Path, Path]] | list[Target], outdir: Path,
 
 
 def colorize_films(videos: list[tuple[Path, Path]] | list[Target], outdir: Path, model, smoothing: float = 0.95,
-                   batch_size: int = 8, quiet: bool = False, say=_stderr, skip_existing: bool = False) -> Counts:
+                   batch_size: int = 8, quiet: bool = False, say=_stderr, skip_existing: bool = False,
+                   hints: dict | None = None) -> Counts:
     """Colourise films into ``outdir`` ((path, relative path) pairs or :class:`Target` s): audio, frame rate and
-    duration kept. A film that fails, for any reason, is one line naming it; the others go on."""
+    duration kept. A film that fails, for any reason, is one line naming it; the others go on. ``hints``: keyframe
+    points carried through the shots (tomau.video.colorize_video)."""
     from tqdm import tqdm
 
     from .video import colorize_video
@@ -296,7 +298,8 @@ def colorize_films(videos: list[tuple[Path, Path]] | list[Target], outdir: Path,
                 bars[0].update(n - bars[0].n)
 
             try:
-                info = colorize_video(path, target, model, smoothing=smoothing, batch_size=batch_size, progress=progress)
+                info = colorize_video(path, target, model, smoothing=smoothing, batch_size=batch_size, progress=progress,
+                                      hints=hints)
             finally:
                 for bar in bars:
                     bar.close()
