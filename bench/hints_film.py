@@ -6,7 +6,7 @@ The clip is made from colour photos, so the truth is known: per photo, a shot of
 (1.5 px/frame) for even photos, a zoom (0.2 %/frame) for odd ones - and each shot cuts to the next. The first frame
 of each shot gets 10 hints: 3x3-pixel truth means at random points (seed = the shot's index). Both films go through
 tomau.video.colorize_frames with the temporal smoothing on (0.95): the automatic one with the default model, the
-hinted one with the hints model and the carried points. PSNR (dB) of every frame against the truth, averaged; temporal
+hinted one with the same model and the carried points (tomau.guided). PSNR (dB) of every frame against the truth, averaged; temporal
 warp error: the mean |ab(t) - ab(t-1) moved by the known camera motion| (Lab units) over the frame's inside, as
 bench/video.py measures flicker, averaged over consecutive pairs within shots. Writes bench/results/hints_film.json.
 """
@@ -83,7 +83,7 @@ def main() -> None:
     grey = [np.repeat(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)[..., None], 3, -1) for f in truth]
     films = {
         "automatic (default model)": list(colorize_frames(load_model("default"), grey, TemporalSmoother(0.95))),
-        f"{args.hints} hints on each shot's first frame, carried (hints model)":
+        f"{args.hints} hints on each shot's first frame, carried (default model + hints, tomau.guided)":
             list(colorize_frames(load_model(HINTS_MODEL, backend="torch"), grey, TemporalSmoother(0.95), hints=HintCarrier(keyframes))),
     }
     rows = {}
