@@ -77,7 +77,8 @@ def test_cli(tmp_path, capsys):
     marks[18:22, 3:7] = (220, 40, 40)  # a red scribble on the dark half, drawn on the grey photo
     marks[18:22, 53:57] = (40, 40, 220)
     Image.fromarray(marks).save(tmp_path / "marks.png")
-    assert main(["hint", str(tmp_path / "photo.png"), "--scribbles", str(tmp_path / "marks.png"), "-o", str(tmp_path / "out")]) == 0
+    assert main(["hint", str(tmp_path / "photo.png"), "--scribbles", str(tmp_path / "marks.png"), "--method", "levin",
+                 "-o", str(tmp_path / "out")]) == 0
     out = np.asarray(Image.open(tmp_path / "out" / "photo.png")).astype(int)
     assert out[5:35, 2:25, 0].mean() > out[5:35, 2:25, 2].mean() + 10  # the left half turned red
     assert out[5:35, 38:58, 2].mean() > out[5:35, 38:58, 0].mean() + 10  # the right half blue

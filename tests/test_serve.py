@@ -453,3 +453,88 @@ def test_page_errors_name_the_users_file_not_the_servers_temp_path(tmp_path):
     import tempfile
 
     assert session.user_message(f"{tempfile.gettempdir()}/gradio/abc123/x.png: bad") == "x.png: bad"
+
+
+def test_points_handlers_add_choose_colour_move_delete_undo_save_and_reopen(tmp_path):
+    """Colour by points without a browser: a click adds a point with the most likely colour there and offers the
+    suggestions; a click near it chooses it; move, delete, undo; the saved points reopen the same result."""
+    from tomau.guided import read_points
+
+    session = Session()
+    photo = SAMPLES / "1860_girls.jpg"
+    state, canvas, result, suggested, table = session.points_start(str(photo))
+    width = Image.open(photo).size[0]
+    scale = width / canvas.shape[1]
+    assert canvas.shape == result.shape and max(canvas.shape[:2]) <= 640 and suggested == [] and table == []
+    plain = result
+    state, canvas, result, suggested, table = session.points_click(state, 100, 120)
+    assert len(state["points"]) == 1 and state["selected"] == 0 and len(suggested) >= 3
+    assert state["points"][0][2] == suggested[0][0]  # the most likely colour first
+    assert table == [[round(100 * scale, 1), round(120 * scale, 1), suggested[0][0]]]
+    state, _, result, _, _ = session.points_colour(state, "rgba(30, 60, 200, 1)")  # the picker's spelling
+    assert state["points"][0][2] == "#1e3cc8"
+    assert np.abs(result.astype(int) - plain).max() > 20  # the blue shows
+    state, *_ = session.points_click(state, 400, 300)  # far from it: a second point
+    state, *_ = session.points_click(state, 101, 121)  # near the first: chooses it
+    assert len(state["points"]) == 2 and state["selected"] == 0
+    state, *_ = session.points_click(state, 200, 50, move=True)
+    assert state["points"][0][:2] == [200 * scale, 50 * scale] and state["points"][0][2] == "#1e3cc8"
+    state, *_ = session.points_delete(state)
+    assert len(state["points"]) == 1 and state["selected"] is None
+    state, *_ = session.points_undo(state)
+    assert len(state["points"]) == 2
+    png, csv = session.points_save(state)
+    assert Image.open(png).size == Image.open(photo).size
+    assert [[p.x, p.y, p.color] for p in read_points(csv)] == [[round(x, 4), round(y, 4), c] for x, y, c in state["points"]]
+    fresh, *_ = session.points_start(str(photo))
+    reopened, *_ = session.points_reopen(fresh, csv)
+    assert np.array_equal(np.asarray(Image.open(session.points_save(reopened)[0])), np.asarray(Image.open(png)))
+    for bad, says in ((lambda: session.points_colour(fresh, "#ff0000"), "place a point"),
+                      (lambda: session.points_undo(fresh), "nothing to undo"),
+                      (lambda: session.points_delete(fresh), "choose it"),
+                      (lambda: session.points_start(None), "upload a photo")):
+        with pytest.raises(TomauError, match=says):
+            bad()
+    far = tmp_path / "far.csv"
+    far.write_text("x,y,color\n99999,5,#ff0000\n")
+    with pytest.raises(TomauError, match="outside"):
+        session.points_reopen(fresh, str(far))
+
+
+@pytest.mark.slow
+def test_page_colour_by_points_clicks_a_suggestion_and_the_result_changes_there_only(browser_page, page_url, tmp_path):
+    from tomau.inference import load_model
+
+    page = browser_page
+    page.goto(page_url)
+    page.get_by_role("tab", name="Colour by points").click()
+    photo = tmp_path / "girls_grey.png"
+    Image.open(SAMPLES / "1860_girls.jpg").convert("L").save(photo)
+    upload(page, "#points-photo", photo, "#points-canvas img", inside=False)
+    canvas = page.locator("#points-canvas img").first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.45)
+    options = page.locator("#points-suggestions label")
+    page.wait_for_function("document.querySelectorAll('#points-suggestions label').length >= 3", timeout=180_000)
+    assert page.locator("#points-table tbody tr").count() == 1
+    before = page.locator("#points-result img").first.get_attribute("src")
+    options.last.click()  # the least likely suggestion: the most unlike the model's own colour
+    page.wait_for_function(f"document.querySelector('#points-result img').getAttribute('src') !== {before!r}", timeout=180_000)
+    page.click("#points-save")
+    result = np.asarray(Image.open(download(page, "#points-download", tmp_path / "result.png")).convert("RGB")).astype(int)
+    points_csv = download(page, "#points-csv", tmp_path / "points.csv").read_text().splitlines()
+    assert points_csv[0] == "x,y,color" and len(points_csv) == 2
+    x, y = (float(v) for v in points_csv[1].split(",")[:2])
+    plain = load_model("default", backend="torch").colorize_arrays([np.asarray(Image.open(photo))])[0].astype(int)
+    h, w = plain.shape[:2]
+    assert abs(x - w * 0.5) < w * 0.02 and abs(y - h * 0.45) < h * 0.02  # where it was clicked
+    near = (slice(int(y) - h // 40, int(y) + h // 40), slice(int(x) - w // 40, int(x) + w // 40))
+    assert np.abs(result[near] - plain[near]).mean() > 4  # changed where clicked
+    assert np.abs(result[: h // 8, : w // 8] - plain[: h // 8, : w // 8]).mean() < 2  # and not far away
+    page.click("#points-undo")  # the colour chosen, then the point placed
+    page.wait_for_function(f"document.querySelector('#points-result img').getAttribute('src') !== {before!r}", timeout=180_000)
+    page.click("#points-undo")
+    page.wait_for_function("document.querySelectorAll('#points-table tbody tr').length === 0 || "
+                           "document.querySelector('#points-table tbody td')?.innerText.trim() === ''", timeout=180_000)
+    page.screenshot(path=str(tmp_path / "points_page.png"))

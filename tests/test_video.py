@@ -236,3 +236,64 @@ def test_a_film_too_small_to_colourise_is_one_line_and_the_batch_goes_on(tmp_pat
     err = capsys.readouterr().err
     assert "tiny.mkv: 1x16 pixels is too small to colourise" in err and "Traceback" not in err
     assert (tmp_path / "out" / "good.mp4").exists()
+
+
+def _texture(seed: int, h: int = 96, w: int = 160) -> np.ndarray:
+    """Smooth random texture in [0, 1] (blurred noise: the optical flow has something to hold on to)."""
+    import cv2
+
+    noise = np.random.default_rng(seed).random((h, w)).astype(np.float32)
+    return cv2.normalize(cv2.GaussianBlur(noise, (0, 0), 2.5), None, 0, 1, cv2.NORM_MINMAX)
+
+
+def test_keyframe_points_follow_the_motion_and_are_dropped_at_a_cut_or_the_edge():
+    from tomau.guided import Point
+    from tomau.video import HintCarrier
+
+    scene = _texture(0, 96, 260)
+    carrier = HintCarrier({0: [Point(20, 50, "#ff0000"), Point(150, 30, "#00ff00")], 8: [Point(5, 5, "#0000ff")]})
+    view = lambda t: scene[:, 4 * t : 4 * t + 160]  # noqa: E731 - the camera pans: the scene moves 4 px left a frame
+    for t in range(4):
+        points = carrier(view(t))
+    assert [p.color for p in points] == ["#ff0000", "#00ff00"]
+    assert abs(points[0].x - 8) < 1 and abs(points[0].y - 50) < 1 and abs(points[1].x - 138) < 1 and abs(points[1].y - 30) < 1
+    for t in range(4, 7):
+        points = carrier(view(t))
+    assert [p.color for p in points] == ["#00ff00"]  # the red point left the frame (x 20 - 24 < 0)
+    assert abs(points[0].x - 126) < 1
+    assert carrier(_texture(7)) == []  # a cut: the shot's points go
+    assert carrier(_texture(7)) == [Point(5, 5, "#0000ff")]  # frame 8 is a keyframe: its own points
+    assert carrier.dropped == 2
+
+
+def test_a_film_with_keyframe_hints_and_a_coloured_keyframe(tmp_path, capsys):
+    """--hints frame,x,y,color and --keyframe N=coloured.png through the default model: the hints' colours show where
+    they were put, and follow the pan."""
+    from PIL import Image
+
+    scene = _texture(0, 96, 260)
+    frames = [np.repeat((scene[:, 4 * t : 4 * t + 160] * 255).astype(np.uint8)[..., None], 3, -1) for t in range(8)]
+    clip = tmp_path / "pan.mp4"
+    write_video(clip, frames, 10)
+    (tmp_path / "k.csv").write_text("frame,x,y,color\n0,80,48,#d02020\n0,20,20,#2040d0\n")
+    assert main(["colorize", str(clip), "--hints", str(tmp_path / "k.csv"), "-o", str(tmp_path / "hinted"), "-q"]) == 0
+    assert main(["colorize", str(clip), "-o", str(tmp_path / "plain"), "-q", "--temporal-smoothing", "0.95"]) == 0
+    coloured = np.zeros((96, 160, 3), np.uint8)
+    coloured[...] = (40, 160, 60)
+    Image.fromarray(coloured).save(tmp_path / "key.png")
+    assert main(["colorize", str(clip), "--keyframe", f"0={tmp_path / 'key.png'}", "-o", str(tmp_path / "key"), "-q"]) == 0
+
+    def frames_of(path):
+        with av.open(str(path)) as c:
+            return [f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)]
+
+    hinted, plain, keyed = (frames_of(tmp_path / run / "pan.mp4") for run in ("hinted", "plain", "key"))
+    assert len(hinted) == len(plain) == 8
+    red = lambda f, x, y: (f[y - 4 : y + 4, x - 4 : x + 4, 0] - f[y - 4 : y + 4, x - 4 : x + 4, 2]).mean()  # noqa: E731
+    assert red(hinted[0], 80, 48) > red(plain[0], 80, 48) + 10
+    assert red(hinted[5], 80 - 20, 48) > red(plain[5], 80 - 20, 48) + 10  # the point moved with the pan
+    green = lambda f: (f[..., 1] - (f[..., 0] + f[..., 2]) / 2).mean()  # noqa: E731
+    assert green(keyed[4]) > green(plain[4]) + 10
+    for bad, says in ((["--keyframe", "x=key.png"], "N=coloured.png"), (["--hints", str(tmp_path / "nope.csv")], "cannot read")):
+        assert main(["colorize", str(clip), *bad, "-o", str(tmp_path / "bad"), "-q"]) == 2
+        assert says in capsys.readouterr().err

@@ -282,10 +282,11 @@ def colorize_photos(files: list[tuple[Path, Path]] | list[Target], outdir: Path,
 
 def colorize_films(videos: list[tuple[Path, Path]] | list[Target], outdir: Path, model, smoothing: float = 0.95,
                    batch_size: int = 8, quiet: bool = False, say=_stderr, skip_existing: bool = False,
-                   overwrite: bool = False) -> Counts:
+                   overwrite: bool = False, hints: dict | None = None) -> Counts:
     """Colourise films into ``outdir`` ((path, relative path) pairs or :class:`Target` s): audio, frame rate and
     duration kept. A film that fails, for any reason, is one line naming it; the others go on. A result never
-    replaces a file already there unless ``overwrite`` (as :func:`colorize_photos`)."""
+    replaces a file already there unless ``overwrite`` (as :func:`colorize_photos`). ``hints``: keyframe points
+    carried through the shots (tomau.video.colorize_video)."""
     from tqdm import tqdm
 
     from .video import colorize_video
@@ -311,7 +312,7 @@ def colorize_films(videos: list[tuple[Path, Path]] | list[Target], outdir: Path,
 
             try:
                 info = colorize_video(path, target, model, smoothing=smoothing, batch_size=batch_size, progress=progress,
-                                      replace=overwrite)
+                                      replace=overwrite, hints=hints)
             finally:
                 for bar in bars:
                     bar.close()

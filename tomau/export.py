@@ -14,6 +14,11 @@ model file's config (``tomau``). A colourisation graph predicts ab at the model'
 tomau.inference, the caller resizes the photo's L to S, and upsamples ab back to the photo's size to recombine it
 with the full-resolution L (web/colorize.js does exactly that in a browser).
 
+A hints model (effunet with a hints decoder, tomau.guided) takes two more inputs, ``hint_ab`` (N, 2, S/4, S/4) in Lab
+units and ``hint_mask`` (N, 1, S/4, S/4) in {0, 1}, and gives two more outputs, ``probs`` (N, bins, S/4, S/4): the
+classification head's distribution over the 313 ab bins, and ``bin_ab`` (bins, 2): their centres in Lab units,
+from which a page suggests colours. A photo whose mask is all zero gets the shipped decoder's colours (both decoders run in the graph).
+
 Each network declares its own tensors in one place, NETWORK_IO below (shapes and value ranges in the network's
 units); tests/test_export.py runs every registered network against its declaration.
 """
@@ -150,7 +155,74 @@ class Exported:
     outputs: TensorSpec
     graph: nn.Module
     task: str
+    extra_inputs: tuple = ()  # a hints model's hint_ab and hint_mask
+    extra_outputs: tuple = ()  # and its probs
     path: Path | None = None  # the file it was written to (set by export_model)
+
+
+class HintsGraph(nn.Module):
+    """(L in [0, 100], hint ab in Lab units, hint mask in {0, 1}) -> (ab in Lab units, bin probabilities at 1/4)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor):
+        from torch.nn import functional as F
+
+        l_norm = color.normalize_l(l)
+        hints = torch.cat([color.normalize_ab(hint_ab) * hint_mask, hint_mask], 1)
+        reg, logits = self.net.heads(self.net.encode(l_norm), l_norm, hints)
+        ab = F.interpolate(self.net.combine(reg, logits), size=l.shape[-2:], mode="bilinear", align_corners=False)
+        if getattr(self.net.config, "guided_radius", 0):
+            from .models.effunet import guided_filter
+
+            ab = guided_filter(l_norm, ab, self.net.config.guided_radius, self.net.config.guided_eps)
+        return color.denormalize_ab(ab.float()), torch.softmax(logits.float(), 1), self.net.bin_centres * color.AB_NORM
+
+
+def hints_io(config: dict) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    size = int(config.get("image_size", 64))
+    bins, q = config["generator"]["params"].get("bins", 0), size // 4
+    return ((TensorSpec("L", ("N", 1, size, size), 0.0, 100.0, "CIE Lab lightness L* (D65) of the photo resized to the model's size"),
+             TensorSpec("hint_ab", ("N", 2, q, q), -color.AB_NORM, color.AB_NORM, "Lab a*, b* of the hints: each cell of the "
+                        "1/4 grid the mean of the hints in it"),
+             TensorSpec("hint_mask", ("N", 1, q, q), 0.0, 1.0, "1 where a cell holds hints, else 0")),
+            (TensorSpec("ab", ("N", 2, size, size), -color.AB_NORM, color.AB_NORM, "CIE Lab a*, b* at the model's size"),
+             TensorSpec("probs", ("N", bins, q, q), 0.0, 1.0, "probability of each ab bin per cell of the 1/4 grid"),
+             TensorSpec("bin_ab", (bins, 2), -color.AB_NORM, color.AB_NORM, "the bins' centres, Lab a*, b*")))
+
+
+def export_hints_network(net: nn.Module, config: dict, source: str = "", extra_meta: dict | None = None) -> Exported:
+    """ONNX bytes of a hints model (three inputs, two outputs; see the module's docstring)."""
+    import onnx
+
+    if not config["generator"]["params"].get("bins"):
+        raise TomauError(f"{source}: a hints model without a classification head cannot suggest colours; it is not exported")
+    inputs, outputs = hints_io(config)
+    graph = HintsGraph(net.cpu().eval()).eval()
+    buf = io.BytesIO()
+    names_in, names_out = [t.name for t in inputs], [t.name for t in outputs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(graph, tuple(t.example(1) for t in inputs), buf, input_names=names_in, output_names=names_out,
+                              dynamic_axes={n: {0: "N"} for n in names_in + names_out[:2]}, opset_version=OPSET,
+                              do_constant_folding=True, dynamo=False)
+        except Exception as err:  # noqa: BLE001 - the exporter's own error types
+            raise TomauError(f"{source}: PyTorch could not export this network to ONNX ({type(err).__name__}: {err})") from None
+    proto = onnx.load_from_string(buf.getvalue())
+    meta = {"tomau": json.dumps(config), "tomau_graph_version": str(GRAPH_VERSION), "task": "colorize",
+            "image_size": str(config.get("image_size", "")),
+            "tomau_io": json.dumps({"task": "colorize", "hints": True, "inputs": [t.as_dict() for t in inputs],
+                                    "outputs": [t.as_dict() for t in outputs], "recombine": RECOMBINE["colorize"]}),
+            **(extra_meta or {})}
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name, proto.doc_string = "tomau", f"tomau hints model {source}".strip()
+    onnx.checker.check_model(proto)
+    return Exported(proto.SerializeToString(), inputs[0], outputs[0], graph, "colorize", inputs[1:], outputs[1:])
 
 
 def file_digest(path: Path) -> str:
@@ -223,12 +295,18 @@ def check_against_torch(exported: Exported, batch: int = 2, seed: int = 0) -> fl
     import numpy as np
     import onnxruntime as ort
 
-    x = exported.inputs.example(batch, torch.Generator().manual_seed(seed))
+    g = torch.Generator().manual_seed(seed)
+    specs = (exported.inputs, *exported.extra_inputs)
+    xs = [t.example(batch, g) for t in specs]
+    if exported.extra_inputs:  # a hints model: sparse hints, and one photo without any (the shipped decoder's path)
+        xs[2] = (xs[2] > 0.9).float()
+        xs[2][-1] = 0
     with torch.inference_mode():
-        ref = exported.graph(x).numpy()
+        ref = exported.graph(*xs)
+    refs = [r.numpy() for r in (ref if isinstance(ref, tuple) else (ref,))]
     session = ort.InferenceSession(exported.data, providers=["CPUExecutionProvider"])
-    out = session.run(None, {exported.inputs.name: x.numpy()})[0]
-    return float(np.abs(out - ref).max())
+    outs = session.run(None, {t.name: x.numpy() for t, x in zip(specs, xs)})
+    return max(float(np.abs(o - r).max()) for o, r in zip(outs, refs))
 
 
 def export_model(model: str | Path, output: str | Path, mix: float | None = None, temperature: float | None = None,
@@ -249,7 +327,8 @@ def export_model(model: str | Path, output: str | Path, mix: float | None = None
         raise TomauError(f"{output} already exists; pass --overwrite to replace it, or choose another -o")
     net, config = load_for_export(model, mix, temperature)
     source = resolve_model_path(model)
-    exported = export_network(net, config, str(model), {"tomau_source_sha256": file_digest(source)})
+    export = export_hints_network if getattr(net, "hint_decoder", None) is not None else export_network
+    exported = export(net, config, str(model), {"tomau_source_sha256": file_digest(source)})
     diff = check_against_torch(exported) if check else None
     try:
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,14 @@
 """`tomau serve`: a local web page (Gradio) for restorers.
 
 Tabs: Photo (upload, pick a model, optional reference photo, before/after slider, several colourings from a
-diverse model, download), Colour hints (paint on the photo with a brush and colour picker; alone or on a
+diverse model, download), Colour by points (click a point, pick one of the colours the hints network suggests
+there or any colour, the result updates; undo, move, delete; save the result and the points, reopen the points),
+Colour hints (paint on the photo with a brush and colour picker; Levin et al.'s method, alone or on a
 model), Film (upload a video, colourise every frame, download). Bound to 127.0.0.1 unless told otherwise;
 uploads above ``max_upload_mb`` are refused by the server, photos above ``max_pixels`` and films longer than
 ``max_video_seconds`` with one sentence. Every failure is shown as one sentence in the page.
 
-The handlers are plain functions (``colorize_photo``, ``colour_hints``, ``colorize_film``) so they are
+The handlers are plain functions (``colorize_photo``, ``points_*``, ``colour_hints``, ``colorize_film``) so they are
 tested without a browser; tests/test_serve.py also drives the page in headless Chromium.
 """
 from __future__ import annotations
@@ -23,6 +25,8 @@ from .errors import TomauError
 from .images import DEFAULT_MAX_PIXELS, load_image, save_image
 
 BRUSH_COLOURS = ["#b5332e", "#d9822b", "#e8c547", "#4f8a3c", "#2f6db5", "#7a4fa0", "#8a5a3b", "#e0ac8f", "#6f8fa8"]
+POINTS_PREVIEW = 640  # the longest side of the clickable copy and the result shown while points are placed
+POINT_PICK_RADIUS = 0.03  # a click this close to a point (share of the preview's longer side) picks it instead of adding one
 METHODS = {"model only": None, "model + reference palette (stats)": "stats",
            "reference only (Welsh et al.; best for a tinted copy of the same picture)": "welsh"}
 
@@ -147,6 +151,7 @@ class Session:
         self.max_pixels, self.max_video_seconds, self.device = max_pixels, max_video_seconds, device
         self.keep_seconds = keep_minutes * 60
         self._models: dict[str, object] = {}
+        self._hint_sessions: dict[str, object] = {}  # photo path -> tomau.guided.HintSession (the encoder ran once)
         self._lock = threading.Lock()
         # everything this page stores - Gradio's copies of uploads and our results - lives under its own folder,
         # swept of files older than keep_minutes while the server runs and removed when it stops; another page
@@ -245,6 +250,132 @@ class Session:
         before = (img.rgb * 255 + 0.5).astype(np.uint8)
         return (before, result), gallery, str(target)
 
+    # ---- colour by points: the hints network (tomau.guided) ---------------------------------------------------
+    # The page's state is a dict: photo (path), points (list of [x, y, '#rrggbb'] in the photo's pixels), history
+    # (earlier points lists, for undo), selected (index or None), suggestions (list of (colour, probability)).
+    def _hint_session(self, photo: str):
+        from .guided import HINTS_MODEL, HintSession
+
+        with self._lock:
+            if photo not in self._hint_sessions:
+                model = self._models.get(HINTS_MODEL)
+                if model is None:
+                    from .inference import load_model
+
+                    model = self._models[HINTS_MODEL] = load_model(HINTS_MODEL, self.device, backend="torch")
+                img = load_image(photo, self.max_pixels)
+                session = HintSession(model, img.pixels)
+                session.preview_pixels = _preview_pixels(img.pixels)
+                self._hint_sessions = {photo: session}  # one photo at a time per page
+            return self._hint_sessions[photo]
+
+    def points_start(self, photo: str | None):
+        """A new photo: -> (state, canvas, result, suggestions, table)."""
+        if not photo:
+            raise TomauError("upload a photo first")
+        state = {"photo": str(photo), "points": [], "history": [], "selected": None, "suggestions": []}
+        return state, *self.points_view(state)
+
+    def points_view(self, state: dict):
+        """(canvas: the grey preview with the points drawn, result preview, suggestions, points table)."""
+        from .guided import Point
+
+        session = self._hint_session(state["photo"])
+        points = [Point(*p) for p in state["points"]]
+        result = session.preview(points, session.preview_pixels)
+        canvas = _draw_points(session.preview_pixels, state["points"], state["selected"], session.width)
+        table = [[round(x, 1), round(y, 1), c] for x, y, c in state["points"]]
+        return canvas, result, list(state["suggestions"]), table
+
+    def _changed(self, state: dict, points: list) -> dict:
+        return {**state, "points": points, "history": [*state["history"], state["points"]]}
+
+    def points_click(self, state: dict | None, x: float, y: float, move: bool = False):
+        """A click at (x, y) of the preview: with ``move`` the selected point goes there; near a point it picks that
+        point; elsewhere a point is added there with the most likely colour. The suggestions are the chosen point's."""
+        from .guided import Point
+
+        if not state or not state.get("photo"):
+            raise TomauError("upload a photo first")
+        session = self._hint_session(state["photo"])
+        scale = session.width / session.preview_pixels.shape[1]
+        px, py = min(x * scale, session.width - 0.5), min(y * scale, session.height - 0.5)
+        points, selected = [list(p) for p in state["points"]], state["selected"]
+        near = [i for i, (qx, qy, _) in enumerate(points)
+                if np.hypot(qx - px, qy - py) <= POINT_PICK_RADIUS * max(session.width, session.height)]
+        if move and selected is not None:
+            state = self._changed(state, [*points[:selected], [px, py, points[selected][2]], *points[selected + 1:]])
+        elif near:
+            selected = near[0]
+            state = {**state, "selected": selected}
+        else:
+            others = [Point(*p) for p in points]
+            colour = session.suggest(px, py, others, k=1)[0][0]
+            state = {**self._changed(state, [*points, [px, py, colour]]), "selected": len(points)}
+        qx, qy, _ = state["points"][state["selected"]]
+        others = [Point(*p) for i, p in enumerate(state["points"]) if i != state["selected"]]
+        state["suggestions"] = [(c, round(p, 3)) for c, p in session.suggest(qx, qy, others)]
+        return state, *self.points_view(state)
+
+    def points_colour(self, state: dict | None, colour: str | None):
+        """The selected point takes ``colour`` ('#rrggbb', a suggestion or the picker's)."""
+        from .guided import parse_colour
+
+        if not state or state.get("selected") is None or not colour:
+            raise TomauError("click the photo to place a point first")
+        r, g, b = parse_colour(_hex_of(colour))
+        points = [list(p) for p in state["points"]]
+        points[state["selected"]][2] = f"#{r:02x}{g:02x}{b:02x}"
+        state = self._changed(state, points)
+        return state, *self.points_view(state)
+
+    def points_undo(self, state: dict | None):
+        if not state or not state.get("history"):
+            raise TomauError("nothing to undo")
+        points = state["history"][-1]
+        selected = state["selected"] if state["selected"] is not None and state["selected"] < len(points) else None
+        state = {**state, "points": points, "history": state["history"][:-1], "selected": selected,
+                 "suggestions": state["suggestions"] if selected is not None else []}
+        return state, *self.points_view(state)
+
+    def points_delete(self, state: dict | None):
+        if not state or state.get("selected") is None:
+            raise TomauError("click a point to choose it first")
+        i = state["selected"]
+        state = {**self._changed(state, state["points"][:i] + state["points"][i + 1:]), "selected": None, "suggestions": []}
+        return state, *self.points_view(state)
+
+    def points_reopen(self, state: dict | None, points_file: str | None):
+        """Points saved earlier (a CSV x,y,color) replace the current ones."""
+        from .guided import read_points
+
+        if not state or not state.get("photo"):
+            raise TomauError("upload the photo first, then its points")
+        if not points_file:
+            raise TomauError("choose a points file (CSV with the header x,y,color)")
+        session = self._hint_session(state["photo"])
+        points = read_points(points_file)
+        outside = [p for p in points if not (0 <= p.x < session.width and 0 <= p.y < session.height)]
+        if outside:
+            raise TomauError(f"{Path(points_file).name}: point ({outside[0].x:g}, {outside[0].y:g}) lies outside the "
+                             f"{session.width}x{session.height} photo; are these this photo's points?")
+        state = {**self._changed(state, [[p.x, p.y, p.color] for p in points]), "selected": None, "suggestions": []}
+        return state, *self.points_view(state)
+
+    def points_save(self, state: dict | None):
+        """-> (path of the full-resolution PNG, path of the points CSV)."""
+        from .guided import Point, points_csv
+
+        if not state or not state.get("photo"):
+            raise TomauError("upload a photo first")
+        session = self._hint_session(state["photo"])
+        points = [Point(*p) for p in state["points"]]
+        target = self._out(state["photo"], ".png")
+        save_image(target, session.colorize(points))
+        csv_path = target.with_name(f"{Path(state['photo']).stem}_points.csv")
+        csv_path.write_text(points_csv(points))
+        return str(target), str(csv_path)
+
     def colour_hints(self, editor: dict | None, model_name: str, on_model: bool = False):
         """ImageEditor value (background = the photo, layers = the strokes) -> (result, path to download)."""
         from .hints import colorize_with_hints, read_scribbles
@@ -292,6 +423,47 @@ class Session:
         callback = (lambda done, total: progress(done / max(total, 1), desc=f"frame {done} of {total}")) if progress else None
         colorize_video(film, target, self.model(model_name), smoothing=smoothing, progress=callback)
         return str(target)
+
+
+def _preview_pixels(pixels: np.ndarray) -> np.ndarray:
+    """The photo's pixels as uint8 RGB, longest side at most POINTS_PREVIEW (what the page shows and is clicked on)."""
+    from PIL import Image
+
+    if pixels.dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)
+    elif pixels.dtype != np.uint8:
+        pixels = (np.clip(pixels, 0, 1) * 255 + 0.5).astype(np.uint8)
+    im = Image.fromarray(pixels).convert("RGB")
+    im.thumbnail((POINTS_PREVIEW, POINTS_PREVIEW), Image.BICUBIC)
+    return np.asarray(im)
+
+
+def _draw_points(preview: np.ndarray, points: list, selected: int | None, width: int) -> np.ndarray:
+    """The grey preview with each point as a dot of its colour in a white and black ring (the chosen one larger)."""
+    from PIL import Image, ImageDraw
+
+    grey = Image.fromarray(preview).convert("L").convert("RGB")
+    draw = ImageDraw.Draw(grey)
+    scale = preview.shape[1] / width
+    base = max(4, round(max(preview.shape[:2]) / 90))
+    for i, (x, y, colour) in enumerate(points):
+        r = base * (1.6 if i == selected else 1)
+        cx, cy = x * scale, y * scale
+        draw.ellipse((cx - r - 2, cy - r - 2, cx + r + 2, cy + r + 2), fill="black")
+        draw.ellipse((cx - r - 1, cy - r - 1, cx + r + 1, cy + r + 1), fill="white")
+        draw.ellipse((cx - r + 1, cy - r + 1, cx + r - 1, cy + r - 1), fill=colour)
+    return np.asarray(grey)
+
+
+def _hex_of(colour: str) -> str:
+    """'#rrggbb' from what the page sends: a suggestion's value or the colour picker's ('#rrggbb' or 'rgba(r, g, b, a)')."""
+    import re
+
+    text = str(colour).strip()
+    m = re.fullmatch(r"rgba?\(\s*([\d.]+)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*(?:,\s*[\d.]+\s*)?\)", text)
+    if m:
+        return "#" + "".join(f"{min(255, round(float(v))):02x}" for v in m.groups())
+    return text.split()[0]
 
 
 def build_app(models: list[str] | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS, max_video_seconds: float = 300,
@@ -382,6 +554,7 @@ def _page(gr, session: Session, names: list[str], guarded, film_handler, keep: i
                 return gr.update(visible=diverse), gr.update(visible=diverse)
 
             model.change(show_samples, model, [samples, gallery])
+        _points_tab(gr, session, guarded)
         with gr.Tab("Colour hints"):
             gr.Markdown("Upload the photo, pick a colour, paint a few strokes on the things to colour, then press Apply.")
             with gr.Row():
@@ -409,6 +582,68 @@ def _page(gr, session: Session, names: list[str], guarded, film_handler, keep: i
                     film_download = gr.File(label="Download")
             run_film.click(film_handler, [film, film_model, smoothing], [film_out, film_download])
     return app
+
+
+def _swatches(suggestions: list) -> str:
+    """The suggested colours as swatches (the radio buttons above them carry the same names)."""
+    boxes = "".join(f'<span title="{c}" style="display:inline-block;width:2.2em;height:1.4em;margin-right:4px;'
+                    f'border:1px solid #444;background:{c}"></span>' for c, _ in suggestions)
+    return f'<div class="tomau-swatches">{boxes}</div>'
+
+
+def _points_tab(gr, session: Session, guarded) -> None:
+    """The Colour by points tab: the hints network, driven by clicks (handlers: Session.points_*)."""
+    with gr.Tab("Colour by points"):
+        gr.Markdown("Upload a photo and click where a colour belongs: the point takes the most likely colour there; pick "
+                    "another from the suggestions or any colour. Click a point to choose it, then delete it, or tick Move "
+                    "and click where it goes. Save the result and the points; a saved points file reopens the work.")
+        state = gr.State(None)
+        with gr.Row():
+            with gr.Column():
+                photo = gr.File(label="Black-and-white photo", elem_id="points-photo")
+                canvas = gr.Image(label="Click to place or choose a point", type="numpy", interactive=False,
+                                  elem_id="points-canvas")
+                with gr.Row():
+                    undo = gr.Button("Undo", elem_id="points-undo")
+                    delete = gr.Button("Delete point", elem_id="points-delete")
+                    move = gr.Checkbox(False, label="Next click moves the chosen point", elem_id="points-move")
+            with gr.Column():
+                result = gr.Image(label="Result", type="numpy", interactive=False, elem_id="points-result")
+                suggestions = gr.Radio([], label="Suggested colours for the chosen point (most likely first)",
+                                       elem_id="points-suggestions")
+                swatches = gr.HTML(elem_id="points-swatches")
+                picker = gr.ColorPicker(label="Or any colour", elem_id="points-picker")
+                table = gr.Dataframe(headers=["x", "y", "color"], label="Points (pixels of the photo)", interactive=False,
+                                     elem_id="points-table")
+                save = gr.Button("Save result and points", variant="primary", elem_id="points-save")
+                with gr.Row():
+                    result_file = gr.File(label="Result (PNG)", elem_id="points-download")
+                    points_file = gr.File(label="Points (CSV)", elem_id="points-csv")
+                reopen = gr.File(label="Reopen points (CSV)", elem_id="points-reopen")
+        shown = [state, canvas, result, suggestions, swatches, table]
+
+        def view(handler):
+            def run(*args):
+                new_state, canvas_px, result_px, suggested, rows = guarded(handler)(*args)
+                choices = [(f"{c}  {p:.0%}", c) for c, p in suggested]
+                return new_state, canvas_px, result_px, gr.update(choices=choices, value=None), _swatches(suggested), rows
+            return run
+
+        def click(current, moving, evt: gr.SelectData):
+            x, y = evt.index
+            return *view(session.points_click)(current, x, y, moving), gr.update(value=False)
+
+        click.__annotations__["evt"] = gr.SelectData  # the class itself: Gradio finds the click's data by it (this module's
+        # annotations are strings, and `gr` is not a module name here)
+
+        photo.upload(view(session.points_start), photo, shown)
+        canvas.select(click, [state, move], [*shown, move])
+        suggestions.input(view(session.points_colour), [state, suggestions], shown)
+        picker.input(view(session.points_colour), [state, picker], shown)
+        undo.click(view(session.points_undo), state, shown)
+        delete.click(view(session.points_delete), state, shown)
+        reopen.upload(view(session.points_reopen), [state, reopen], shown)
+        save.click(guarded(session.points_save), state, [result_file, points_file])
 
 
 def stop(app) -> None:

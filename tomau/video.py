@@ -8,6 +8,11 @@ Farneback) from each frame back to the previous one carries the previous, alread
 frame, and the two are averaged where the motion-compensated previous frame looks like the current one. Where
 it does not (occlusions, new content, flow errors, a cut) the current frame's own colours are used, so colours
 follow moving content instead of smearing behind it. A scene cut resets the average.
+
+Keyframe hints (``hints``: :class:`HintCarrier`): colour points given on some frames follow the shot - each frame's
+points are moved by OpenCV's DIS optical flow from the previous frame, kept only where the flow is consistent
+forwards and backwards, dropped at a cut - and are that frame's hints (tomau.guided.HintSession: spread where the
+network's features are alike), so the rest of the picture, new objects included, keeps the automatic colour.
 """
 from __future__ import annotations
 
@@ -159,14 +164,84 @@ class TemporalSmoother:
         return out
 
 
+class HintCarrier:
+    """Keyframe hints carried frame to frame: ``keyframes`` maps a frame number to its points (tomau.guided.Point, pixels
+    of the frame). Call it with each frame's L (H, W) in [0, 1], in order: it returns that frame's points - a
+    keyframe's own, else the previous frame's moved by the optical flow (DIS, on a copy at most ``track_side`` a side).
+    A point is dropped where the flow back from its new place misses its old one by more than ``tolerance`` pixels
+    of that copy (occlusion, a flow failure), where it leaves the frame, and all are dropped at a cut (the previous
+    frame, moved by the flow, matches less than ``cut`` of the current one: TemporalSmoother's test)."""
+
+    def __init__(self, keyframes: dict, track_side: int = 320, tolerance: float = 1.0, cut: float = 0.3):
+        self.keyframes = {int(k): list(v) for k, v in keyframes.items()}
+        self.track_side, self.tolerance, self.cut = track_side, tolerance, cut
+        self.index, self.prev8, self.points = 0, None, []
+        self.dropped = 0  # points lost to the flow checks (for the user's note)
+
+    def _small(self, l: np.ndarray) -> np.ndarray:
+        import cv2
+
+        h, w = l.shape
+        scale = min(1.0, self.track_side / max(h, w))
+        small = cv2.resize(l.astype(np.float32), (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        return np.clip(small * 255, 0, 255).astype(np.uint8)
+
+    def __call__(self, l: np.ndarray) -> list:
+        import cv2
+
+        from .guided import Point
+
+        cur8 = self._small(l)
+        index, self.index = self.index, self.index + 1
+        if index in self.keyframes:
+            self.points = list(self.keyframes[index])
+        elif self.points and self.prev8 is not None:
+            dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+            forward = dis.calc(self.prev8, cur8, None)
+            backward = dis.calc(cur8, self.prev8, None)
+            sh, sw = cur8.shape
+            gx, gy = np.meshgrid(np.arange(sw, dtype=np.float32), np.arange(sh, dtype=np.float32))
+            warped = cv2.remap(TemporalSmoother._standardise(self.prev8.astype(np.float32)), gx + backward[..., 0],
+                               gy + backward[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            match = np.exp(-0.5 * ((warped - TemporalSmoother._standardise(cur8.astype(np.float32))) / 0.25) ** 2)
+            if match.mean() < self.cut:  # a new shot: the hints belonged to the last one
+                self.dropped += len(self.points)
+                self.points = []
+            else:
+                s = sw / l.shape[1]
+                x0 = np.array([[p.x * s for p in self.points]], np.float32)
+                y0 = np.array([[p.y * s for p in self.points]], np.float32)
+                at = lambda flow, x, y: cv2.remap(flow, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # noqa: E731
+                f = at(forward, x0, y0)
+                x1, y1 = x0 + f[..., 0], y0 + f[..., 1]
+                b = at(backward, x1, y1)
+                back = np.hypot(x1 + b[..., 0] - x0, y1 + b[..., 1] - y0)[0]
+                keep = (x1[0] >= 0) & (x1[0] < sw) & (y1[0] >= 0) & (y1[0] < sh) & (back <= self.tolerance)
+                kept = [Point(float(x / s), float(y / s), p.color) for p, x, y, k in zip(self.points, x1[0], y1[0], keep) if k]
+                self.dropped += len(self.points) - len(kept)
+                self.points = kept
+        self.prev8 = cur8
+        return list(self.points)
+
+
 def colorize_frames(colorizer, frames: Iterable[np.ndarray], smoother: TemporalSmoother | None = None,
-                    batch_size: int = 8) -> Iterator[np.ndarray]:
-    """uint8 RGB frames (H, W, 3) -> colourised uint8 RGB frames, in order. ``colorizer``: inference.Colorizer."""
+                    batch_size: int = 8, hints: HintCarrier | None = None) -> Iterator[np.ndarray]:
+    """uint8 RGB frames (H, W, 3) -> colourised uint8 RGB frames, in order. ``colorizer``: inference.Colorizer (a hints
+    model's, with ``hints``)."""
     batch: list[np.ndarray] = []
+
+    def hinted_ab(frames: list[np.ndarray], tens_l: list[torch.Tensor]) -> torch.Tensor:
+        from .guided import HintSession
+
+        out = []
+        for frame, l_full in zip(frames, tens_l):
+            session = HintSession(colorizer, frame)
+            out.append(session.predict_ab(session.hints(hints(l_full[0, 0].numpy() / 100))))
+        return torch.stack(out)
 
     def run(batch):
         tens_l, l_rs = colorizer.grey_inputs([f.astype(np.float32) / 255 for f in batch])
-        ab = colorizer.predict_ab(l_rs).cpu()
+        ab = colorizer.predict_ab(l_rs).cpu() if hints is None else hinted_ab(batch, tens_l)
         for i, l_full in enumerate(tens_l):
             ab_i = ab[i]
             if smoother is not None:
@@ -207,12 +282,14 @@ def output_name(source: Path) -> Path:
 
 
 def colorize_video(source: str | os.PathLike, target: str | os.PathLike, colorizer, smoothing: float = 0.95,
-                   batch_size: int = 8, progress: Callable[[int, int], None] | None = None, replace: bool = True) -> VideoInfo:
+                   batch_size: int = 8, progress: Callable[[int, int], None] | None = None, replace: bool = True,
+                   hints: dict | None = None) -> VideoInfo:
     """Colourise ``source`` into ``target`` (written atomically; never the source). Keeps the frame timing,
     so the frame rate and duration, and the first audio track (copied, or re-encoded to AAC where the
     output container cannot hold it). ``progress(done, total)`` is called after every frame. With ``replace``
     False a file already at ``target`` is never replaced: the film takes the next free name, which the returned
-    info's ``path`` holds."""
+    info's ``path`` holds. ``hints``: frame number -> points (tomau.guided.Point) carried through the shot
+    (:class:`HintCarrier`)."""
     import av
 
     source, target = Path(source), Path(target)
@@ -267,7 +344,8 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, coloriz
                             timestamps.append(frame.pts)
                             yield np.rot90(frame.to_ndarray(format="rgb24"), turns)[:h, :w]
 
-                for rgb in colorize_frames(colorizer, video_frames(), smoother, batch_size):
+                carrier = HintCarrier(hints) if hints else None
+                for rgb in colorize_frames(colorizer, video_frames(), smoother, batch_size, carrier):
                     frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
                     pts = timestamps.popleft()
                     if not info.timed:  # a raw stream has no timestamps: frame n is at n / fps, the stream's own rate

@@ -28,7 +28,7 @@ EPILOG = """examples:
   tomau train translate --data maps/train --direction AtoB --name m1          # satellite -> map
   tomau translate -m runs/m1 maps/val --paired -o maps_out/
   tomau colorize old.jpg --reference similar_colour_photo.jpg -o coloured/
-  tomau hint old.jpg --scribbles strokes.png -m default -o coloured/
+  tomau hint old.jpg --points points.csv -o coloured/                   # colour points (x,y,color) through the hints network
   tomau colorize film.mp4 -o coloured/                                 # audio, fps and duration kept
   tomau serve                                                          # the web page on 127.0.0.1:7860
 """
@@ -57,7 +57,7 @@ COMMANDS = {
     "fid": "Frechet Inception distance between two image folders (needs the published Inception weights)",
     "swd": "sliced Wasserstein distance between two image folders (no downloaded weights)",
     "translate": "translate images with a paired model (tomau train translate)",
-    "hint": "colour a photo from colour scribbles (Levin et al. 2004), alone or on a model's output",
+    "hint": "colour a photo from colour points or scribbles: the hints network, or Levin et al.'s method",
     "serve": "a local web page: photos, colour hints, reference photos, films",
     "blend": "interpolate two models' weights: a fidelity-to-vividness dial",
     "models": "list bundled models, or describe one model file",

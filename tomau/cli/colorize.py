@@ -38,6 +38,11 @@ def add_parser(sub) -> None:
                    help="stats: the model colourises, then its palette is moved to the reference's (default); "
                         "welsh: match pixels by lightness and texture (Welsh et al. 2002), no model; "
                         "best when the reference is a coloured copy of the same picture (a hand-tinted print)")
+    c.add_argument("--hints", metavar="CSV", help="a film's colour points: CSV with the header frame,x,y,color (frames from 0, "
+                   "pixels of the frame, #rrggbb); each keyframe's points follow the shot by optical flow into the hints "
+                   "network (an effunet model: the default)")
+    c.add_argument("--keyframe", metavar="N=PNG", action="append", help="frame N coloured by hand (an image of the frame): "
+                   "its colours, on a 12x12 grid of points, follow the shot as --hints do (repeatable)")
     c.add_argument("--skip-existing", action="store_true",
                    help="photos whose result is already in the output folder are skipped: a rerun finishes an interrupted batch")
     c.add_argument("--overwrite", action="store_true",
@@ -94,6 +99,8 @@ def cmd_colorize(args) -> int:
     photos = [t for t in targets if not is_video(t.source)]
     if videos and (args.samples is not None or args.reference):
         raise TomauError("--samples and --reference apply to photos, not films; colourise the films in another command")
+    if (args.hints or args.keyframe) and (photos or len(videos) != 1):
+        raise TomauError("--hints and --keyframe belong to one film: give that film alone")
     refuse_existing(photos, args.samples, args.overwrite, args.skip_existing)
     refuse_existing(videos, None, args.overwrite, args.skip_existing)
     for note in notes:
@@ -134,13 +141,39 @@ def _photos(args, files, failed_before: int) -> int:
     return counts.exit_code()
 
 
+def _keyframes(args, film: Path) -> dict:
+    """--hints and --keyframe: frame number -> points in the frame's pixels."""
+    from ..guided import Point, points_from_colour_frame, read_keyframe_points
+    from ..images import load_image
+    from ..video import probe
+
+    keyframes = read_keyframe_points(args.hints) if args.hints else {}
+    width, height = probe(film).upright_size
+    for given in args.keyframe or []:
+        frame, _, image = given.partition("=")
+        if not frame.strip().isdigit() or not image:
+            raise TomauError(f"--keyframe {given!r}: write it as N=coloured.png, N the frame's number from 0")
+        rgb = (load_image(image).rgb * 255 + 0.5).astype("uint8")
+        sx, sy = width / rgb.shape[1], height / rgb.shape[0]  # a keyframe coloured at another size: its places scaled
+        keyframes.setdefault(int(frame), []).extend(Point(p.x * sx, p.y * sy, p.color) for p in points_from_colour_frame(rgb))
+    return keyframes
+
+
 def _films(args, videos, failed_before: int) -> int:
     from ..batch import colorize_films
     from ..images import make_output_dir
 
     outdir = make_output_dir(args.output)
-    counts = colorize_films(videos, outdir, _model(args), smoothing=args.temporal_smoothing, batch_size=args.batch_size,
-                            quiet=args.quiet, say=say, skip_existing=args.skip_existing, overwrite=args.overwrite)
+    hints = _keyframes(args, videos[0].source) if args.hints or args.keyframe else None
+    if hints is not None:
+        from ..inference import load_model
+
+        model = load_model(args.model, args.device, backend="torch")  # the hints go through the PyTorch network's features
+    else:
+        model = _model(args)
+    counts = colorize_films(videos, outdir, model, smoothing=args.temporal_smoothing, batch_size=args.batch_size,
+                            quiet=args.quiet, say=say, skip_existing=args.skip_existing, overwrite=args.overwrite,
+                            hints=hints)
     counts.failed += failed_before
     say(f"{counts.done} films colourised, {counts.failed} failed" + (f"; results in {outdir}" if counts.done else ""))
     return counts.exit_code()

@@ -12,14 +12,25 @@ from .common import at_least, between, command, quiet, say
 def add_parser(sub) -> None:
     from ..images import DEFAULT_MAX_PIXELS
 
-    h = command(sub, "hint", "tomau hint old.jpg --scribbles strokes.png -m default -o coloured/",
-                "colour a photo from colour scribbles (Levin et al. 2004), alone or on a model's output",
-                description="Scribbles: an image of the photo's size with colour marks - either drawn on the grey "
-                            "photo (marked pixels are the coloured ones) or on a transparent layer (visible pixels).")
+    h = command(sub, "hint", "tomau hint old.jpg --points points.csv -o coloured/   (or --suggest 120,80)",
+                "colour a photo from colour points or scribbles: the hints network, or Levin et al.'s method",
+                description="Points: a CSV file with the header x,y,color - pixels from the photo's top-left corner, colour "
+                            "#rrggbb. Scribbles: an image of the photo's size with colour marks - either drawn on the grey "
+                            "photo (marked pixels are the coloured ones) or on a transparent layer (visible pixels). "
+                            "The network (the default effunet) spreads each hint's colour to where its learned features "
+                            "are alike (tomau.guided); --method levin propagates it by Levin et al.'s optimisation (2004), alone "
+                            "or on any colouriser's output (-m). --suggest X,Y prints the most likely colours at a pixel.")
     h.add_argument("photo")
-    h.add_argument("--scribbles", required=True, help="image of the same size holding the colour hints")
-    h.add_argument("-m", "--model", help="start from this colouriser's output; the hints override it where given")
-    h.add_argument("-o", "--output", required=True, help="output file, or folder")
+    h.add_argument("--points", metavar="CSV", help="colour points: a CSV file with the header x,y,color")
+    h.add_argument("--scribbles", help="image of the same size holding the colour hints")
+    h.add_argument("--suggest", metavar="X,Y", help="print the most likely colours at this pixel (given --points, if any) "
+                   "and stop; no result is written")
+    h.add_argument("--method", choices=("network", "levin"), default="network",
+                   help="network: the hints network (a photo with a side under 32 px: levin); levin: Levin et al.'s optimisation, "
+                        "alone or on -m's output")
+    h.add_argument("-m", "--model", help="network: the hints model (default: hints); levin: start from this colouriser's "
+                   "output (default: none, hints alone)")
+    h.add_argument("-o", "--output", help="output file, or folder (required unless --suggest)")
     h.add_argument("--overwrite", action="store_true", help="replace a file already there under the result's name")
     quiet(h)
     h.set_defaults(func=cmd_hint)
@@ -56,38 +67,84 @@ def add_parser(sub) -> None:
     m.set_defaults(func=cmd_models)
 
 
+MIN_NETWORK_SIDE = 32  # the hints network's grid has 32 cells a side (128-px model): a photo needs at least a pixel each
+
+
+def _pixel(text: str) -> tuple[float, float]:
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise TomauError(f"--suggest {text!r}: give the pixel as X,Y, e.g. --suggest 120,80") from None
+    return x, y
+
+
 def cmd_hint(args) -> int:
     import time
 
+    from ..guided import HINTS_MODEL, HintSession, read_points
     from ..hints import colorize_with_hints, read_scribbles
     from ..images import load_image, make_output_dir, output_path, save_image
 
+    if not (args.points or args.scribbles or args.suggest):
+        raise TomauError("give the hints: --points points.csv and/or --scribbles strokes.png (or --suggest X,Y)")
+    if args.method == "levin" and (args.points or args.suggest):
+        raise TomauError("--method levin takes --scribbles; points and suggestions come from the hints network (--method network)")
+    if not args.suggest and not args.output:
+        raise TomauError("-o/--output is required: where the coloured photo goes")
+    points = read_points(args.points) if args.points else []
     photo = load_image(args.photo)
-    scribbles = load_image(args.scribbles)
-    inputs = {Path(args.photo).resolve(), Path(args.scribbles).resolve()}
+    if args.suggest:
+        from ..inference import load_model
+
+        x, y = _pixel(args.suggest)
+        session = HintSession(load_model(args.model or HINTS_MODEL, backend="torch"), photo.pixels)
+        for hex_colour, p in session.suggest(x, y, points):
+            print(f"{hex_colour}  {p:.3f}")
+        return 0
+    scribbles = load_image(args.scribbles) if args.scribbles else None
+    inputs = {Path(args.photo).resolve()} | {Path(f).resolve() for f in (args.scribbles, args.points) if f}
     target = Path(args.output)
     if target.is_dir() or not target.suffix:  # decided before any work: never an input, never a file already there
         target = make_output_dir(target)
         target = output_path(target, Path(Path(args.photo).name), photo.format, False, inputs)
     if target.resolve() in inputs:
-        raise TomauError(f"{target}: that is an input ({'the photo' if target.resolve() == Path(args.photo).resolve() else 'the scribbles'}); "
+        raise TomauError(f"{target}: that is an input ({'the photo' if target.resolve() == Path(args.photo).resolve() else 'a hints file'}); "
                          "inputs are never overwritten")
     if target.exists() and not args.overwrite:
         raise TomauError(f"{target} already exists; pass --overwrite to replace it, or choose another -o")
-    if scribbles.rgb.shape[:2] != photo.rgb.shape[:2]:
-        raise TomauError(f"{args.scribbles}: {scribbles.rgb.shape[1]}x{scribbles.rgb.shape[0]} does not match the photo's "
-                         f"{photo.rgb.shape[1]}x{photo.rgb.shape[0]}; draw the hints on a copy of the photo")
-    mask, hint_ab = read_scribbles(scribbles.rgb, scribbles.alpha)
-    model_rgb = None
-    if args.model:
-        from ..pipeline import load
-
-        model_rgb = load(args.model, "colorize")([photo.rgb])[0]
+    mask = hint_ab = None
+    if scribbles is not None:
+        if scribbles.rgb.shape[:2] != photo.rgb.shape[:2]:
+            raise TomauError(f"{args.scribbles}: {scribbles.rgb.shape[1]}x{scribbles.rgb.shape[0]} does not match the photo's "
+                             f"{photo.rgb.shape[1]}x{photo.rgb.shape[0]}; draw the hints on a copy of the photo")
+        mask, hint_ab = read_scribbles(scribbles.rgb, scribbles.alpha)
+    if not points and (mask is None or not mask.any()):
+        raise TomauError("no colour hints given: the points file is empty and the scribbles hold no colour marks")
+    method = args.method
+    if method == "network" and min(photo.rgb.shape[:2]) < MIN_NETWORK_SIDE:
+        if points:
+            raise TomauError(f"{args.photo}: {photo.rgb.shape[1]}x{photo.rgb.shape[0]} is too small for the hints network "
+                             f"(a side under {MIN_NETWORK_SIDE} px); mark it with --scribbles and --method levin")
+        method = "levin"
+        if not args.quiet:
+            say(f"note: {args.photo} has a side under {MIN_NETWORK_SIDE} px, too small for the hints network; Levin's method is used")
     t0 = time.time()
-    out = colorize_with_hints(photo.rgb, mask, hint_ab, model_rgb)
+    if method == "network":
+        from ..inference import load_model
+
+        out = HintSession(load_model(args.model or HINTS_MODEL, backend="torch"), photo.pixels).colorize(points, mask, hint_ab)
+        told = f"{len(points)} points, {0 if mask is None else int(mask.sum())} hinted pixels"
+    else:
+        model_rgb = None
+        if args.model:
+            from ..pipeline import load
+
+            model_rgb = load(args.model, "colorize")([photo.rgb])[0]
+        out = colorize_with_hints(photo.rgb, mask, hint_ab, model_rgb)
+        told = f"{int(mask.sum())} hinted pixels"
     target = save_image(target, out, replace=args.overwrite)
     if not args.quiet:
-        say(f"{args.photo} -> {target} ({int(mask.sum())} hinted pixels, solved in {time.time() - t0:.2f} s)")
+        say(f"{args.photo} -> {target} ({told}, {method} in {time.time() - t0:.2f} s)")
     return 0
 
 

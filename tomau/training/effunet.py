@@ -17,6 +17,13 @@ colouring and of the photo; ``gan_weight`` x pix2pix's cGAN loss from a 70x70 Pa
 adversarial stage of the two-stage L1-then-GAN recipe, here on top of a trained regression model (``--init``). D sees the
 true ab through the same 1/4-resolution bottleneck as the prediction (pooled, then widened alike), so it judges colour,
 not the sharpness that the 1/4 resolution cannot give.
+
+Hints (``--hints``, Zhang et al.'s user-guided network, SIGGRAPH 2017): the model grows a hints decoder (a copy of the
+decoder whose hint weights start at zero, tomau.models.effunet) and only that trains, on the frozen encoder's cached
+features, while the encoder and the decoder stay the ``--init`` model's (a photo without hints is coloured by them:
+the shipped output, exactly). Each crop gets simulated hints (:func:`simulate_hints`): a geometric number of points
+(``hint_p``: P(0 points) = hint_p, mean (1 - p) / p), each the mean true ab of a 1x1 or 2x2 patch of the 1/4 grid (4 or
+8 px of the crop), and with ``stroke_share`` a stroke: a short line of cells, each with its own true ab.
 """
 from __future__ import annotations
 
@@ -70,6 +77,10 @@ class EffUNetTrainConfig:
     crop_scale: float = 0.35  # smallest share of the photo's area a random resized crop keeps
     cache: str = ""  # feature cache folder of the frozen-encoder path
     views: int = 2  # cached crops per photo (view 0 centred)
+    cache_weights: str = ""  # the model whose encoder computes the cached features ("": ImageNet's); --init's by default
+    hint_p: float = 0.125  # --hints: the geometric distribution of points per crop (P(none); Zhang et al.'s 1/8)
+    stroke_share: float = 0.1  # --hints: share of crops that also get a stroke
+    hint_lr_scale: float = 10.0  # --hints: the new hint convs' learning rate, as a multiple of the decoder's
 
     def validate(self) -> None:
         if self.train_encoder not in ENCODER_MODES:
@@ -89,6 +100,11 @@ class EffUNetTrainConfig:
         if self.gan_mode not in TARGET_LOSSES:
             raise ValueError(f"gan_mode must be one of {', '.join(sorted(TARGET_LOSSES))}")
         self.discriminator.validate()
+        if self.generator.hints and (self.train_encoder != "none" or self.gan_weight or self.perceptual_weight):
+            raise ValueError("--hints trains the hints decoder alone on cached features: use it with --train-encoder none, "
+                             "without gan_weight or perceptual_weight")
+        if not 0 < self.hint_p <= 1 or not 0 <= self.stroke_share <= 1:
+            raise ValueError("hint_p must be in (0, 1], stroke_share in [0, 1]")
         if self.views < 1 or self.warmup < 0 or self.top_only_steps < 0:
             raise ValueError("views must be >= 1, warmup and top_only_steps >= 0")
         self.generator.validate()
@@ -188,6 +204,12 @@ class EffUNetFamily(Family):
         option("lr", type=at_least(0, float), help="AdamW learning rate of the decoder (default: 1e-3)"),
         option("warmup", type=at_least(0), help="steps of linear learning-rate warm-up before the cosine decay (default: 200)"),
         option("bins", metavar="DIR", path="bins_dir", help="Zhang et al.'s ab bins: pts_in_hull.npy and prior_probs.npy"),
+        option("hints", action="store_true", default=None, path="generator.hints",
+               help="grow and train a hints decoder (sparse ab hints, the user-guided network) from --init; the rest stays frozen"),
+        option("hint_p", type=between(0.01, 1), help="--hints: P(no points) of the geometric number of simulated points (default: 0.125)"),
+        option("stroke_share", type=between(0, 1), help="--hints: share of crops that also get a simulated stroke (default: 0.1)"),
+        option("hint_lr_scale", type=at_least(0, float), help="--hints: learning rate of the new hint convs as a multiple of --lr "
+               "(they start at zero and see small inputs; the copied decoder should move little) (default: 10)"),
     )
 
     @classmethod
@@ -202,9 +224,12 @@ class EffUNetFamily(Family):
                                  "or --regression-only")
             bins = ABBins.from_folder(config.bins_dir)
             g.bins, g.bin_centres = len(bins), bins.centres.tolist()
+        if config.train_encoder == "none" and given.get("init") and not config.cache_weights:
+            config.cache_weights = str(given["init"])  # the decoder must see the features of the encoder it will run with
         if config.train_encoder == "none" and not config.cache:
             size = given.get("image_size") or 128
-            config.cache = str(Path(given.get("out") or "runs") / f"cache-{g.encoder.removeprefix('efficientnet_')}-{size}x{config.views}")
+            tag = f"-{Path(config.cache_weights).stem}" if config.cache_weights else ""
+            config.cache = str(Path(given.get("out") or "runs") / f"cache-{g.encoder.removeprefix('efficientnet_')}-{size}x{config.views}{tag}")
         return config
 
     run_defaults = {"image_size": 128, "batch_size": 32, "steps": 4500, "ema": 0.999, "mixed_precision": "bf16", "workers": 1}
@@ -226,6 +251,12 @@ class EffUNetFamily(Family):
                 p.requires_grad_(True)
         self.bottom = bottom
         groups = [{"params": list(net.decoder.parameters()), "base_lr": cfg.lr, "name": "decoder"}]
+        if cfg.generator.hints:  # the hints decoder alone trains: its copied layers, and its new hint convs faster
+            net.decoder.requires_grad_(False)
+            new = list(net.hint_decoder.hint_in.parameters())
+            ids = {id(p) for p in new}
+            groups = [{"params": [p for p in net.hint_decoder.parameters() if id(p) not in ids], "base_lr": cfg.lr, "name": "decoder"},
+                      {"params": new, "base_lr": cfg.lr * cfg.hint_lr_scale, "name": "hint_in"}]
         for label, params in zip(("encoder_top", "encoder_bottom"), trains):
             groups.append({"params": params, "base_lr": cfg.lr * cfg.encoder_lr_scale, "name": label})
         self.optimizers = {"G": torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)}
@@ -248,6 +279,12 @@ class EffUNetFamily(Family):
     def init_from(self, state: dict[str, torch.Tensor], source: str) -> list[str]:
         """--init; a 1/4 model grows to ab at 1/2: the refinement's layers are new (its output conv starts at zero)."""
         net = self.nets["G"]
+        if self.cfg.generator.hints and not any(k.startswith("hint_decoder.") for k in state):
+            from ..models.effunet import grow_hint_decoder
+
+            state = grow_hint_decoder(state, net)
+            super().init_from(state, source)
+            return ["hints: the hints decoder is new, a copy of the decoder with its hint weights at zero (it starts as the decoder)"]
         new = [k for k in net.state_dict() if k.startswith(("decoder.up2.", "decoder.refine."))]
         if not new or any(k in state for k in new):
             return super().init_from(state, source)
@@ -265,7 +302,8 @@ class EffUNetFamily(Family):
             return RandomResizedCrops(files, image_size, self.cfg.crop_scale)
         from .feature_cache import build_cache
 
-        build_cache(files, self.cfg.cache, self.cfg.generator.encoder, image_size, self.cfg.views, progress=True)
+        build_cache(files, self.cfg.cache, self.cfg.generator.encoder, image_size, self.cfg.views, progress=True,
+                    weights=self.cfg.cache_weights)
         dataset = CachedFeatures(self.cfg.cache)
         if dataset.meta["size"] != image_size or dataset.meta["encoder"] != self.cfg.generator.encoder:
             raise TomauError(f"{self.cfg.cache}: the cache holds {dataset.meta['encoder']} features of {dataset.meta['size']} px crops, "
@@ -302,10 +340,16 @@ class EffUNetFamily(Family):
             return color.normalize_ab(lab_small[:, 1:])
         return color.normalize_ab(F.avg_pool2d(lab[:, 1:], lab.shape[-1] // reg.shape[-1]))
 
-    def _heads(self, G: nn.Module, batch, l_norm, l_small):
-        if isinstance(batch, dict):  # cached skips straight into the decoder
-            return G.decoder([batch[k].float() for k in FEATURE_KEYS], l_small)
-        return G(l_norm, heads=True)
+    def _heads(self, G: nn.Module, batch, l_norm, l_small, hints: torch.Tensor | None = None):
+        if isinstance(batch, dict):  # cached skips straight into the decoder (the hints decoder with hints)
+            feats = [batch[k].float() for k in FEATURE_KEYS]
+            return G.decoder(feats, l_small) if hints is None else G.hint_decoder(feats, l_small, None, hints)
+        return G(l_norm, heads=True, hints=hints)
+
+    def _hints(self, lab_small: torch.Tensor) -> torch.Tensor | None:
+        if not self.cfg.generator.hints:
+            return None
+        return simulate_hints(color.normalize_ab(lab_small[:, 1:]), self.cfg.hint_p, self.cfg.stroke_share)
 
     def perceptual(self, reg: torch.Tensor, l_norm: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
         """Mean L1 between the frozen ImageNet EfficientNet-Lite's maps (strides 2-16) of the regression head's colouring
@@ -339,8 +383,9 @@ class EffUNetFamily(Family):
         G = self.nets["G"]
         opt = self.optimizers["G"]
         l_norm, l_small, lab_small, lab = self._targets(batch)
+        hints = self._hints(lab_small)
         with accelerator.autocast():
-            reg, logits = self._heads(accelerator.unwrap_model(G) if l_norm is None else G, batch, l_norm, l_small)
+            reg, logits = self._heads(accelerator.unwrap_model(G) if l_norm is None else G, batch, l_norm, l_small, hints)
         true_ab = self._true_ab(reg, lab_small, lab)
         out = self.losses(reg, logits, lab_small, true_ab)
         if self.cfg.perceptual_weight:
@@ -379,10 +424,13 @@ class EffUNetFamily(Family):
     # ---- outputs ------------------------------------------------------------------------------
     @torch.no_grad()
     def visuals(self, batch, generator: nn.Module) -> list[torch.Tensor]:
-        """grey | output | truth; on the cached path at the cache's 1/4 resolution (what the decoder sees)."""
+        """grey | output | truth; on the cached path at the cache's 1/4 resolution (what the decoder sees). With
+        --hints the output is given simulated hints (drawn from a fixed seed: the same at every checkpoint)."""
         l_norm, l_small, lab_small, _ = self._targets(batch)
-        with evaluating(generator):
-            reg, logits = self._heads(generator, batch, l_norm, l_small)
+        with evaluating(generator), torch.random.fork_rng():
+            torch.manual_seed(0)
+            hints = self._hints(lab_small)
+            reg, logits = self._heads(generator, batch, l_norm, l_small, hints)
             ab = generator.combine(reg, logits).float()
         l_in = l_small if l_norm is None else l_norm
         ab = F.interpolate(ab, size=l_in.shape[-2:], mode="bilinear", align_corners=False)
@@ -392,4 +440,35 @@ class EffUNetFamily(Family):
     def export_extras(self) -> dict:
         return {"recipe": {"train_encoder": self.cfg.train_encoder, "encoder_lr_scale": self.cfg.encoder_lr_scale,
                            "freeze_bn": self.cfg.freeze_bn, "crop_scale": self.cfg.crop_scale, "cls_weight": self.cfg.cls_weight,
-                           "perceptual_weight": self.cfg.perceptual_weight, "gan_weight": self.cfg.gan_weight}}
+                           "perceptual_weight": self.cfg.perceptual_weight, "gan_weight": self.cfg.gan_weight}
+                | ({"hint_p": self.cfg.hint_p, "stroke_share": self.cfg.stroke_share, "cache_weights": self.cfg.cache_weights,
+                    "hint_lr_scale": self.cfg.hint_lr_scale}
+                   if self.cfg.generator.hints else {})}
+
+
+def simulate_hints(true_ab: torch.Tensor, p: float = 0.125, stroke_share: float = 0.1, max_side: int = 2) -> torch.Tensor:
+    """Simulated user hints (N, HINT_CHANNELS, h, w) for crops whose true ab (normalised) at 1/4 is ``true_ab`` (N, 2, h, w):
+    per crop a geometric number of points (P(k) = p (1 - p)^k, k >= 0), each a square patch of 1..``max_side`` cells
+    holding the patch's mean true ab; with probability ``stroke_share`` also a stroke (a random line of 3-12 cells, each
+    with its own true ab). Drawn from torch's global generator (the trainer seeds and checkpoints it)."""
+    from ..models.effunet import HINT_CHANNELS
+
+    n, _, h, w = true_ab.shape
+    ab = true_ab.float()
+    hints = torch.zeros(n, HINT_CHANNELS, h, w)
+    counts = (torch.log(torch.rand(n).clamp_min(1e-12)) / math.log(1 - p)).floor().long() if p < 1 else torch.zeros(n, dtype=torch.long)
+    for i in range(n):
+        for _ in range(min(int(counts[i]), h * w)):
+            side = int(torch.randint(1, max_side + 1, ()))
+            y, x = int(torch.randint(0, h - side + 1, ())), int(torch.randint(0, w - side + 1, ()))
+            hints[i, :2, y : y + side, x : x + side] = ab[i, :, y : y + side, x : x + side].mean((1, 2))[:, None, None]
+            hints[i, 2, y : y + side, x : x + side] = 1
+        if float(torch.rand(())) < stroke_share:
+            y0, x0 = float(torch.rand(())) * h, float(torch.rand(())) * w
+            angle, length = float(torch.rand(())) * 2 * math.pi, int(torch.randint(3, 13, ()))
+            t = torch.arange(length, dtype=torch.float32)
+            ys = (y0 + t * math.sin(angle)).long().clamp(0, h - 1)
+            xs = (x0 + t * math.cos(angle)).long().clamp(0, w - 1)
+            hints[i, :2, ys, xs] = ab[i, :, ys, xs]
+            hints[i, 2, ys, xs] = 1
+    return hints.to(true_ab.device)

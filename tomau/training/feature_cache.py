@@ -47,8 +47,9 @@ def cache_shapes(encoder: str, size: int) -> dict[str, tuple[int, ...]]:
 
 
 def build_cache(files: list[Path], cache_dir: str | Path, encoder: str = "efficientnet_lite0", size: int = 128,
-                views: int = 2, batch_size: int = 64, seed: int = 0, progress: bool = True) -> Path:
-    """Encode every file once per view into ``cache_dir`` (resumable: finished chunks are kept)."""
+                views: int = 2, batch_size: int = 64, seed: int = 0, progress: bool = True, weights: str = "") -> Path:
+    """Encode every file once per view into ``cache_dir`` (resumable: finished chunks are kept). The encoder has
+    ImageNet's weights, or with ``weights`` (a model file, bundled name or run folder) that effunet model's own."""
     from concurrent.futures import ThreadPoolExecutor
 
     from tqdm import tqdm
@@ -58,7 +59,7 @@ def build_cache(files: list[Path], cache_dir: str | Path, encoder: str = "effici
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     meta = {"format": CACHE_FORMAT, "encoder": encoder, "size": size, "views": views, "seed": seed,
-            "files": [str(f) for f in files]}
+            "files": [str(f) for f in files]} | ({"weights": str(weights)} if weights else {})
     meta_path = cache_dir / "cache.json"
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
@@ -72,7 +73,18 @@ def build_cache(files: list[Path], cache_dir: str | Path, encoder: str = "effici
     arrays = {k: np.lib.format.open_memmap(cache_dir / f"{k}.npy", mode="r+" if meta["done"] else "w+",
                                            dtype=np.float16, shape=(rows, *s)) for k, s in shapes.items()}
     net = EffUNetColorizer(EffUNetConfig(encoder=encoder, bins=0, mix=0))
-    net.load_pretrained_encoder()
+    if weights:
+        from ..modelfile import load_model_file
+
+        _, state = load_model_file(weights)
+        encoder_state = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
+        if not encoder_state:
+            raise TomauError(f"{weights}: holds no effunet encoder to compute the cached features with")
+        missing = [k for k in net.encoder.load_state_dict(encoder_state, strict=False).missing_keys if "num_batches_tracked" not in k]
+        if missing:
+            raise TomauError(f"{weights}: its encoder is not a {encoder} (missing {', '.join(missing[:3])})")
+    else:
+        net.load_pretrained_encoder()
     net.eval()
     per_chunk = max(1, batch_size // views)
     bar = tqdm(total=len(files), initial=meta["done"], desc="caching encoder features", unit="img", disable=not progress)
