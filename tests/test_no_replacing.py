@@ -176,3 +176,18 @@ def test_a_page_makes_its_folder_again_if_it_disappears(tmp_path, tiny_model_fil
     finally:
         session.cleanup()
     assert not session.root.parent.exists()
+
+
+def test_train_never_writes_into_a_named_folder_that_holds_anything(tmp_path):
+    from tomau.errors import TomauError
+    from tomau.training.config import next_run_dir
+
+    mine = tmp_path / "runs" / "holiday"
+    mine.mkdir(parents=True)
+    (mine / "config.json").write_text("my own notes")
+    with pytest.raises(TomauError, match="already exists; continue that run with --resume"):
+        next_run_dir(tmp_path / "runs", "effunet", "holiday")
+    assert (mine / "config.json").read_text() == "my own notes"
+    (tmp_path / "runs" / "empty").mkdir()
+    assert next_run_dir(tmp_path / "runs", "effunet", "empty") == tmp_path / "runs" / "empty"  # an empty folder is fine
+    assert next_run_dir(tmp_path / "runs", "effunet", "new").is_dir()

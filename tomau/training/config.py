@@ -90,8 +90,17 @@ def next_run_dir(out: Path, family: str, name: str) -> Path:
         raise TomauError(f"cannot make the run folder's parent {out} ({err.strerror}); choose another --out") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise TomauError(f"{out} is not writable; choose another --out")
-    if name:
-        return out / name
+    if name:  # a named folder is made here too; one that holds anything already is never written into
+        run_dir = out / name
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            if not run_dir.is_dir() or any(run_dir.iterdir()):
+                raise TomauError(f"{run_dir} already exists; continue that run with --resume {run_dir}, "
+                                 "or choose another --name") from None
+        except OSError as err:
+            raise TomauError(f"cannot make the run folder {run_dir} ({err.strerror}); choose another --name") from None
+        return run_dir
     taken = [int(p.name[:5]) for p in out.iterdir() if p.is_dir() and p.name[:5].isdigit()]
     number = (max(taken) + 1) if taken else 0
     while True:  # the folder is made here, so two runs started at once never share a number (the later takes the next)
