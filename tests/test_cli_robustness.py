@@ -505,7 +505,22 @@ def test_a_bogus_device_is_one_sentence(tmp_path, tiny_model_file, capsys):
 def test_models_names_the_default(capsys):
     assert main(["models"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    assert first.startswith("effunet:") and first.endswith("(the default)")
+    assert first.startswith("effunet ") and "the default" in first
+
+
+def test_models_says_what_each_model_does_in_words(capsys):
+    """`tomau models` once printed `effunet effunet`, `mdn cvae`: each bundled model's line now says what it does,
+    its network, size and file size, and one of them is the default."""
+    from tomau.modelfile import BUNDLED_ABOUT, bundled_models
+
+    assert main(["models", "-q"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert len(lines) == len(bundled_models())
+    for line in lines:
+        name, text = line.split(maxsplit=1)
+        assert text.startswith(BUNDLED_ABOUT[name][0]) and " M parameters, " in text and text.endswith(" MB"), line
+        assert f"{name} {name}" not in line and "effunet effunet" not in line and "mdn cvae" not in line
+    assert sum("the default" in line for line in lines) == 1
 
 
 def test_output_to_a_closed_pipe_stops_quietly(monkeypatch, capsys):

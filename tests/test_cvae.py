@@ -70,7 +70,7 @@ def test_two_stage_training_and_sampling(tmp_path, colour_folder, zhang_bins, ca
     assert "pass --vae RUN" in capsys.readouterr().err
     assert main(["train", "mdn", *common, "--nmix", "4", "--vae", str(tmp_path / "v"), "--name", "m2"]) == 0
     with Image.open(tmp_path / "m2" / "samples" / "step_0000002.png") as grid:
-        assert grid.size[1] == 6 * 66 + 2  # rows: grey, truth, 4 colourings
+        assert grid.size[1] == 6 * 130 + 2  # rows: grey, truth, 4 colourings; 64 px shown 2x as 128
     vae_w = load_model(str(tmp_path / "v")).net.vae.state_dict()
     mdn_model = load_model(str(tmp_path / "m2"))
     assert all(torch.allclose(v.float(), mdn_model.net.vae.state_dict()[k].float(), atol=1e-3) for k, v in vae_w.items())

@@ -85,7 +85,7 @@ def test_train_resume_generate_cli(flower_folder, tmp_path, capsys):
     assert rows[-1]["step"] == 4 and "val_swd" in rows[-1]
     assert all(np.isfinite(r.get("D", 0)) for r in rows)
     grid = Image.open(run / "samples" / "step_0000004.png")
-    assert grid.size == (8 * 18 + 2, 8 * 18 + 2)  # 8 x 8 images from the fixed z
+    assert grid.size == (8 * 130 + 2, 8 * 130 + 2)  # 8 x 8 images from the fixed z, each 16 px shown 8x as 128
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["model"]["loss"] == "ralsgan" and cfg["model"]["real_label"] == 0.8
 

@@ -308,7 +308,7 @@ def test_page_refuses_uploads_over_the_limit(browser_page):
         page = browser_page
         page.goto(f"http://127.0.0.1:{port}/")
         page.wait_for_selector("#colourise")
-        upload(page, "#photo-input", SAMPLES / "1860_girls.jpg", "text=exceed the maximum allowed size", inside=False)  # 83 kB
+        upload(page, "#photo-input", SAMPLES / "1860_girls.jpg", "text=exceed the maximum allowed size", inside=False)  # 79 kB
     finally:
         stop(app)
 

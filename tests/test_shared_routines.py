@@ -36,8 +36,22 @@ def test_the_image_helpers_are_the_tensor_functions_on_one_image():
     rgb = colour_image(4, 24).astype(np.float32) / 255
     lab = color.rgb_to_lab_hwc(rgb)
     assert lab.shape == (24, 24, 3) and lab.dtype == np.float64
-    assert np.allclose(lab, color.rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)).permute(1, 2, 0).numpy(), atol=1e-6)
+    # the same maths in NumPy (the onnxruntime path imports no PyTorch): equal within float32 rounding
+    assert np.allclose(lab, color.rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)).permute(1, 2, 0).numpy(), atol=1e-4)
     assert np.abs(color.lab_to_rgb_u8_hwc(lab).astype(int) - colour_image(4, 24)).max() <= 1
+
+
+def test_the_colour_maths_give_the_same_in_numpy_and_pytorch():
+    rng = np.random.default_rng(0)
+    rgb = rng.random((2, 3, 16, 16), dtype=np.float32)
+    lab = np.stack([rng.random((16, 16)) * 100, rng.random((16, 16)) * 220 - 110, rng.random((16, 16)) * 220 - 110]).astype(np.float32)
+    pairs = [(color.rgb_to_lab(rgb), color.rgb_to_lab(torch.from_numpy(rgb)), 1e-4),
+             (color.lab_to_rgb(lab), color.lab_to_rgb(torch.from_numpy(lab)), 1e-5),
+             (color.lightness_to_grey(lab[0]), color.lightness_to_grey(torch.from_numpy(lab[0])), 1e-5),
+             (color._srgb_to_linear(rgb), color._srgb_to_linear(torch.from_numpy(rgb)), 1e-6)]
+    for ours, theirs, tol in pairs:
+        assert isinstance(ours, np.ndarray) and ours.dtype == np.float32 and isinstance(theirs, torch.Tensor)
+        assert np.abs(ours - theirs.numpy()).max() <= tol
 
 
 def test_no_module_but_color_writes_the_lab_formulas():

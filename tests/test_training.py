@@ -37,7 +37,7 @@ def test_cli_train_writes_a_complete_run_folder(tmp_path, colour_folder, capsys)
         assert (run / name).exists(), name
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000002.png", "step_0000003.png"]
     with Image.open(run / "samples" / "step_0000003.png") as grid:
-        assert grid.size == (8 * 34 + 2, 3 * 34 + 2)  # 8 images; rows grey | output | truth
+        assert grid.size == (8 * 130 + 2, 3 * 130 + 2)  # 8 images, 32 px shown 4x as 128; rows grey | output | truth
     rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
     assert {"G_GAN", "G_L1", "D_real", "D_fake"} <= set(rows[0])
     assert any("val_psnr" in r for r in rows)

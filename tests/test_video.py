@@ -9,20 +9,11 @@ pytest.importorskip("cv2")
 
 from tomau.cli import main  # noqa: E402
 from tomau.errors import TomauError  # noqa: E402
-from tomau.video import TemporalSmoother, probe, write_video  # noqa: E402
+from tomau.video import TemporalSmoother, make_test_film, probe  # noqa: E402
 
 
 def grey_clip(path, n=12, w=64, h=48, audio=True, fps=10):
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:h, 0:w]
-    frames = []
-    for t in range(n):
-        g = 128 + 60 * np.sin((x + 2 * t) / 6) * np.cos(y / 5) + rng.normal(0, 3, (h, w))
-        frames.append(np.repeat(np.clip(g, 0, 255).astype(np.uint8)[..., None], 3, -1))
-    sr = 16000
-    sound = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(n / fps * sr)) / sr), sr) if audio else None
-    write_video(path, frames, fps, sound)
-    return path
+    return make_test_film(path, n, w, h, audio, fps)
 
 
 def test_film_keeps_frames_rate_duration_and_audio(tmp_path, tinted_model):

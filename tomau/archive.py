@@ -24,6 +24,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -290,12 +291,11 @@ class _Colorizer:
 
     def __init__(self, model: str, device: str, backend, mix, temperature, threads: int, max_pixels, batch_size: int,
                  src: str, dst: str):
-        import torch
-
+        from .fullres import set_cpu_threads
         from .pipeline import load
 
         if threads:
-            torch.set_num_threads(threads)
+            set_cpu_threads(threads)  # onnxruntime's and tomau's passes (and PyTorch's, where it runs the model)
         self.model_name = model
         self.model = load(model, "colorize", device=device, mix=mix, temperature=temperature, backend=backend)
         self.max_pixels, self.batch_size = max_pixels, batch_size
@@ -428,7 +428,8 @@ def colorize_archive(src: list[str] | str, dst: str, model: str | None = None, d
                      max_pixels: int | None = None, backend: str | None = None, mix: float | None = None,
                      temperature: float | None = None, overwrite: bool = False, skip_existing: bool = False,
                      shard_spec: str | None = None, address: str | None = None, quiet: bool = False, say=_stderr,
-                     progress=None, files_from: str | None = None, threads: int | None = None) -> ArchiveCounts:
+                     progress=None, files_from: str | None = None, threads: int | None = None,
+                     verbose: bool = False) -> ArchiveCounts:
     """Colourise photos into ``dst`` on Ray Data, with the command line's results (tomau.batch.colorize_photos in
     each actor). ``src``: folders, files, globs or list files (``.txt``), or one ``s3://`` / ``gs://`` / ...
     folder; ``dst`` a folder or URI. A manifest in ``dst`` records each photo; a rerun skips the done ones and
@@ -436,16 +437,18 @@ def colorize_archive(src: list[str] | str, dst: str, model: str | None = None, d
     each holding ``cpus_per_worker`` CPUs (default: a fraction below 1, so Ray's own tasks always find a CPU).
     ``threads``: the model's CPU threads in each actor (default: its share of CPUs, at least 1). Ray is joined at
     ``address`` / ``$RAY_ADDRESS`` where given, else started on this machine (and stopped after).
-    ``progress(row)`` hears each recorded row. Returns counts (``already``: done by an earlier run)."""
+    ``progress(row)`` hears each recorded row. Returns counts (``already``: done by an earlier run). Ray's own
+    start-up messages (its token note, its core's log lines) are shown with ``verbose`` only."""
     try:
         import ray
         from ray.data import ActorPoolStrategy
     except ImportError:
         raise TomauError(RAY_MISSING) from None
-    from tqdm import tqdm
-
+    if not verbose:
+        logging.getLogger("ray").setLevel(logging.ERROR)  # its notes (the token one) below errors; after Ray set its own
     from .images import DEFAULT_MAX_PIXELS
     from .modelfile import DEFAULT_MODEL
+    from .progress import progress_bar
 
     model = model or DEFAULT_MODEL
     max_pixels = DEFAULT_MAX_PIXELS if max_pixels is None else (max_pixels or None)
@@ -494,9 +497,15 @@ def colorize_archive(src: list[str] | str, dst: str, model: str | None = None, d
 
     started = False
     address = address or os.environ.get("RAY_ADDRESS")
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        started = True
+    core_lines = None if verbose else RayCoreLinesDropped()
+    try:
+        if not ray.is_initialized():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            started = True
+    except BaseException:
+        if core_lines is not None:
+            core_lines.stop()
+        raise
     try:
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0)) if device.startswith("cuda") else 0
@@ -518,7 +527,7 @@ def colorize_archive(src: list[str] | str, dst: str, model: str | None = None, d
                             compute=ActorPoolStrategy(size=workers), num_cpus=per, num_gpus=1 if gpus else 0)
         # Ray Data restarts a lost actor and retries its batch (a killed node costs only the photos in flight)
         t0 = time.perf_counter()
-        bar = tqdm(total=len(todo), unit="img", desc=f"colourising ({workers} Ray workers)", disable=quiet)
+        bar = progress_bar(total=len(todo), unit="img", desc=f"colourising ({workers} Ray workers)", show=not quiet)
         shown: set[str] = set()
         try:
             for row in ds.iter_rows():
@@ -554,11 +563,60 @@ def colorize_archive(src: list[str] | str, dst: str, model: str | None = None, d
         manifest.close()
         if started:
             ray.shutdown()
+        if core_lines is not None:
+            core_lines.stop()
     if not quiet or counts.failed:
         say(f"{counts.done} colourised, {counts.failed} failed"
             + (f", {counts.already + counts.skipped} already done" if counts.already + counts.skipped else "")
             + f" in {wall:.1f} s ({counts.done / max(wall, 1e-9):.1f} photos/s, {workers} workers); results in {dst}")
     return counts
+
+
+class RayCoreLinesDropped:
+    """Until stop(), this process's stderr (file descriptor 2, which Ray's C++ core writes to) passes through a
+    thread that drops Ray's core log lines - ``[2026-12-08 00:02:03,139 E 18430 18430] core_worker.cc:2465: ...``,
+    notes that read like errors (real failures end the run with one sentence) - and passes everything else on as
+    it comes (progress bars, tomau's messages). ``tomau colorize --engine ray -v`` keeps them."""
+
+    LINE = re.compile(rb"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [DIWEF] \d+ \d+\] [^\n]*\n")
+
+    def __init__(self):
+        sys.stderr.flush()
+        read_end, write_end = os.pipe()
+        self.saved = os.dup(2)
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        self.pump = threading.Thread(target=self._pump, args=(read_end,), name="tomau-ray-stderr", daemon=True)
+        self.pump.start()
+
+    @classmethod
+    def filter(cls, pending: bytes) -> tuple[bytes, bytes]:
+        """(what to pass on now, what to keep until more comes): complete core lines removed; a tail that may be
+        the start of one ("[20...") kept back."""
+        out = cls.LINE.sub(b"", pending)
+        start = out.rfind(b"[")
+        tail = out[start:] if start >= 0 else b""
+        if tail and b"\n" not in tail and len(tail) < 4096 and (b"[20".startswith(tail[:3]) or tail.startswith(b"[20")):
+            return out[:start], tail
+        return out, b""
+
+    def _pump(self, read_end: int) -> None:
+        pending = b""
+        while True:
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            now, pending = self.filter(pending + chunk)
+            if now:
+                os.write(self.saved, now)
+        if pending:
+            os.write(self.saved, pending)
+
+    def stop(self) -> None:
+        """stderr back as it was (processes Ray started and left running keep writing through the thread)."""
+        sys.stderr.flush()
+        os.dup2(self.saved, 2)
+        self.pump.join(timeout=0.5)
 
 
 def cmd_ray(args, say=_stderr) -> int:
@@ -571,5 +629,5 @@ def cmd_ray(args, say=_stderr) -> int:
                               batch_size=args.batch_size, max_pixels=args.max_pixels, backend=args.backend,
                               mix=args.mix, temperature=args.temperature, overwrite=args.overwrite,
                               skip_existing=args.skip_existing, shard_spec=args.shard, quiet=args.quiet, say=say,
-                              threads=args.threads or None)
+                              threads=args.threads or None, verbose=getattr(args, "verbose", False))
     return counts.exit_code()

@@ -176,16 +176,15 @@ def colorize_photos(files: list[tuple[Path, Path]] | list[Target], outdir: Path,
     (optional) hears each file's outcome: "done", "skipped", or "failed" with its error line (tomau.archive's manifest).
     A result never replaces a file that is already there unless ``overwrite`` (one that appeared while the run worked,
     another run's, say: the result takes the next free name, with a note)."""
-    from tqdm import tqdm
-
     from .images import load_image, save_image
+    from .progress import progress_bar
 
     if files and not isinstance(files[0], Target):
         files, notes = plan_targets(files, outdir, samples=samples)
         for note in notes:
             say(note)
     counts, colour_seen = Counts(), False
-    bar = tqdm(total=len(files), unit="img", desc="colourising", disable=len(files) < 2 or quiet or None)  # None: off when not a terminal
+    bar = progress_bar(total=len(files), unit="img", desc="colourising", show=len(files) >= 2 and not quiet)
     pending: list[tuple[Target, object]] = []
 
     def report(msg: str) -> None:  # through the bar when it is shown, so lines do not tear it
@@ -287,8 +286,7 @@ def colorize_films(videos: list[tuple[Path, Path]] | list[Target], outdir: Path,
     duration kept. A film that fails, for any reason, is one line naming it; the others go on. A result never
     replaces a file already there unless ``overwrite`` (as :func:`colorize_photos`). ``hints``: keyframe points
     carried through the shots (tomau.video.colorize_video)."""
-    from tqdm import tqdm
-
+    from .progress import progress_bar
     from .video import colorize_video
 
     if videos and not isinstance(videos[0], Target):
@@ -306,7 +304,7 @@ def colorize_films(videos: list[tuple[Path, Path]] | list[Target], outdir: Path,
                 if not bars:
                     from .files import shown
 
-                    bars.append(tqdm(total=total, unit="frame", desc=shown(path.name), disable=quiet or None))
+                    bars.append(progress_bar(total=total, unit="frame", desc=shown(path.name), show=not quiet))
                 bars[0].total = total
                 bars[0].update(n - bars[0].n)
 

@@ -72,11 +72,11 @@ def scan_folder(root: str | Path, max_images: int | None = None, progress: bool 
 
     from concurrent.futures import ThreadPoolExecutor
 
-    from tqdm import tqdm
+    from .progress import progress_bar
 
     with ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) * 2)) as pool:  # Pillow decodes without the GIL
-        verdicts = list(tqdm(pool.map(check, files), total=len(files), desc="scanning images", unit="img",
-                             leave=False, disable=not progress or len(files) < 200))
+        verdicts = list(progress_bar(pool.map(check, files), total=len(files), desc="scanning images", unit="img",
+                                     leave=False, show=progress and len(files) >= 200))
     for path, verdict in zip(files, verdicts):
         getattr(report, verdict).append(path)
     if not report.usable:

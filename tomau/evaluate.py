@@ -36,11 +36,11 @@ def evaluate_files(colorizer, files: list[Path], size: int = 256, batch_size: in
 
     ``features`` (a tomau.metrics.frechet.FeatureNet) is the network of "fd" (FD-lite0: the Frechet distance of the
     outputs to the true photos on its pooled features); by default the pretrained EfficientNet-Lite0."""
-    from tqdm import tqdm
+    from .progress import progress_bar
 
     metrics = check_names(metrics)
     truths, preds = [], []
-    bar = tqdm(total=len(files), desc="evaluating", unit="img", disable=not progress or None, leave=False)
+    bar = progress_bar(total=len(files), desc="evaluating", unit="img", show=progress, leave=False)
     for i in range(0, len(files), batch_size):
         chunk = [load_truth(f, size) for f in files[i : i + batch_size]]
         preds += colorizer.colorize_arrays([c.astype(np.float32) / 255 for c in chunk], batch_size=batch_size)

@@ -38,10 +38,8 @@ from torch import nn
 
 from . import color
 from .errors import TomauError
+from .graphs import GRAPH_VERSION, OPSET
 from .images import write_atomic
-
-GRAPH_VERSION = 1  # bump when the exported graph changes: cached exports (tomau.backends) are then rebuilt
-OPSET = 17
 
 
 @dataclass(frozen=True)

@@ -16,25 +16,35 @@ into a full-size float image. In strips of rows:
   0.3 levels over the whole Lab cube (tests/test_fullres.py).
 
 The two passes are C (tomau/_kernels.c, built with the package): NumPy and OpenCV took 2.5x as long, because each
-of their operations is one more pass over the strip's memory. Memory beyond the photo's pixels is that of one strip
+of their operations is one more pass over the strip's memory. Where the compiled module cannot be built (no C
+compiler) or imported, the same passes run in NumPy (tomau._kernels_numpy: the same maths, within a level; a note
+once per process says how to get the compiled ones). Nothing here imports PyTorch: a tensor given in is used as
+one, and the NumPy entry points (:func:`model_input_array`, :func:`recombine` with a NumPy ab) serve the
+onnxruntime path, which never loads it. Memory beyond the photo's pixels is that of one strip
 (``STRIP_PIXELS``), whatever the photo's size; the rows come out in order, so a writer can encode them as they are
 made (tomau.images.Strips), or are written straight into the caller's whole image.
 """
 from __future__ import annotations
 
+import os
+import sys
 from functools import lru_cache
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
-import torch
 
 from . import color
 
-try:
-    from . import _kernels  # tomau/_kernels.c, built with the package
-except ImportError as err:  # a source checkout used without installing it
-    raise ImportError(f"tomau's compiled module tomau._kernels is not built ({err}): install tomau with "
-                      "`pip install -e .` in the checkout (it needs a C compiler) or from a wheel") from None
+if TYPE_CHECKING:
+    import torch
+
+if os.environ.get("TOMAU_NO_KERNELS"):  # the NumPy passes on purpose (tests, comparisons)
+    from . import _kernels_numpy as _kernels
+else:
+    try:
+        from . import _kernels  # tomau/_kernels.c, built with the package where a C compiler is found
+    except ImportError:  # no compiler at install time, or a source checkout used without building it
+        from . import _kernels_numpy as _kernels
 
 STRIP_PIXELS = 1 << 17  # pixels per strip: bounds memory (~4 MB of temporaries), stays in L2 (1 << 18: 1 MP 7.9 -> 5.7 ms)
 TRIM_PIXELS = 4_000_000  # photos above this hand back freed heap before their rows are made (2-6 ms; 15 MB of peak)
@@ -62,10 +72,10 @@ def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
     A grey (v, v, v) has luminance Y = linear(v) (the rows of the sRGB -> XYZ matrix sum to 1 in Y), so the same
     tables give each channel's linear value and L as a function of Y."""
-    grey = torch.arange(_GRID, dtype=torch.float64).div(_GRID - 1).float()
-    lin = color._srgb_to_linear(grey).numpy().astype(np.float32)
-    lab = color.rgb_to_lab(grey.view(1, 1, -1).expand(3, 1, -1).contiguous())
-    l_of_grey = lab[0, 0].numpy().astype(np.float32)
+    grey = (np.arange(_GRID, dtype=np.float64) / (_GRID - 1)).astype(np.float32)
+    lin = color._srgb_to_linear(grey).astype(np.float32)
+    lab = color.rgb_to_lab(np.ascontiguousarray(np.broadcast_to(grey.reshape(1, 1, -1), (3, 1, _GRID))))
+    l_of_grey = lab[0, 0].astype(np.float32)
     weights = np.asarray(color._RGB_TO_XYZ[1], dtype=np.float32)
     l_of_y = np.interp(np.arange(_GRID) / (_GRID - 1), lin, l_of_grey).astype(np.float32)  # L of Y = k / 65535
     return lin, l_of_grey, l_of_y, weights
@@ -107,9 +117,9 @@ def l_of(pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 def _exact_l(pixels: np.ndarray) -> np.ndarray:
     """L of float grey (H, W) or RGB (H, W, 3) pixels in [0, 1] (clipped), by tomau.color.rgb_to_lab itself."""
-    t = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).clamp(0, 1)
-    rgb = t.permute(2, 0, 1) if t.ndim == 3 else t.expand(3, *t.shape)
-    return color.rgb_to_lab(rgb)[0].numpy()
+    t = np.clip(np.asarray(pixels, dtype=np.float32), 0, 1)
+    rgb = np.moveaxis(t, 2, 0) if t.ndim == 3 else np.broadcast_to(t, (3, *t.shape))
+    return color.rgb_to_lab(np.ascontiguousarray(rgb))[0]
 
 
 @lru_cache(maxsize=1)
@@ -129,7 +139,9 @@ def strip_rows(width: int) -> int:
 
 
 def full_res_l(pixels: np.ndarray) -> torch.Tensor:
-    """Lab L (1, 1, H, W) of a photo's pixels, in strips (no full-size float RGB or Lab temporaries)."""
+    """Lab L (1, 1, H, W) tensor of a photo's pixels, in strips (no full-size float RGB or Lab temporaries)."""
+    import torch
+
     h, w = pixels.shape[:2]
     out = torch.empty(1, 1, h, w)
     rows = strip_rows(w)
@@ -138,10 +150,21 @@ def full_res_l(pixels: np.ndarray) -> torch.Tensor:
     return out
 
 
+def _is_tensor(x) -> bool:
+    """A PyTorch tensor (then PyTorch is loaded already: this never imports it)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _as_array(ab) -> np.ndarray:
+    """float32 NumPy array of a tensor (any device) or an array."""
+    return ab.detach().float().cpu().numpy() if _is_tensor(ab) else np.asarray(ab, dtype=np.float32)
+
+
 def _kind(pixels: np.ndarray | torch.Tensor) -> int:
     """The kind of rows tomau._kernels takes for these pixels: 8- or 16-bit grey as they are (the kernels look each
     pixel's L up), or L (_L_FLOAT: an L tensor, or any other pixels' L by :func:`l_of`)."""
-    if isinstance(pixels, torch.Tensor) or not (pixels.ndim == 2 or pixels.shape[2] == 1):
+    if _is_tensor(pixels) or not (pixels.ndim == 2 or pixels.shape[2] == 1):
         return _L_FLOAT
     return {np.dtype(np.uint8): _L_U8, np.dtype(np.uint16): _L_U16}.get(pixels.dtype, _L_FLOAT)
 
@@ -150,7 +173,7 @@ def _rows_of(pixels: np.ndarray | torch.Tensor, r0: int, n: int, buf: np.ndarray
     """(rows, kind, table) for tomau._kernels of rows r0 ... r0 + n of a photo's pixels or of its L tensor (1, 1, H,
     W): 8- and 16-bit grey rows as they are, with the table of their L; other rows as their L (:func:`l_of`, into
     ``buf``), with no table."""
-    if isinstance(pixels, torch.Tensor):
+    if _is_tensor(pixels):
         return np.ascontiguousarray(pixels[0, 0, r0 : r0 + n].numpy(), dtype=np.float32), _L_FLOAT, _NO_TABLE
     rows, kind = pixels[r0 : r0 + n], _kind(pixels)
     if kind == _L_FLOAT:
@@ -162,15 +185,22 @@ def _rows_of(pixels: np.ndarray | torch.Tensor, r0: int, n: int, buf: np.ndarray
 def _needs_l_buffer(pixels: np.ndarray | torch.Tensor) -> bool:
     """Whether the kernels take these pixels' rows by way of a buffer of their L (:func:`l_of`), which bounds how
     many rows one call takes; grey rows and an L tensor go as they are."""
-    return _kind(pixels) == _L_FLOAT and not isinstance(pixels, torch.Tensor)
+    return _kind(pixels) == _L_FLOAT and not _is_tensor(pixels)
 
 
 def model_input(pixels: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
-    """Normalised L (1, 1, size, size) of a photo: its full-resolution L resized as ``F.interpolate(bilinear,
+    """:func:`model_input_array` as a tensor."""
+    import torch
+
+    return torch.from_numpy(model_input_array(pixels, size))
+
+
+def model_input_array(pixels: np.ndarray | torch.Tensor, size: int) -> np.ndarray:
+    """Normalised L (1, 1, size, size) float32 of a photo: its full-resolution L resized as ``F.interpolate(bilinear,
     antialias=True)`` does, separably, with the filter's weights (:class:`_Resize`): each strip of L adds its rows'
     share to the (size, W) image of the resized rows, whose columns are then resized the same way. Rows first, so
     the second pass sees ``size`` rows, not H. ``pixels`` may also be a full-resolution L tensor (1, 1, H, W)."""
-    is_l = isinstance(pixels, torch.Tensor)
+    is_l = _is_tensor(pixels)
     h, w = pixels.shape[-2:] if is_l else pixels.shape[:2]
     down = _Resize(h, size)
     buffered = _needs_l_buffer(pixels)
@@ -182,7 +212,7 @@ def model_input(pixels: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
         down.add(tall, l_rows, r0, kind, table)
     small_t = np.zeros((size, size), np.float32)
     _Resize(w, size).add(small_t, np.ascontiguousarray(tall.T))  # the columns: the same pass on the transpose
-    return color.normalize_l(torch.from_numpy(np.ascontiguousarray(small_t.T))[None, None])
+    return color.normalize_l(np.ascontiguousarray(small_t.T)[None, None])
 
 
 class _Resize:
@@ -223,7 +253,7 @@ def _aa_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
             np.searchsorted(first, inputs, "right").astype(np.int64))
 
 
-def rgb_strips(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=np.uint8,
+def rgb_strips(pixels: np.ndarray | torch.Tensor, ab_norm: np.ndarray | torch.Tensor, dtype=np.uint8,
                out: np.ndarray | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(first row, RGB rows (n, W, 3) of ``dtype``) of the photo coloured with ``ab_norm`` (2, s, s), top to bottom.
 
@@ -238,9 +268,9 @@ def rgb_strips(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=n
     separable), then tomau.color's Lab -> sRGB maths in float32 (:func:`_lab_maths`)."""
     import cv2
 
-    is_l = isinstance(pixels, torch.Tensor)
+    is_l = _is_tensor(pixels)
     h, w = pixels.shape[-2:] if is_l else pixels.shape[:2]
-    ab = color.denormalize_ab(ab_norm.detach().float().cpu()).contiguous().numpy()  # (2, s, s) in Lab units
+    ab = np.ascontiguousarray(color.denormalize_ab(_as_array(ab_norm)))  # (2, s, s) in Lab units
     s = ab.shape[1]
     wide_a, wide_b = (cv2.resize(p, (w, s), interpolation=cv2.INTER_LINEAR) if ab.shape[2] != w else p for p in ab)
     y0, y1, fy = _linear_taps(h, s)
@@ -281,17 +311,55 @@ def rgb_strips(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=n
         yield r0, strip_buf[:n]
 
 
-PARALLEL_PIXELS = 1 << 16  # a whole image's recombination runs in several threads (torch's number) once each gets this many
+PARALLEL_PIXELS = 1 << 16  # a whole image's recombination runs in several threads (cpu_threads()) once each gets this many
 RUNS = 4  # runs of rows per thread that the threads share (see _share)
 
 
+_threads = 0  # set_cpu_threads: --threads
+
+
+def set_cpu_threads(n: int) -> None:
+    """The CPU threads tomau's passes and onnxruntime use (tomau's --threads), and PyTorch's: set now where it is
+    loaded, else through OMP_NUM_THREADS, which it reads when it is imported (for --backend torch, sampling, GPUs)."""
+    global _threads
+    _threads = n
+    if n and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    elif n:
+        os.environ["OMP_NUM_THREADS"] = str(n)
+
+
+def cpu_threads() -> int:
+    """--threads where given, else PyTorch's number where it is loaded, else the physical cores PyTorch would take
+    (its default: one per core, not per hyper-thread)."""
+    if _threads:
+        return _threads
+    if "torch" in sys.modules:
+        return sys.modules["torch"].get_num_threads()
+    return _physical_cores()
+
+
+@lru_cache(maxsize=1)
+def _physical_cores() -> int:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:  # Linux: count distinct (package, core) pairs among the usable CPUs
+        cores = set()
+        for cpu in (os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else ()):
+            base = f"/sys/devices/system/cpu/cpu{cpu}/topology/"
+            with open(base + "physical_package_id") as a, open(base + "core_id") as b:
+                cores.add((a.read().strip(), b.read().strip()))
+        return max(1, min(len(cores) or usable, usable))
+    except OSError:
+        return max(1, usable)
+
+
 def _workers(pixels: int) -> int:
-    """Threads for a whole image's recombination: torch's number (tomau's --threads), fewer where each would get
+    """Threads for a whole image's recombination: cpu_threads() (tomau's --threads), fewer where each would get
     less than PARALLEL_PIXELS (starting them would cost more than they save). Measured in one process, in turns:
     at 1 MP two threads took the recombination 2.3 -> 1.6 ms; the model's input in two took longer (0.46 -> 0.70
     ms: each thread's rows add to their own copy of the resized rows, summed after), and at 16 and 64 MP no
     faster end to end, so it stays in one."""
-    return max(1, min(torch.get_num_threads(), pixels // PARALLEL_PIXELS, 8))
+    return max(1, min(cpu_threads(), pixels // PARALLEL_PIXELS, 8))
 
 
 def _parts(n: int, k: int) -> list[tuple[int, int]]:
@@ -348,7 +416,7 @@ def _srgb_curve() -> np.ndarray:
     lookup or a power cannot be): a Chebyshev fit to color._linear_to_srgb, within 0.002 of a level of 255 and
     1 of 65,535 (tests/test_fullres.py)."""
     lin = np.linspace(color._SRGB_KNEE, 1, 1025)  # few points: 100,001 cost 10 MB of peak memory for the same fit
-    srgb = color._linear_to_srgb(torch.from_numpy(lin)).numpy()
+    srgb = color._linear_to_srgb(lin)
     fit = np.polynomial.chebyshev.Chebyshev.fit(lin**0.25, srgb, 6).convert(kind=np.polynomial.Polynomial)
     return fit.coef[::-1].astype(np.float64)
 
@@ -362,10 +430,10 @@ def _linear_taps(size: int, small: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return y0, np.minimum(y0 + 1, small - 1), fy
 
 
-def recombine(pixels: np.ndarray | torch.Tensor, ab_norm: torch.Tensor, dtype=np.uint8,
+def recombine(pixels: np.ndarray | torch.Tensor, ab_norm: np.ndarray | torch.Tensor, dtype=np.uint8,
               out: np.ndarray | None = None) -> np.ndarray:
     """The whole RGB image (H, W, 3) of :func:`rgb_strips`, or written into ``out`` (H, W, 3 or 4: RGBX)."""
-    h, w = pixels.shape[-2:] if isinstance(pixels, torch.Tensor) else pixels.shape[:2]
+    h, w = pixels.shape[-2:] if _is_tensor(pixels) else pixels.shape[:2]
     out = np.empty((h, w, 3), dtype=dtype) if out is None else out
     for _ in rgb_strips(pixels, ab_norm, dtype, out=out):
         pass

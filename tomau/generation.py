@@ -70,7 +70,7 @@ def write_generated(model: str, n: int, outdir: str | Path, seed: int = 0, devic
     """Write images 00000.png ... (n - 1).png to ``outdir`` (atomically, one file at a time). Files already there
     under those names are refused before any work in one sentence, unless ``overwrite``; one that appears while it
     works (another run's) is never replaced: that image takes the next free name."""
-    from tqdm import tqdm
+    from .progress import progress_bar
 
     if n < 1:
         raise TomauError("--n must be at least 1")
@@ -83,7 +83,7 @@ def write_generated(model: str, n: int, outdir: str | Path, seed: int = 0, devic
                              f"{'s' if len(there) == 1 else ''} and would be replaced; pass --overwrite to replace, or choose another -o folder")
     net, _ = load_generator(model, device)
     paths: list[Path] = []
-    with tqdm(total=n, unit="img", desc="generating", disable=not progress) as bar:
+    with progress_bar(total=n, unit="img", desc="generating", show=progress) as bar:
         for batch in generate_batches(net, n, seed, device, batch_size):
             for arr in batch.permute(0, 2, 3, 1).numpy():
                 path = outdir / f"{len(paths):0{width}d}.png"

@@ -2,7 +2,10 @@
 tomau.generation.Generator). It sits below tomau.pipeline, the loader that imports those subclasses."""
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Pipeline:
@@ -15,6 +18,8 @@ class Pipeline:
     name: str = ""
 
     def to(self, device: str | torch.device) -> "Pipeline":
+        import torch
+
         self.device = torch.device(device)
         self.net.to(self.device)
         return self

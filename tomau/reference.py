@@ -17,12 +17,9 @@ the model decides what is where, the reference sets the palette.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from . import color
 from .errors import TomauError
-from .hints import propagate
 
 METHODS = ("stats", "welsh")
 
@@ -34,6 +31,8 @@ def needs_model(method: str) -> bool:
 
 def _features(l: np.ndarray, windows: tuple[int, ...]) -> np.ndarray:
     """(H, W, 1 + 2 x len(windows)): lightness, then local mean and standard deviation over each window."""
+    from scipy import ndimage
+
     feats = [l]
     for window in windows:
         mean = ndimage.uniform_filter(l, window, mode="reflect")
@@ -54,6 +53,8 @@ def _jittered_grid(h: int, w: int, n: int, rng: np.random.Generator) -> tuple[np
 
 def match_ab(lab: np.ndarray, ref_lab: np.ndarray, samples: int = 4000, windows: tuple[int, ...] = (5, 21), seed: int = 0) -> np.ndarray:
     """Welsh et al.'s per-pixel transfer: (H, W, 2) ab taken from the best-matching reference samples."""
+    from scipy.spatial import cKDTree
+
     l, ref_l = lab[..., 0], ref_lab[..., 0]
     # luminance remapping: the reference's lightness moved to the photo's mean and spread
     ref_l = (ref_l - ref_l.mean()) * (l.std() / max(ref_l.std(), 1e-6)) + l.mean()
@@ -90,6 +91,8 @@ def colorize_from_reference(rgb: np.ndarray, ref_rgb: np.ndarray, method: str = 
     if method == "welsh":
         matched = match_ab(lab, ref_lab, samples=samples, seed=seed)
         no_hints = np.zeros(lab.shape[:2], bool)
+        from .hints import propagate
+
         ab = propagate(lab[..., 0] / 100, no_hints, matched, soft=matched, soft_weight=smoothness)
     else:
         if model_rgb is None:

@@ -74,7 +74,7 @@ def evaluate_pairs(translator: Translator, files: list[Path], batch_size: int = 
     """The named metrics (tomau.metrics.METRICS; default L1, RMSE, PSNR, pixel accuracy) of the model against the true
     targets of pair files, beside two trivial baselines: the input itself ("identity") and the single colour closest
     in L2 to all targets, i.e. their mean colour ("best constant colour", an oracle: it is fitted on these targets)."""
-    from tqdm import tqdm
+    from .progress import progress_bar
 
     inputs, truths = [], []
     for f in files:
@@ -85,7 +85,7 @@ def evaluate_pairs(translator: Translator, files: list[Path], batch_size: int = 
     if not truths:
         raise TomauError("no pair files to evaluate")
     preds = []
-    for i in tqdm(range(0, len(inputs), batch_size), desc="translating", disable=not progress, leave=False):
+    for i in progress_bar(range(0, len(inputs), batch_size), desc="translating", show=progress, leave=False):
         preds += translator.translate_arrays(inputs[i : i + batch_size], batch_size)
     mean_colour = np.mean([t.reshape(-1, 3).mean(0) for t in truths], axis=0)
     constant = [np.broadcast_to(np.round(mean_colour).astype(np.uint8), t.shape) for t in truths]

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
-import torch
 
 from .errors import TomauError
 from .images import VIDEO_EXTENSIONS, atomic_path
@@ -228,6 +227,8 @@ def colorize_frames(colorizer, frames: Iterable[np.ndarray], smoother: TemporalS
                     batch_size: int = 8, hints: HintCarrier | None = None) -> Iterator[np.ndarray]:
     """uint8 RGB frames (H, W, 3) -> colourised uint8 RGB frames, in order. ``colorizer``: inference.Colorizer (a hints
     model's, with ``hints``)."""
+    import torch  # films take each frame's L as a tensor (tomau.inference.Colorizer.grey_inputs)
+
     batch: list[np.ndarray] = []
 
     def hinted_ab(frames: list[np.ndarray], tens_l: list[torch.Tensor]) -> torch.Tensor:
@@ -395,3 +396,18 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int 
                 frame.pts = start
                 out.mux(aout.encode(frame))
             out.mux(aout.encode(None))
+
+
+def make_test_film(path: str | os.PathLike, n: int = 100, w: int = 64, h: int = 48, audio: bool = True, fps: int = 25) -> Path:
+    """A small grey test film to try ``tomau colorize`` on (no film at hand): ``n`` frames of ``w`` x ``h`` moving
+    grey waves at ``fps``, with a 440-Hz tone where ``audio``; 100 frames at 25 fps = 4 seconds. Returns the path."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:h, 0:w]
+    frames = []
+    for t in range(n):
+        g = 128 + 60 * np.sin((x + 2 * t) / 6) * np.cos(y / 5) + rng.normal(0, 3, (h, w))
+        frames.append(np.repeat(np.clip(g, 0, 255).astype(np.uint8)[..., None], 3, -1))
+    rate = 16000
+    sound = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(n / fps * rate)) / rate), rate) if audio else None
+    write_video(path, frames, fps, sound)
+    return Path(path)

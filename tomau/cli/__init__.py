@@ -34,16 +34,27 @@ EPILOG = """examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+GROUPS = ("colorize", "train", "evaluate", "generate", "misc", "export")  # the modules of tomau.cli, one per group
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``command``, that command's group in full and every other command by name and help
+    only (so `tomau colorize` imports no training code, and `tomau train` no inference code)."""
+    import importlib
+
     from .. import __version__
-    from . import colorize, evaluate, export, generate, misc, train
 
     parser = argparse.ArgumentParser(prog="tomau", description="Colourise black-and-white photos and train the models that do it.",
                                      epilog=EPILOG, formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"tomau {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (colorize, train, evaluate, generate, misc, export):
-        group.add_parser(sub)
+    group = GROUP_OF.get(ALIAS_OF.get(command, command)) if command else None
+    for name in GROUPS if group is None else (group,):
+        importlib.import_module(f".{name}", __name__).add_parser(sub)
+    if group is not None:
+        for name, text in COMMANDS.items():
+            if GROUP_OF[name] != group:
+                sub.add_parser(name, help=text, aliases=ALIASES.get(name, []))
     return parser
 
 
@@ -64,6 +75,10 @@ COMMANDS = {
     "export": "write a model as ONNX: colourisers take Lab L in [0, 100] and give ab; translators and generators give sRGB",
 }
 ALIASES = {"colorize": ["colourise", "colorise"]}
+ALIAS_OF = {alias: name for name, aliases in ALIASES.items() for alias in aliases}
+GROUP_OF = {"colorize": "colorize", "train": "train", "evaluate": "evaluate", "generate": "generate", "fid": "generate",
+            "swd": "generate", "translate": "generate", "hint": "misc", "serve": "misc", "blend": "misc", "models": "misc",
+            "export": "export"}
 
 
 def light_parser() -> argparse.ArgumentParser:
@@ -109,7 +124,7 @@ def _main(argv: list[str]) -> int:
     named = next((a for a in argv if not a.startswith("-")), None)
     if named is None or named not in {*COMMANDS, *(a for names in ALIASES.values() for a in names)}:
         light_parser().parse_args(argv)  # help, version, or the usage error of a missing or unknown command: exits
-    parser = build_parser()
+    parser = build_parser(named)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
     c.add_argument("--batch-size", type=at_least(1), default=8, help="images per model call (default: 8)")
     c.add_argument("--max-pixels", type=at_least(0, int, 10**12), default=DEFAULT_MAX_PIXELS,
                    help="refuse larger images; 0 = no limit (default: 100 MP)")
-    c.add_argument("--threads", type=at_least(0, int, MAX_THREADS), default=0, help="CPU threads (default: PyTorch's choice)")
+    c.add_argument("--threads", type=at_least(0, int, MAX_THREADS), default=0, help="CPU threads (default: one per core)")
     c.add_argument("--backend", choices=BACKENDS, default=None, help=f"where the network runs: torch, or onnxruntime on the CPU "
                    f"(the graph is exported and cached on first use); default: {DEFAULT_BACKEND} on the CPU, torch on a GPU")
     c.add_argument("--samples", type=at_least(1, int, 1000), help="diverse models: write N colourings per photo, NAME_00 (most likely) ... NAME_NN")
@@ -57,19 +57,19 @@ def add_parser(sub) -> None:
     c.add_argument("--workers", type=at_least(1), help="--engine ray: model copies (actors); default: one per GPU with "
                    "--device cuda, else one per CPU")
     quiet(c)
+    c.add_argument("-v", "--verbose", action="store_true", help="--engine ray: also Ray's own start-up messages")
     c.set_defaults(func=cmd_colorize)
 
 
 def cmd_colorize(args) -> int:
     """Photos, then films; exit code 0 = all done, 3 = some failed, 2 = nothing done (or nothing to do, bad usage)."""
-    import torch
-
     from ..batch import plan_targets, refuse_existing
+    from ..fullres import set_cpu_threads
     from ..images import collect_inputs, make_output_dir, without_own_outputs
     from ..video import is_video
 
     if args.threads:
-        torch.set_num_threads(args.threads)
+        set_cpu_threads(args.threads)
     if args.engine == "ray":  # tomau.archive: the same rules, on Ray Data
         from ..archive import cmd_ray
 
@@ -113,7 +113,8 @@ def cmd_colorize(args) -> int:
 def _model(args):
     from ..pipeline import load
 
-    return load(args.model, "colorize", device=args.device, mix=args.mix, temperature=args.temperature, backend=args.backend)
+    return load(args.model, "colorize", device=args.device, mix=args.mix, temperature=args.temperature, backend=args.backend,
+                say=None if args.quiet else say)
 
 
 def _photos(args, files, failed_before: int) -> int:
@@ -175,5 +176,6 @@ def _films(args, videos, failed_before: int) -> int:
                             quiet=args.quiet, say=say, skip_existing=args.skip_existing, overwrite=args.overwrite,
                             hints=hints)
     counts.failed += failed_before
-    say(f"{counts.done} films colourised, {counts.failed} failed" + (f"; results in {outdir}" if counts.done else ""))
+    films = "film" if counts.done == 1 else "films"
+    say(f"{counts.done} {films} colourised, {counts.failed} failed" + (f"; results in {outdir}" if counts.done else ""))
     return counts.exit_code()

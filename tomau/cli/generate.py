@@ -4,10 +4,11 @@ from __future__ import annotations
 from ..errors import TomauError
 from .common import MAX_THREADS, at_least, command, quiet, say, seed
 
+# how tomau.data.SquareImageFolder makes an image square (its FITS; tests/test_startup.py keeps the two equal)
+FIT_WORDS = {"pad": "padded with black to a square", "stretch": "stretched to a square", "crop": "cropped to the centre square"}
+
 
 def add_parser(sub) -> None:
-    from ..data import SquareImageFolder
-
     g = command(sub, "generate", "tomau generate -m flowers_gan -n 64 -o flowers/",
                 "sample images from an unconditional GAN (tomau train gan)")
     g.add_argument("--model", "-m", required=True, help="model file or run folder")
@@ -33,13 +34,20 @@ def add_parser(sub) -> None:
     quiet(f)
     f.set_defaults(func=cmd_fid)
 
-    w = command(sub, "swd", "tomau swd flowers/ fakes/ --size 64",
-                "sliced Wasserstein distance between two image folders (no downloaded weights)")
-    w.add_argument("a")
-    w.add_argument("b")
-    w.add_argument("--size", type=at_least(8, int, 1024), default=64, help="images are made squares of this side first (default: 64)")
-    w.add_argument("--fit", choices=SquareImageFolder.FITS, default="pad")
-    w.add_argument("--max-images", type=at_least(0), default=0)
+    w = command(sub, "swd", "tomau swd flowers/ fakes/ -m flowers_gan",
+                "sliced Wasserstein distance between two image folders (no downloaded weights)",
+                description="Both folders' images are made squares of one side first, as a GAN's training images were: "
+                            "padded with black to a square (pad, tomau train gan's default), stretched, or cropped to "
+                            "the centre square. With -m, the side and the fit are the model's own (its image_size and "
+                            "data_fit); the result line says which were used.")
+    w.add_argument("a", help="folder of real images")
+    w.add_argument("b", help="folder of generated images (tomau generate)")
+    w.add_argument("-m", "--model", help="the generator the images come from: its image size and fit are used")
+    w.add_argument("--size", type=at_least(8, int, 1024), help="the squares' side (default: the model's image size, else 64)")
+    w.add_argument("--fit", choices=list(FIT_WORDS), help="how an image becomes a square (default: the model's "
+                   "data_fit, else pad)")
+    w.add_argument("--max-images", type=at_least(0), default=0, help="at most this many images per folder, spread over "
+                   "the sorted listing (default: all)")
     w.add_argument("--seed", type=seed, default=0)
     quiet(w)
     w.set_defaults(func=cmd_swd)
@@ -92,12 +100,26 @@ def cmd_swd(args) -> int:
     from ..data import SquareImageFolder, scan_folder
     from ..metrics.swd import sliced_wasserstein_distance
 
-    sets = [SquareImageFolder(scan_folder(folder, args.max_images or None, progress=False, colour_only=False).usable,
-                              args.size, args.fit).stack() for folder in (args.a, args.b)]
+    config = {}
+    if args.model:
+        from ..modelfile import read_header
+
+        config = read_header(args.model)[0]
+    size = args.size or config.get("image_size") or 64
+    fit = args.fit or config.get("data_fit") or "pad"
+    if fit not in SquareImageFolder.FITS:
+        raise TomauError(f"{args.model}: its data_fit {fit!r} is not one tomau knows; give --fit")
+    sets = []
+    for folder in (args.a, args.b):
+        files = scan_folder(folder, None, progress=False, colour_only=False).usable
+        if args.max_images and len(files) > args.max_images:  # spread over the listing, not its first (often one class)
+            files = [files[i * len(files) // args.max_images] for i in range(args.max_images)]
+        sets.append(SquareImageFolder(files, size, fit, augment=False).stack())
     levels = sliced_wasserstein_distance(sets[0], sets[1], seed=args.seed, per_level=True)
     n = min(len(s) for s in sets)
-    print(f"SWD x 1e3 ({n} images per set at {args.size}x{args.size}; levels {', '.join(f'{v:.2f}' for v in levels)}): "
-          f"{sum(levels) / len(levels):.2f}")
+    source = f"as {args.model} was trained" if args.model and not args.fit else f"--fit {fit}"
+    print(f"SWD x 1e3 ({n} images per set, {FIT_WORDS[fit]} of {size}x{size}, {source}; "
+          f"levels {', '.join(f'{v:.2f}' for v in levels)}): {sum(levels) / len(levels):.2f}")
     return 0
 
 
@@ -106,11 +128,11 @@ def cmd_translate(args) -> int:
 
     import numpy as np
     from PIL import ImageOps
-    from tqdm import tqdm
 
     from ..batch import failure, plan_targets, refuse_existing
     from ..images import collect_inputs, make_output_dir, open_image, save_image
     from ..pipeline import load
+    from ..progress import progress_bar
 
     if not args.model:  # tomau 0.1 took the model as the first positional argument
         from ..modelfile import resolve_model_path
@@ -136,7 +158,7 @@ def cmd_translate(args) -> int:
         say(note)
     translator = load(args.model, "translate", args.device)
     done, failed = 0, len(errors)
-    bar = tqdm(targets, unit="img", desc="translating", disable=args.quiet or len(targets) < 2 or None)
+    bar = progress_bar(targets, unit="img", desc="translating", show=not args.quiet and len(targets) >= 2)
     for t in bar:
         try:
             with open_image(t.source) as im:  # refused from its header when over 100 MP

@@ -188,16 +188,17 @@ def cmd_blend(args) -> int:
 
 def cmd_models(args) -> int:
     from ..files import shown
-    from ..modelfile import DEFAULT_MODEL, bundled_models, load_model_file
+    from ..modelfile import DEFAULT_MODEL, bundled_models, describe, read_header
 
-    names = [args.model] if args.model else bundled_models()
+    if args.model:
+        print(shown(f"{args.model}: {describe(args.model)}"))
+        print(json.dumps(read_header(args.model)[0], indent=2))
+        return 0
+    names = sorted(bundled_models(), key=lambda n: (n != DEFAULT_MODEL, n))  # the default first
+    width = max(map(len, names), default=0)
     for name in names:
-        config, state = load_model_file(name)
-        params = sum(v.numel() for v in state.values())
-        generator = config.get("generator") if isinstance(config.get("generator"), dict) else {}
-        # the family, kind and size come from the file: escaped, so an ANSI or bidi sequence in them stays text
-        print(shown(f"{name}: {config.get('family')} {generator.get('kind')} {params / 1e6:.1f} M parameters, "
-                    f"{config.get('image_size')} px" + (" (the default)" if name == DEFAULT_MODEL else "")))
-        if args.model:
-            print(json.dumps(config, indent=2))
+        # what a file says (its family, kind) is escaped, so an ANSI or bidi sequence in it stays text
+        print(shown(f"{name:{width}s}  {describe(name)}"))
+    if not args.quiet:
+        print("\nuse one with -m NAME (tomau colorize -m faces --samples 4 ...); tomau models NAME shows its whole config")
     return 0

@@ -44,13 +44,12 @@ class Shared:
     def feature_statistics(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(mu, sigma) of the feature network's features of ``images``."""
         if id(images) not in self._statistics:
-            from tqdm import tqdm
-
+            from ..progress import progress_bar
             from .frechet import feature_statistics
 
             out = []
             # a set's features take about as long as colouring it: a bar, not minutes of silence
-            with tqdm(total=len(images), desc="Frechet features", unit="img", disable=not self.progress or None, leave=False) as bar:
+            with progress_bar(total=len(images), desc="Frechet features", unit="img", show=self.progress, leave=False) as bar:
                 for i in range(0, len(images), 32):
                     out.append(self.features(images[i : i + 32]))
                     bar.update(len(images[i : i + 32]))

@@ -78,12 +78,11 @@ def image_files(folder: str | Path) -> list[Path]:
 @torch.inference_mode()
 def extract_features(net: nn.Module, files: list[Path], batch_size: int = 50, device="cpu", progress: bool = True) -> np.ndarray:
     """Features of image files, each read as RGB in [0, 1] at its own size (the network resizes to 299)."""
-    from tqdm import tqdm
-
     from ..images import open_image
+    from ..progress import progress_bar
 
     feats = []
-    for i in tqdm(range(0, len(files), batch_size), desc="features", unit="batch", disable=not progress, leave=False):
+    for i in progress_bar(range(0, len(files), batch_size), desc="features", unit="batch", show=progress, leave=False):
         batch = []
         for f in files[i : i + batch_size]:
             try:

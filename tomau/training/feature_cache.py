@@ -52,7 +52,7 @@ def build_cache(files: list[Path], cache_dir: str | Path, encoder: str = "effici
     ImageNet's weights, or with ``weights`` (a model file, bundled name or run folder) that effunet model's own."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     if not files:
         raise TomauError("no training images to cache")
@@ -87,7 +87,7 @@ def build_cache(files: list[Path], cache_dir: str | Path, encoder: str = "effici
         net.load_pretrained_encoder()
     net.eval()
     per_chunk = max(1, batch_size // views)
-    bar = tqdm(total=len(files), initial=meta["done"], desc="caching encoder features", unit="img", disable=not progress)
+    bar = progress_bar(total=len(files), initial=meta["done"], desc="caching encoder features", unit="img", show=progress)
     with ThreadPoolExecutor(2) as pool, torch.inference_mode():
         for start in range(meta["done"], len(files), per_chunk):
             chunk = files[start : start + per_chunk]

@@ -8,19 +8,26 @@ import torch
 
 from ..images import write_atomic
 
+MIN_TILE = 128  # sample grids show each image at least this big: a 32-px crop enlarged 4x (nearest: its pixels stay visible)
+
 
 def save_grid(rows: list[torch.Tensor], path: Path) -> None:
-    """Rows of (N, 3, S, S) images in [0, 1] -> one PNG, one row per entry, 2 px white gutters."""
+    """Rows of (N, 3, S, S) images in [0, 1] -> one PNG, one row per entry, 2 px white gutters; images smaller than
+    MIN_TILE are enlarged by a whole factor (each pixel a square block) to at least MIN_TILE."""
     from PIL import Image
 
     pad = 2
     n, _, s, _ = rows[0].shape
-    canvas = np.full((len(rows) * (s + pad) + pad, n * (s + pad) + pad, 3), 255, np.uint8)
+    factor = -(-MIN_TILE // s)  # ceil: 32 -> 4, 64 -> 2, 256 -> 1
+    t = s * factor
+    canvas = np.full((len(rows) * (t + pad) + pad, n * (t + pad) + pad, 3), 255, np.uint8)
     for r, row in enumerate(rows):
         arr = (row.clamp(0, 1) * 255 + 0.5).byte().permute(0, 2, 3, 1).cpu().numpy()
+        if factor > 1:
+            arr = arr.repeat(factor, axis=1).repeat(factor, axis=2)
         for c in range(n):
-            y, x = pad + r * (s + pad), pad + c * (s + pad)
-            canvas[y : y + s, x : x + s] = arr[c]
+            y, x = pad + r * (t + pad), pad + c * (t + pad)
+            canvas[y : y + t, x : x + t] = arr[c]
     write_atomic(path, lambda f: Image.fromarray(canvas).save(f, format="PNG"))
 
 

@@ -332,10 +332,10 @@ class Trainer:
                 # (a half-written line from a kill is dropped too)
                 keep = [r for r in read_metrics(metrics_path) if isinstance(r.get("step", 0), (int, float)) and r.get("step", 0) <= self.step]
                 write_atomic(metrics_path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in keep).encode()))
-        from tqdm import tqdm
+        from ..progress import progress_bar
 
-        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {cfg.family}", unit="step",
-                   disable=not acc.is_main_process or self.quiet, dynamic_ncols=True)
+        bar = progress_bar(total=cfg.steps, initial=self.step, desc=f"train {cfg.family}", unit="step",
+                           show=acc.is_main_process and not self.quiet, dynamic_ncols=True)
         sums: dict[str, torch.Tensor] = {}
         summed = 0
         t0, n0 = time.time(), self.step
