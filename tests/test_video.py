@@ -9,7 +9,7 @@ pytest.importorskip("cv2")
 
 from tomau.cli import main  # noqa: E402
 from tomau.errors import TomauError  # noqa: E402
-from tomau.video import TemporalSmoother, make_test_film, probe  # noqa: E402
+from tomau.video import TemporalSmoother, make_test_film, probe, write_video  # noqa: E402
 
 
 def grey_clip(path, n=12, w=64, h=48, audio=True, fps=10):
