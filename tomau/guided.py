@@ -92,20 +92,27 @@ def parse_points(text: str, source: str = "points") -> list[Point]:
     return points
 
 
-def read_points(path: str | Path) -> list[Point]:
+POINTS_FILE_LIMIT = 16 * 2**20  # a points or hints CSV: millions of points is already more than a photo needs
+
+
+def _read_csv_text(path: str | Path, what: str) -> str:
+    """A small CSV file's text: a regular file (a FIFO or /dev/zero is refused, not read for ever), bounded in size."""
+    from .files import read_bounded, shown
+
+    data = read_bounded(path, POINTS_FILE_LIMIT, what)
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise TomauError(f"{path}: cannot read the points file ({err})") from None
-    return parse_points(text, str(path))
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise TomauError(f"{shown(path)}: the {what} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+
+def read_points(path: str | Path) -> list[Point]:
+    return parse_points(_read_csv_text(path, "points file"), str(path))
 
 
 def read_keyframe_points(path: str | Path) -> dict[int, list[Point]]:
     """A film's hints: CSV with the header frame,x,y,color (frame numbers from 0, pixels of the upright frame)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise TomauError(f"{path}: cannot read the hints file ({err})") from None
+    text = _read_csv_text(path, "hints file")
     rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
     if not rows or [c.strip().lower() for c in rows[0]] != ["frame", "x", "y", "color"]:
         raise TomauError(f"{path}: a film's hints file starts with the header frame,x,y,color")
