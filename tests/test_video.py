@@ -285,6 +285,6 @@ def test_a_film_with_keyframe_hints_and_a_coloured_keyframe(tmp_path, capsys):
     assert red(hinted[5], 80 - 20, 48) > red(plain[5], 80 - 20, 48) + 10  # the point moved with the pan
     green = lambda f: (f[..., 1] - (f[..., 0] + f[..., 2]) / 2).mean()  # noqa: E731
     assert green(keyed[4]) > green(plain[4]) + 10
-    for bad, says in ((["--keyframe", "x=key.png"], "N=coloured.png"), (["--hints", str(tmp_path / "nope.csv")], "cannot read")):
+    for bad, says in ((["--keyframe", "x=key.png"], "N=coloured.png"), (["--hints", str(tmp_path / "nope.csv")], "no such file")):
         assert main(["colorize", str(clip), *bad, "-o", str(tmp_path / "bad"), "-q"]) == 2
         assert says in capsys.readouterr().err
