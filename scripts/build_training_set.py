@@ -59,7 +59,6 @@ DEV_SIZE = 256
 MIN_CHROMA_SPREAD = 5.0  # below: greyscale or a toned print (more than half of ../shared/data/historical's prints)
 MAX_FLAT_SHARE, MIN_COLOURS = 0.45, 200  # drawings: share of identical neighbours, distinct colours of a 64-px thumbnail
 
-Image.MAX_IMAGE_PIXELS = 60_000_000
 
 
 @dataclass
@@ -417,7 +416,9 @@ def main(argv=None) -> None:
     p.add_argument("--dev-per-source", type=int, default=400, help="at most this many dev photos from one dev source")
     p.add_argument("--with-shared-train", action="store_true", help="also copy ../shared/data/photos/train into train/")
     p.add_argument("--workers", type=int, default=2)
-    build(p.parse_args(argv))
+    args = p.parse_args(argv)
+    Image.MAX_IMAGE_PIXELS = 60_000_000  # set when run, not on import: importing the script changes nothing global
+    build(args)
 
 
 if __name__ == "__main__":
