@@ -17,7 +17,7 @@ import argparse
 import cv2
 import numpy as np
 import torch
-from common import RESULTS, write_result  # noqa: E402 - also puts the repo on sys.path
+from common import RESULTS, FilmCamera, ab_of, write_result  # noqa: E402 - also puts the repo on sys.path
 
 from tomau.data import scan_folder  # noqa: E402
 from tomau.guided import HINTS_MODEL, Point  # noqa: E402
@@ -26,33 +26,7 @@ from tomau.metrics import psnr  # noqa: E402
 from tomau.video import HintCarrier, TemporalSmoother, colorize_frames  # noqa: E402
 
 W, H, SHOT = 320, 240, 40
-FC = np.array([W / 2, H / 2])
-
-
-def camera(kind: str, t: int, shape) -> tuple[np.ndarray, float]:
-    """(centre in photo pixels, photo pixels per frame pixel) of frame t of a shot."""
-    c0 = np.array([shape[1] / 2, shape[0] / 2])
-    return (c0 + np.array([1.5 * (t - SHOT / 2), 0.0]), 1.0) if kind == "pan" else (c0, 1.0 - 0.002 * t)
-
-
-def frame_of(photo: np.ndarray, kind: str, t: int) -> np.ndarray:
-    c, s = camera(kind, t, photo.shape)
-    gx, gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
-    mx, my = (c[0] + s * (gx - FC[0])).astype(np.float32), (c[1] + s * (gy - FC[1])).astype(np.float32)
-    return cv2.remap(photo, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-
-
-def to_previous(kind: str, t: int, shape) -> tuple[np.ndarray, np.ndarray]:
-    """Where each pixel of frame t was in frame t-1 (only the camera moves)."""
-    c1, s1 = camera(kind, t, shape)
-    c0, s0 = camera(kind, t - 1, shape)
-    gx, gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
-    px, py = c1[0] + s1 * (gx - FC[0]), c1[1] + s1 * (gy - FC[1])
-    return (FC[0] + (px - c0[0]) / s0).astype(np.float32), (FC[1] + (py - c0[1]) / s0).astype(np.float32)
-
-
-def ab_of(rgb_u8: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(rgb_u8.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[..., 1:]
+CAMERA = FilmCamera(W, H, SHOT)
 
 
 def main() -> None:
@@ -73,7 +47,7 @@ def main() -> None:
             photo = cv2.resize(photo, None, fx=(H + 40) / min(photo.shape[:2]), fy=(H + 40) / min(photo.shape[:2]))
         kind = "pan" if i % 2 == 0 else "zoom"
         shots.append((kind, photo.shape))
-        frames = [frame_of(photo, kind, t) for t in range(SHOT)]
+        frames = [CAMERA.view(photo, kind, t) for t in range(SHOT)]
         truth += frames
         rng = np.random.default_rng(i)
         first = frames[0]
@@ -92,7 +66,7 @@ def main() -> None:
         warp = []
         for s, (kind, shape) in enumerate(shots):
             for t in range(1, SHOT):
-                mx, my = to_previous(kind, t, shape)
+                mx, my = CAMERA.to_previous(kind, t, shape)
                 prev = cv2.remap(ab_of(out[s * SHOT + t - 1]), mx, my, cv2.INTER_LINEAR)
                 inside = (mx >= 2) & (mx <= W - 3) & (my >= 2) & (my <= H - 3)
                 warp.append(float(np.abs(ab_of(out[s * SHOT + t]) - prev)[inside].mean()))

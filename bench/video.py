@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from common import RESULTS, ROOT, write_result  # noqa: E402 - also puts the repo on sys.path
+from common import RESULTS, ROOT, FilmCamera, ab_of, write_result  # noqa: E402 - also puts the repo on sys.path
 from PIL import Image
 
 from tomau.data import scan_folder  # noqa: E402
@@ -31,17 +31,7 @@ from tomau.inference import load_model  # noqa: E402
 from tomau.video import TemporalSmoother, colorize_frames, colorize_video, probe, write_video  # noqa: E402
 
 W, H, FPS, SHOT = 854, 480, 25, 50
-FC = np.array([W / 2, H / 2])
-
-
-def camera(kind: str, t: int, photo_shape) -> tuple[np.ndarray, float]:
-    """(centre in photo pixels, photo pixels per frame pixel) of frame t of a shot."""
-    c0 = np.array([photo_shape[1] / 2, photo_shape[0] / 2])
-    if kind == "pan":
-        return c0 + np.array([1.5 * (t - SHOT / 2), 0.0]), 1.0
-    if kind == "zoom":
-        return c0, 1.0 - 0.002 * t
-    return c0, 1.0
+CAMERA = FilmCamera(W, H, SHOT)
 
 
 def disc_mask(kind: str, t: int, pad: int = 0) -> np.ndarray:
@@ -53,29 +43,13 @@ def disc_mask(kind: str, t: int, pad: int = 0) -> np.ndarray:
 
 
 def render(photo: np.ndarray, disc_tex: np.ndarray, kind: str, t: int, rng) -> np.ndarray:
-    c, s = camera(kind, t, photo.shape)
-    gx, gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
-    mx, my = (c[0] + s * (gx - FC[0])).astype(np.float32), (c[1] + s * (gy - FC[1])).astype(np.float32)
-    frame = cv2.remap(photo, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    frame = CAMERA.view(photo, kind, t)
     disc = disc_mask(kind, t)
     if disc.any():
         frame = np.where(disc, np.roll(disc_tex, 5 * t, axis=1), frame)
     frame = frame * (1 + rng.uniform(-0.02, 0.02)) + rng.normal(0, 4 / 255, frame.shape)
     g = (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
     return np.repeat(g[..., None], 3, -1)
-
-
-def to_previous(kind: str, t: int, photo_shape) -> tuple[np.ndarray, np.ndarray]:
-    """Where each pixel of frame t was in frame t-1 (the scene is static; only the camera moves)."""
-    c1, s1 = camera(kind, t, photo_shape)
-    c0, s0 = camera(kind, t - 1, photo_shape)
-    gx, gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
-    px, py = c1[0] + s1 * (gx - FC[0]), c1[1] + s1 * (gy - FC[1])
-    return (FC[0] + (px - c0[0]) / s0).astype(np.float32), (FC[1] + (py - c0[1]) / s0).astype(np.float32)
-
-
-def ab_of(rgb_u8: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(rgb_u8.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[..., 1:]
 
 
 def main() -> None:
@@ -124,7 +98,7 @@ def main() -> None:
     for k, (kind, shape) in enumerate(shots):
         for t in range(1, SHOT):
             i = k * SHOT + t
-            qx, qy = to_previous(kind, t, shape)
+            qx, qy = CAMERA.to_previous(kind, t, shape)
             valid = (qx > 4) & (qx < W - 5) & (qy > 4) & (qy < H - 5)
             valid &= ~disc_mask(kind, t, pad=8) & ~disc_mask(kind, t - 1, pad=8)
             for name, seq in (("naive", naive), ("ours", ours)):
