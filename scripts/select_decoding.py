@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tomau.evaluate import grey_baseline, load_truth  # noqa: E402
 from tomau.inference import Colorizer, load_model  # noqa: E402
 from tomau.metrics import colourfulness, psnr  # noqa: E402
-from tomau.metrics.image import false_colour  # noqa: E402
+from tomau.metrics.image import false_colour_on, nearly_grey  # noqa: E402
 from tomau.modelfile import load_model_file, save_model_file  # noqa: E402
 from tomau.models.effunet import guided_filter  # noqa: E402
 
@@ -48,10 +48,12 @@ FACES_PSNR = 27.0
 DECODING_KEYS = ("mix", "temperature", "guided_radius", "guided_eps", "uncertain_spread")
 
 
-def scores(preds: list[np.ndarray], truths: list[np.ndarray]) -> dict[str, float]:
+def scores(preds: list[np.ndarray], truths: list[np.ndarray], greys: list[np.ndarray] | None = None) -> dict[str, float]:
+    """PSNR, CF and false colour of ``preds``; ``greys``: the truths' nearly-grey masks, when already computed."""
+    greys = greys if greys is not None else [nearly_grey(t) for t in truths]
     return {"psnr": float(np.mean([psnr(a, b) for a, b in zip(preds, truths)])),
             "cf": float(np.mean([colourfulness(a) for a in preds])),
-            "false_colour": float(np.mean([false_colour(a, b) for a, b in zip(preds, truths)]))}
+            "false_colour": float(np.mean([false_colour_on(a, g) for a, g in zip(preds, greys)]))}
 
 
 def decodings(mixes=MIXES, temperatures=TEMPERATURES, guided=GUIDED, spreads=SPREADS):
@@ -64,6 +66,7 @@ def decodings(mixes=MIXES, temperatures=TEMPERATURES, guided=GUIDED, spreads=SPR
 def effunet_grid(model, truths: list[np.ndarray], grid: list[dict]) -> dict[tuple, dict[str, float]]:
     """Scores of every decoding of ``grid`` on these photos, from one pass of the network per photo."""
     net = model.net
+    greys = [nearly_grey(t) for t in truths]  # once: every decoding is scored against the same truths
     heads = []
     with torch.inference_mode():
         for i in range(0, len(truths), 32):
@@ -84,7 +87,7 @@ def effunet_grid(model, truths: list[np.ndarray], grid: list[dict]) -> dict[tupl
                     if d["guided_radius"]:
                         ab = guided_filter(l_small[None], ab, d["guided_radius"], d["guided_eps"])
                     preds.append(Colorizer.recombine(l_orig, ab[0]))
-            out[tuple(d.values())] = scores(preds, truths)
+            out[tuple(d.values())] = scores(preds, truths, greys)
     finally:
         for k, v in saved.items():
             setattr(net.config, k, v)

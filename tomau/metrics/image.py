@@ -48,9 +48,20 @@ def chroma(rgb: np.ndarray) -> np.ndarray:
     return np.hypot(lab[..., 1], lab[..., 2])
 
 
+def nearly_grey(truth: np.ndarray) -> np.ndarray:
+    """Where the truth has chroma <= 8: the pixels on which colour counts as false (a mask, per pixel)."""
+    return chroma(truth) <= TRUE_GREY_CHROMA
+
+
+def false_colour_on(pred: np.ndarray, grey: np.ndarray) -> float:
+    """The percentage of pixels with chroma >= 20 in the output among all pixels, counted where ``grey``
+    (:func:`nearly_grey` of the truth, computed once when one truth is scored against many outputs)."""
+    return float(100.0 * np.mean((chroma(pred) >= FALSE_COLOUR_CHROMA) & grey))
+
+
 def false_colour(pred: np.ndarray, truth: np.ndarray) -> float:
     """The percentage of pixels with chroma >= 20 in the output and <= 8 in the truth."""
-    return float(100.0 * np.mean((chroma(pred) >= FALSE_COLOUR_CHROMA) & (chroma(truth) <= TRUE_GREY_CHROMA)))
+    return false_colour_on(pred, nearly_grey(truth))
 
 
 def dcf(pred: np.ndarray, truth: np.ndarray) -> float:
